@@ -1,0 +1,277 @@
+"""The Python API: ``Index(path).ingest(roots)``, ``.search(query)``, ``.status()``.
+
+``Index`` wires the stages together for one index file; the CLI is a thin layer
+over it. Heavy things (the model, the ONNX runtime) load only when a run has text
+to embed or a search has a query to embed, so a no-op sync stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from headrace.chunking.token import TokenChunker
+from headrace.config.settings import Settings, load_settings
+from headrace.embedding.base import Embedder
+from headrace.embedding.registry import make_embedder
+from headrace.errors import RootUnavailableError, StoreError
+from headrace.ids import chunk_id
+from headrace.ledger.db import connect, scalar, transaction
+from headrace.ledger.ledger import DeadLetter, Ledger
+from headrace.pipeline.plan import Plan, make_plan
+from headrace.records import FileRef
+from headrace.runtime.embed import EmbedStage
+from headrace.runtime.produce import FileProcessor, parser_signature
+from headrace.runtime.runner import Runner
+from headrace.runtime.stats import RunStats
+from headrace.runtime.write import WriteStage
+from headrace.sinks.base import Hit
+from headrace.sinks.sqlite_search import hybrid_search
+from headrace.sinks.sqlite import SqliteSink
+from headrace.sources.folder import FolderSource
+
+CHUNKER_VERSION = "1"
+
+
+class Index:
+    """A searchable index kept in sync with folders.
+
+    ``path`` is the index file (default: the ``index`` setting, a named index under
+    the data directory). ``embedder`` is a registry name (``"minilm"``, ``"none"`` …)
+    or an ``Embedder`` instance; by default the index's own model, else the setting.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        settings: Settings | None = None,
+        embedder: str | Embedder | None = None,
+    ) -> None:
+        self.settings = settings or load_settings()
+        self.path = Path(path) if path is not None else self.settings.index_path()
+        self.conn = connect(self.path)
+        self.ledger = Ledger(self.conn)
+        self.embedder = self._resolve_embedder(embedder)
+        model_id = self.embedder.model_id if self.embedder else None
+        self.sink = SqliteSink(self.conn, model_id, self.embedder.dim if self.embedder else None)
+        self._runner: Runner | None = None
+        self.stopped = False
+
+    def _resolve_embedder(self, embedder: str | Embedder | None) -> Embedder | None:
+        if embedder is not None and not isinstance(embedder, str):
+            return embedder
+        name = embedder or self.ledger.meta("embedder") or self.settings.embedder
+        return make_embedder(name)
+
+    # -- syncing ------------------------------------------------------------------
+
+    def plan(self, roots: Sequence[str]) -> Plan:
+        """What ``ingest(roots)`` would do; reads the tree and the ledger, writes nothing."""
+        source = self._source(roots)
+        stored = self.ledger.files_under(source.roots)
+        return make_plan(source.discover(), stored, source.check_roots(), self._signature,
+                         allow_root_deletion=self.settings.allow_root_deletion)
+
+    def ingest(self, roots: Sequence[str], *, stats: RunStats | None = None) -> RunStats:
+        """Sync ``roots`` into the index: add, update, move and delete as needed.
+
+        Raises ``RootUnavailableError`` when a root is missing, unreadable or empty and
+        the index holds files under it (unless root deletion is allowed).
+        """
+        stats = stats or RunStats()
+        with self._writer_lock():
+            plan = self.plan(roots)
+            self._refuse_unsafe(plan)
+            self._bind_model()
+            self._apply_cheap(plan, stats)
+            self._run(plan.to_process, plan.hashes, stats)
+        return stats
+
+    def retry(self, *, stats: RunStats | None = None) -> RunStats:
+        """Process every failed file or file with dead letters again, changed or not."""
+        stats = stats or RunStats()
+        refs = [ref for p in self.ledger.failed_paths() if (ref := _stat_ref(p, self.ledger))]
+        with self._writer_lock():
+            self._bind_model()
+            self._run(refs, {}, stats)
+        return stats
+
+    def request_stop(self) -> None:
+        """Ask a running ``ingest`` to stop gracefully (safe from a signal handler)."""
+        self.stopped = True
+        if self._runner is not None:
+            self._runner.request_stop()
+
+    def _run(self, refs: list[FileRef], hashes: dict[str, str], stats: RunStats) -> None:
+        stats.files_total = len(refs)
+        stats.bytes_total = sum(r.size for r in refs)
+        run_id = self._record_run_start()
+        status = "failed"
+        try:
+            if refs and not self.stopped:
+                self._runner = self._make_runner(stats)
+                self._runner.run(refs, hashes)
+                status = "stopped" if self.stopped else "ok"
+            else:
+                status = "ok"
+        finally:
+            self._runner = None
+            with transaction(self.conn):
+                self.ledger.finish_run(run_id, status, stats.snapshot())
+
+    def _record_run_start(self) -> int:
+        with transaction(self.conn):
+            self.conn.execute("DELETE FROM pending")  # leftovers of a crashed run
+            return self.ledger.start_run()
+
+    def _make_runner(self, stats: RunStats) -> Runner:
+        s = self.settings
+        processor = FileProcessor(self._chunker(), self._signature, s.max_line_bytes,
+                                  s.max_section_chars)
+        lookup = SqliteSink(connect(self.path), self.sink.model_id, self.sink.dim)
+        embed = EmbedStage(self.embedder, lookup.cached, stats, s.batch_size)
+        write = WriteStage(self.conn, self.sink, self.ledger, stats)
+        return Runner(processor, embed, write, workers=s.workers, queue_bytes=s.queue_bytes)
+
+    def _apply_cheap(self, plan: Plan, stats: RunStats) -> None:
+        """Deletions, renames and touches: ledger-only or row moves, one transaction."""
+        with transaction(self.conn):
+            for path in plan.deleted:
+                old = self.ledger.get(path)
+                if old is not None:
+                    self.sink.remove(old.id)
+                    self.ledger.forget(path)
+            for old_path, ref in plan.renamed:
+                self._move(old_path, ref)
+            for ref in plan.touched:
+                self.ledger.touch(ref)
+        stats.add(deleted=len(plan.deleted), renamed=len(plan.renamed),
+                  touched=len(plan.touched), unchanged=plan.unchanged)
+
+    def _move(self, old_path: str, ref: FileRef) -> None:
+        old = self.ledger.get(old_path)
+        if old is None:
+            return
+        seen: dict[str, int] = {}
+        new_ids: dict[int, str] = {}
+        for rowid, text_hash in self.conn.execute(
+            "SELECT rowid, text_hash FROM chunks WHERE file_id = ? ORDER BY ordinal", (old.id,)
+        ):
+            occurrence = seen.get(text_hash, 0)
+            seen[text_hash] = occurrence + 1
+            new_ids[rowid] = chunk_id(ref.path, text_hash, occurrence)
+        self.sink.rekey(old.id, new_ids)
+        self.ledger.move(old_path, ref)
+
+    def _refuse_unsafe(self, plan: Plan) -> None:
+        if plan.protected and not self.settings.allow_root_deletion:
+            problems = "; ".join(f"{p.root}: {p.reason}" for p in plan.root_problems)
+            if problems:
+                raise RootUnavailableError(
+                    f"refusing to delete {len(plan.protected)} indexed files under roots that"
+                    f" look unavailable ({problems}); pass --allow-root-deletion if intended"
+                )
+
+    def _bind_model(self) -> None:
+        with transaction(self.conn):
+            self.sink.bind_model()
+            if self.ledger.meta("embedder") is None:
+                self.ledger.set_meta("embedder", self._embedder_name())
+
+    def _embedder_name(self) -> str:
+        return getattr(self.embedder, "registry_name", None) or (
+            self.settings.embedder if self.embedder is not None else "none"
+        )
+
+    def _source(self, roots: Sequence[str]) -> FolderSource:
+        s = self.settings
+        return FolderSource(roots, include=s.include, exclude=s.exclude)
+
+    def _chunker(self) -> TokenChunker:
+        tokenizer, limit = self._tokenizer()
+        return TokenChunker(tokenizer, max_tokens=limit, overlap_tokens=self.settings.overlap_tokens)
+
+    def _tokenizer(self) -> tuple[Any, int]:
+        if self.embedder is not None:
+            return self.embedder.tokenizer(), self.embedder.max_tokens
+        from headrace.embedding.minilm import MiniLMEmbedder
+
+        # A keyword-only index still sizes chunks as the default model would, so that
+        # it can later be embedded without re-chunking.
+        fallback = MiniLMEmbedder()
+        return fallback.tokenizer(), fallback.max_tokens
+
+    def _signature(self, ref: FileRef) -> str:
+        s = self.settings
+        return (f"{parser_signature(ref.path)}|chunker{CHUNKER_VERSION}:o{s.overlap_tokens}"
+                f":s{s.max_section_chars}:l{s.max_line_bytes}|{self.sink.model_id}")
+
+    @contextlib.contextmanager
+    def _writer_lock(self) -> Iterator[None]:
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        with open(lock_path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise StoreError(f"{self.path}: another headrace process is writing") from exc
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # -- reading ------------------------------------------------------------------
+
+    def search(self, query: str, k: int = 10, *, mode: str = "hybrid") -> list[Hit]:
+        """Top ``k`` chunks for ``query``: vector and keyword results fused by RRF."""
+        embedder = self.embedder if self.sink.has_vectors and mode != "keyword" else None
+        return hybrid_search(self.conn, query, k, embedder=embedder, mode=mode)
+
+    def status(self) -> dict[str, Any]:
+        """Files by state, chunks, dead letters, model, last run and size on disk."""
+        size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal"))
+                   if p.exists())
+        return {
+            "index": str(self.path),
+            "model": self.ledger.meta("model"),
+            "files": self.ledger.counts(),
+            "embedding_cache": int(scalar(self.conn, "SELECT count(*) FROM embed_cache")),
+            "last_run": self.ledger.last_run(),
+            "size_bytes": size,
+        }
+
+    def failed(self) -> list[DeadLetter]:
+        """Dead letters: every failure with its stage, reason and location."""
+        return self.ledger.dead_letters()
+
+    def export(self) -> Iterator[dict[str, Any]]:
+        """A canonical dump: one dict per chunk, ordered by source and position."""
+        from headrace.sinks.sqlite_export import export_rows
+
+        return export_rows(self.conn, has_vectors=self.sink.has_vectors)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _stat_ref(path: str, ledger: Ledger) -> FileRef | None:
+    stored = ledger.get(path)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    root = stored.root if stored else os.path.dirname(path)
+    return FileRef(root, os.path.relpath(path, root), path, st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+__all__ = ["Index"]

@@ -1,0 +1,232 @@
+"""The ``headrace`` command: a thin layer over ``headrace.Index``.
+
+Exit codes: 0 success; 1 some inputs failed (see ``headrace failed``); 2 bad usage
+or configuration; 3 the index or a root is unavailable; 130 interrupted (the index
+is consistent and the next run resumes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from headrace.api import Index
+from headrace.config.settings import load_settings
+from headrace.errors import ConfigError, HeadraceError, RootUnavailableError, StoreError
+from headrace.observability.progress import show_progress
+from headrace.runtime.stats import RunStats
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Keep a searchable index in sync with folders. Settings: flags > HEADRACE_* "
+    "environment > TOML file (--config / HEADRACE_CONFIG / ./headrace.toml) > defaults.",
+)
+state: dict[str, Any] = {}
+
+IndexOpt = Annotated[
+    str | None, typer.Option("--index", envvar="HEADRACE_INDEX", help="index file or name")
+]
+EmbedderOpt = Annotated[
+    str | None,
+    typer.Option("--embedder", envvar="HEADRACE_EMBEDDER", help="minilm | minilm-torch | none"),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+@app.callback()
+def _main(
+    config: Annotated[
+        Path | None, typer.Option("--config", envvar="HEADRACE_CONFIG", help="TOML settings")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
+) -> None:
+    if config is not None:
+        import os
+
+        os.environ["HEADRACE_CONFIG"] = str(config)
+    state["quiet"] = quiet
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+
+
+def _open(index: str | None, embedder: str | None = None, **flags: Any) -> Index:
+    settings = load_settings(index=index, **flags)
+    return Index(settings=settings, embedder=embedder)
+
+
+def _emit(data: Any, as_json: bool, text: str) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str) if as_json else text)
+
+
+@app.command()
+def ingest(
+    roots: Annotated[list[Path], typer.Argument(help="folders to sync")],
+    index: IndexOpt = None,
+    embedder: EmbedderOpt = None,
+    include: Annotated[list[str] | None, typer.Option(help="glob to include (repeat)")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="glob to exclude (repeat)")] = None,
+    overlap: Annotated[int | None, typer.Option(help="overlap tokens between chunks")] = None,
+    workers: Annotated[int | None, typer.Option(help="reader/parser threads")] = None,
+    allow_root_deletion: Annotated[
+        bool | None, typer.Option("--allow-root-deletion", help="delete a vanished root's files")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sync folders into the index: first run everything, later runs only changes."""
+    idx = _open(index, embedder, include=include or None, exclude=exclude or None,
+                overlap_tokens=overlap, workers=workers, allow_root_deletion=allow_root_deletion)
+    stats = RunStats()
+    handler = lambda *_: idx.request_stop()  # noqa: E731
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with show_progress(stats, enabled=not state.get("quiet") and not as_json):
+            idx.ingest([str(r) for r in roots], stats=stats)
+    finally:
+        for sig, prev in old.items():
+            signal.signal(sig, prev)
+    _finish(idx, stats, as_json)
+
+
+def _finish(idx: Index, stats: RunStats, as_json: bool) -> None:
+    snap = stats.snapshot()
+    stopped = idx.stopped
+    idx.close()
+    _emit(snap, as_json, _summary(snap) + (" (stopped: run again to resume)" if stopped else ""))
+    if stopped:
+        raise typer.Exit(130)
+    if snap["files_failed"] or snap["dead_letters"]:
+        raise typer.Exit(1)
+
+
+def _summary(s: dict[str, Any]) -> str:
+    return (
+        f"{s['files_done']} files indexed, {s['renamed']} renamed, {s['touched']} touched,"
+        f" {s['deleted']} deleted, {s['unchanged']} unchanged, {s['files_skipped']} skipped,"
+        f" {s['files_failed']} failed; {s['chunks_written']} chunks,"
+        f" {s['embeddings_computed']} embeddings computed ({s['embeddings_cached']} cached),"
+        f" {s['dead_letters']} dead letters in {s['elapsed_s']:.2f}s"
+    )
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="what to look for")],
+    k: Annotated[int, typer.Option("-k", help="number of results")] = 10,
+    mode: Annotated[str, typer.Option(help="hybrid | vector | keyword")] = "hybrid",
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search the index: vector and keyword results fused (RRF)."""
+    with _open(index) as idx:
+        hits = idx.search(query, k, mode=mode)
+    if as_json:
+        typer.echo(json.dumps([h.__dict__ if hasattr(h, "__dict__") else _hit_dict(h)
+                               for h in hits], indent=2, default=str))
+        return
+    for n, h in enumerate(hits, 1):
+        where = f"{h.path}:{h.line_start}-{h.line_end}" + (f"  [{h.heading}]" if h.heading else "")
+        snippet = " ".join(h.text.split())[:300]
+        typer.echo(f"{n}. {where}  score={h.score:.4f}\n   {snippet}\n")
+
+
+def _hit_dict(h: Any) -> dict[str, Any]:
+    return {name: getattr(h, name) for name in h.__slots__}
+
+
+@app.command()
+def status(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
+    """Files, chunks, last run, failures and index size."""
+    with _open(index) as idx:
+        st = idx.status()
+    files = st["files"]
+    last = st["last_run"] or {}
+    text = (
+        f"index      {st['index']} ({st['size_bytes'] / 1e6:.1f} MB)\nmodel      {st['model']}\n"
+        f"files      {files.get('indexed', 0)} indexed, {files.get('skipped', 0)} skipped,"
+        f" {files.get('failed', 0)} failed\nchunks     {files['chunks']}\n"
+        f"failures   {files['dead_letters']} dead letters (headrace failed)\n"
+        f"last run   {last.get('status', 'never')} {json.dumps(last.get('summary', {}))}"
+    )
+    _emit(st, as_json, text)
+
+
+@app.command()
+def plan(
+    roots: Annotated[list[Path], typer.Argument(help="folders to compare with the index")],
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Dry run: what ingest would add, change, move or delete. Writes nothing."""
+    with _open(index) as idx:
+        p = idx.plan([str(r) for r in roots])
+    data = {
+        "summary": p.summary(),
+        "added": [r.path for r in p.added], "changed": [r.path for r in p.changed],
+        "renamed": [[o, r.path] for o, r in p.renamed], "deleted": p.deleted,
+        "protected": p.protected, "skipped": [[s.path, s.reason] for s in p.skipped],
+        "root_problems": [[r.root, r.reason] for r in p.root_problems],
+    }
+    lines = [" ".join(f"{k}={v}" for k, v in p.summary().items())]
+    for key in ("added", "changed", "renamed", "deleted", "protected", "skipped"):
+        lines += [f"{key[:-1] if key.endswith('d') else key} {v}" for v in data[key]][:200]
+    _emit(data, as_json, "\n".join(lines))
+
+
+@app.command()
+def failed(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
+    """Dead letters: each failure with its stage, reason and location."""
+    with _open(index) as idx:
+        letters = idx.failed()
+    rows = [_hit_dict(d) for d in letters]
+    text = "\n".join(
+        f"{d.path}{f':{d.line}' if d.line else ''}{f' @{d.offset}' if d.offset is not None else ''}"
+        f"  [{d.stage}] {d.error_type}: {d.message}  (attempts {d.attempts})"
+        for d in letters
+    ) or "no failures"
+    _emit(rows, as_json, text)
+
+
+@app.command()
+def retry(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
+    """Process every failed file again."""
+    idx = _open(index)
+    stats = RunStats()
+    with show_progress(stats, enabled=not state.get("quiet") and not as_json):
+        idx.retry(stats=stats)
+    _finish(idx, stats, as_json)
+
+
+@app.command()
+def export(
+    index: IndexOpt = None,
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="one JSON object per line")] = True,
+) -> None:
+    """Canonical dump: id, source, position, text, metadata, vector digest."""
+    with _open(index) as idx:
+        out = sys.stdout
+        for row in idx.export():
+            out.write(json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def main() -> None:
+    """Entry point: maps headrace errors to exit codes."""
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (ConfigError, typer.BadParameter) as exc:
+        typer.echo(f"headrace: {exc}", err=True)
+        sys.exit(2)
+    except (RootUnavailableError, StoreError) as exc:
+        typer.echo(f"headrace: {exc}", err=True)
+        sys.exit(3)
+    except HeadraceError as exc:
+        typer.echo(f"headrace: {exc}", err=True)
+        sys.exit(1)

@@ -1,0 +1,88 @@
+"""Typed settings, resolved once: default < TOML file < environment < flags.
+
+Every field can be set in a TOML file (``--config``, ``$HEADRACE_CONFIG``, or
+``./headrace.toml``), through a ``HEADRACE_<FIELD>`` environment variable, or by a
+command-line flag. The CLI passes only the flags a user actually gave, so the
+order above holds field by field.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_INDEX_NAME = "default"
+
+
+def data_dir() -> Path:
+    """Where named indexes live: ``$XDG_DATA_HOME/headrace`` or ``~/.local/share/headrace``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "headrace"
+
+
+def config_file() -> Path | None:
+    explicit = os.environ.get("HEADRACE_CONFIG")
+    if explicit:
+        return Path(explicit)
+    local = Path("headrace.toml")
+    return local if local.is_file() else None
+
+
+class Settings(BaseSettings):
+    """All of headrace's knobs. Environment variables are ``HEADRACE_`` + the name."""
+
+    model_config = SettingsConfigDict(env_prefix="HEADRACE_", extra="forbid")
+
+    index: str = Field(
+        DEFAULT_INDEX_NAME,
+        description="index file path, or a name stored under the data directory",
+    )
+    embedder: str = Field("minilm", description="embedding model: minilm, minilm-torch, none …")
+    include: list[str] = Field(default_factory=list, description="gitignore-style globs to include")
+    exclude: list[str] = Field(default_factory=list, description="gitignore-style globs to skip")
+    overlap_tokens: int = Field(0, ge=0, le=128, description="tokens repeated between chunks")
+    max_line_bytes: int = Field(4 << 20, gt=0, description="longer lines become dead letters")
+    max_section_chars: int = Field(8000, gt=100, description="parsers split longer sections")
+    batch_size: int = Field(32, gt=0, le=512, description="texts per embedding call")
+    queue_bytes: int = Field(16 << 20, gt=0, description="byte budget of each stage queue")
+    workers: int = Field(1, ge=1, le=16, description="threads reading and parsing files")
+    allow_root_deletion: bool = Field(
+        False, description="allow deleting everything of a missing or empty root"
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = config_file()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    def index_path(self) -> Path:
+        """The index file: a path if ``index`` looks like one, else a named index."""
+        value = self.index
+        if os.sep in value or value.endswith((".db", ".sqlite")):
+            return Path(value).expanduser()
+        return data_dir() / f"{value}.sqlite"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Resolve settings once; ``overrides`` are flags the user gave (None = not given)."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**given)

@@ -1,0 +1,80 @@
+"""The index file: one SQLite database (through apsw, which can load sqlite-vec).
+
+It holds the ledger (files, dead letters, runs, meta), the chunks, their full-text
+index (FTS5) and their vectors (sqlite-vec), the embedding cache and the staging
+table for files still in flight. Ledger and store change in one transaction, which
+is what makes a file's commit atomic.
+
+Durability: WAL with ``synchronous=NORMAL``. A process crash (``kill -9``) never loses
+a committed transaction; a power cut may lose the last few, never corrupt the file,
+and a lost commit only means that file is ingested again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import apsw
+import apsw.bestpractice  # noqa: F401  (module import is the documented way to get the helpers)
+
+from headrace.errors import StoreError, TransientError
+from headrace.ledger.migrations import migrate
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def _load_vec(conn: apsw.Connection) -> None:
+    import sqlite_vec
+
+    conn.enable_load_extension(True)
+    conn.load_extension(sqlite_vec.loadable_path())
+    conn.enable_load_extension(False)
+
+
+def connect(path: Path, *, readonly: bool = False) -> apsw.Connection:
+    """Open (creating and migrating if needed) the index at ``path``."""
+    try:
+        if not readonly:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        flags = apsw.SQLITE_OPEN_READONLY if readonly else (
+            apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
+        )
+        conn = apsw.Connection(str(path), flags=flags)
+        conn.setbusytimeout(BUSY_TIMEOUT_MS)
+        _load_vec(conn)
+        if not readonly:
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute("PRAGMA cache_size=-16000")
+        if not readonly:
+            migrate(conn)
+    except apsw.BusyError as exc:
+        raise TransientError(f"{path}: index is busy: {exc}") from exc
+    except apsw.Error as exc:
+        raise StoreError(f"{path}: cannot open index: {exc}") from exc
+    return conn
+
+
+@contextlib.contextmanager
+def transaction(conn: apsw.Connection) -> Iterator[apsw.Connection]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``; rolls back on any exception."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except apsw.BusyError as exc:
+        raise TransientError(f"index is busy: {exc}") from exc
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def scalar(conn: apsw.Connection, sql: str, params: Any = ()) -> Any:
+    row = conn.execute(sql, params).fetchone()
+    return None if row is None else row[0]

@@ -1,0 +1,136 @@
+"""Versioned schema migrations of the index file.
+
+Each step is a function applied in its own transaction and recorded in
+``schema_migrations``; a database is moved forward one step at a time and a
+database newer than this code is refused. Add a step, never edit an old one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import apsw
+
+from headrace.errors import StoreError
+
+
+def _v1(conn: apsw.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE files(
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL UNIQUE,
+            root TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            inode INTEGER NOT NULL,
+            content_hash TEXT,
+            state TEXT NOT NULL CHECK (state IN ('indexed', 'skipped', 'failed')),
+            reason TEXT,
+            signature TEXT NOT NULL,
+            chunk_count INTEGER NOT NULL DEFAULT 0,
+            indexed_at REAL NOT NULL
+        );
+        CREATE INDEX files_hash ON files(content_hash);
+        CREATE TABLE chunks(
+            rowid INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+            ordinal INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            text_hash TEXT NOT NULL,
+            token_count INTEGER NOT NULL,
+            line_start INTEGER NOT NULL,
+            line_end INTEGER NOT NULL,
+            byte_start INTEGER NOT NULL,
+            byte_end INTEGER NOT NULL,
+            heading TEXT,
+            metadata TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX chunks_file ON chunks(file_id, ordinal);
+        CREATE INDEX chunks_text_hash ON chunks(text_hash);
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(
+            text, heading, content='', contentless_delete=1,
+            tokenize='unicode61 remove_diacritics 2'
+        );
+        CREATE TABLE embed_cache(
+            model TEXT NOT NULL,
+            text_hash TEXT NOT NULL,
+            vector BLOB NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY(model, text_hash)
+        ) WITHOUT ROWID;
+        CREATE TABLE pending(
+            path TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            chunk_id TEXT NOT NULL,
+            ordinal INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            text_hash TEXT NOT NULL,
+            token_count INTEGER NOT NULL,
+            line_start INTEGER NOT NULL,
+            line_end INTEGER NOT NULL,
+            byte_start INTEGER NOT NULL,
+            byte_end INTEGER NOT NULL,
+            heading TEXT,
+            metadata TEXT NOT NULL,
+            PRIMARY KEY(path, seq)
+        ) WITHOUT ROWID;
+        CREATE TABLE dead_letters(
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            error_type TEXT NOT NULL,
+            message TEXT NOT NULL,
+            line INTEGER,
+            offset INTEGER,
+            attempts INTEGER NOT NULL DEFAULT 1,
+            first_seen REAL NOT NULL,
+            last_seen REAL NOT NULL
+        );
+        CREATE INDEX dead_letters_path ON dead_letters(path);
+        CREATE TABLE runs(
+            id INTEGER PRIMARY KEY,
+            started_at REAL NOT NULL,
+            finished_at REAL,
+            status TEXT NOT NULL,
+            summary TEXT NOT NULL DEFAULT '{}'
+        );
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1]
+LATEST = len(MIGRATIONS)
+
+
+def current_version(conn: apsw.Connection) -> int:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations("
+        "version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+    )
+    row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(conn: apsw.Connection, target: int = LATEST) -> int:
+    """Apply pending steps up to ``target``; returns the resulting version."""
+    version = current_version(conn)
+    if version > LATEST:
+        raise StoreError(f"index schema v{version} is newer than this headrace (v{LATEST})")
+    while version < target:
+        step = MIGRATIONS[version]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            step(conn)
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?)", (version + 1, time.time())
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        version += 1
+    return version

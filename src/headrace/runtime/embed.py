@@ -1,0 +1,81 @@
+"""The embed stage: windows of items in, vectors for texts not seen before out.
+
+A window is what the upstream queue holds (up to ``window`` items). Its chunk texts
+are de-duplicated by hash, looked up in the embedding cache and among the texts
+this run already embedded; only the rest reach the model, in batches sorted by
+token length (less padding). Items leave in their original order, so every
+``FileDone`` still follows all of its file's chunks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from headrace.embedding.base import Embedder
+from headrace.records import Chunk
+from headrace.runtime.items import Item, Window
+from headrace.runtime.stats import RunStats
+
+RECENT_LIMIT = 50_000
+
+
+class EmbedStage:
+    """Computes the vectors a window needs; owns no connection, only a lookup."""
+
+    def __init__(
+        self,
+        embedder: Embedder | None,
+        cached: Callable[[Sequence[str]], set[str]],
+        stats: RunStats,
+        batch_size: int = 32,
+    ) -> None:
+        self.embedder = embedder
+        self.cached = cached
+        self.stats = stats
+        self.batch_size = batch_size
+        self._recent: OrderedDict[str, None] = OrderedDict()
+
+    def run(self, items: list[Item]) -> Window:
+        window = Window(items=items)
+        if self.embedder is None:
+            return window
+        todo = self._missing({c.text_hash: c for c in items if isinstance(c, Chunk)})
+        if todo:
+            window.vectors = self._embed(list(todo.values()))
+        return window
+
+    def _missing(self, by_hash: dict[str, Chunk]) -> dict[str, Chunk]:
+        fresh = {h: c for h, c in by_hash.items() if h not in self._recent}
+        known = self.cached(list(fresh)) if fresh else set()
+        missing = {h: c for h, c in fresh.items() if h not in known}
+        self.stats.add(embeddings_cached=len(by_hash) - len(missing))
+        return missing
+
+    def _embed(self, chunks: list[Chunk]) -> dict[str, bytes]:
+        assert self.embedder is not None
+        chunks.sort(key=lambda c: c.token_count)
+        out: dict[str, bytes] = {}
+        started = time.perf_counter()
+        for start in range(0, len(chunks), self.batch_size):
+            batch = chunks[start : start + self.batch_size]
+            vectors = np.ascontiguousarray(self.embedder.embed([c.text for c in batch]),
+                                           dtype=np.float32)
+            for chunk, vector in zip(batch, vectors, strict=True):
+                out[chunk.text_hash] = vector.tobytes()
+        self.stats.add(
+            embeddings_computed=len(chunks),
+            tokens=sum(c.token_count for c in chunks),
+            embed_seconds=time.perf_counter() - started,
+        )
+        self._remember(out)
+        return out
+
+    def _remember(self, hashes: dict[str, bytes]) -> None:
+        for h in hashes:
+            self._recent[h] = None
+        while len(self._recent) > RECENT_LIMIT:
+            self._recent.popitem(last=False)

@@ -1,0 +1,63 @@
+"""Control records that travel between runtime stages alongside ``Chunk`` records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from headrace.errors import InputError
+from headrace.records import Chunk, FileRef, ParseIssue
+
+
+@dataclass(frozen=True, slots=True)
+class FileStart:
+    """A file's processing begins: anything staged for it earlier is stale."""
+
+    ref: FileRef
+
+
+@dataclass(frozen=True, slots=True)
+class FileDone:
+    """Every chunk of the file has been sent; ``issues`` are its recoverable defects."""
+
+    ref: FileRef
+    content_hash: str
+    signature: str
+    issues: tuple[ParseIssue, ...] = ()
+    issues_dropped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FileFailed:
+    """The file could not be processed; its previous version stays in the index."""
+
+    ref: FileRef
+    error: InputError
+    signature: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileSkipped:
+    """The file is deliberately not indexed (binary); any old chunks are removed."""
+
+    ref: FileRef
+    reason: str
+    content_hash: str | None
+    signature: str
+
+
+Item = Chunk | FileStart | FileDone | FileFailed | FileSkipped
+
+
+@dataclass(slots=True)
+class Window:
+    """A run of items with the vectors the embed stage computed for them."""
+
+    items: list[Item] = field(default_factory=list)
+    vectors: dict[str, bytes] = field(default_factory=dict)
+
+
+def item_size(item: Item) -> int:
+    """Approximate bytes an item holds, for the queues' byte budgets."""
+    if isinstance(item, Chunk):
+        return 200 + 2 * len(item.text)
+    return 200

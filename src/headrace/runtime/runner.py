@@ -1,0 +1,135 @@
+"""Runs the flow with concurrent stages joined by bounded queues.
+
+::
+
+    producer threads ──Q1──> embed thread ──Q2──> writer (calling thread)
+    read/parse/chunk         cache lookup,         stage, publish, ledger
+                             model batches          (one transaction a window)
+
+While the model embeds one window, the next files are read, parsed and chunked,
+and the previous window is being written. Queues are bounded by items and bytes,
+so memory stays flat whatever the corpus. A stop request (SIGINT/SIGTERM) stops
+intake; windows already embedded are written, an unfinished file is discarded and
+redone on the next run. Any stage's crash stops the others and is re-raised here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+from headrace.records import FileRef
+from headrace.runtime.embed import EmbedStage
+from headrace.runtime.items import Item, Window, item_size
+from headrace.runtime.produce import FileProcessor
+from headrace.runtime.queues import BoundedQueue, Closed
+from headrace.runtime.write import WriteStage
+
+WINDOW_ITEMS = 256
+
+
+class Runner:
+    """One run over a list of files."""
+
+    def __init__(self, processor: FileProcessor, embed: EmbedStage, write: WriteStage,
+                 *, workers: int = 1, queue_bytes: int = 16 << 20) -> None:
+        self.processor = processor
+        self.embed = embed
+        self.write = write
+        self.workers = workers
+        self.q1: BoundedQueue[Item] = BoundedQueue(4 * WINDOW_ITEMS, queue_bytes)
+        self.q2: BoundedQueue[Window] = BoundedQueue(4, queue_bytes)
+        self.stop = threading.Event()
+        self._errors: list[BaseException] = []
+
+    def run(self, files: Sequence[FileRef], hashes: dict[str, str]) -> None:
+        todo = iter(files)
+        lock = threading.Lock()
+
+        def next_file() -> FileRef | None:
+            with lock:
+                return None if self.stop.is_set() else next(todo, None)
+
+        producers = [self._thread(self._produce, next_file, hashes)
+                     for _ in range(self.workers)]
+        embedder = self._thread(self._embed_loop)
+        closer = self._thread(self._close_when_done, producers)
+        try:
+            self._write_loop()
+        finally:
+            self._shutdown()
+            for t in (*producers, closer, embedder):
+                t.join()
+        if self._errors:
+            raise self._errors[0]
+
+    def _thread(self, target: Callable[..., None], *args: object) -> threading.Thread:
+        def guarded() -> None:
+            try:
+                target(*args)
+            except Closed:
+                pass
+            except BaseException as exc:
+                self._errors.append(exc)
+                self._shutdown()
+
+        thread = threading.Thread(target=guarded, daemon=True, name=target.__name__)
+        thread.start()
+        return thread
+
+    def _produce(self, next_file: Callable[[], FileRef | None], hashes: dict[str, str]) -> None:
+        while (ref := next_file()) is not None:
+            for item in self.processor.process(ref, hashes.get(ref.path), self.stop.is_set):
+                self.q1.put(item, item_size(item))
+
+    def _close_when_done(self, producers: list[threading.Thread]) -> None:
+        for t in producers:
+            t.join()
+        self.q1.close()
+
+    def _embed_loop(self) -> None:
+        try:
+            while not self.stop.is_set():
+                items = self._take_window()
+                if items and not self.stop.is_set():
+                    self.q2.put(self.embed.run(items), sum(map(item_size, items)))
+        except Closed:
+            pass
+        finally:
+            # On a stop request, what is still upstream is dropped (its files have no
+            # FileDone yet and are redone next run); what is embedded gets written.
+            self.q1.close()
+            self.q2.close()
+
+    def _take_window(self) -> list[Item]:
+        first = self.q1.get(timeout=0.2)
+        items: list[Item] = [] if first is None else [first]
+        while len(items) < WINDOW_ITEMS:
+            try:
+                nxt = self.q1.get(timeout=0)
+            except Closed:
+                if items:
+                    return items
+                raise
+            if nxt is None:
+                break
+            items.append(nxt)
+        return items
+
+    def _write_loop(self) -> None:
+        while True:
+            try:
+                window = self.q2.get(timeout=0.5)
+            except Closed:
+                return
+            if window is not None:
+                self.write.apply(window)
+
+    def request_stop(self) -> None:
+        """Graceful stop (signal handlers call this): finish what is embedded, exit."""
+        self.stop.set()
+
+    def _shutdown(self) -> None:
+        self.stop.set()
+        self.q1.close()
+        self.q2.close()

@@ -1,0 +1,86 @@
+"""The write stage: stage chunks, publish finished files, record them in the ledger.
+
+Each window is one transaction: its new vectors enter the cache, its chunks are
+staged, and every file whose ``FileDone`` is in the window is published and
+recorded. A crash anywhere rolls the window back; files published in earlier
+windows stay published, and nothing is ever half a file.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+import apsw
+
+from headrace.ledger.db import transaction
+from headrace.ledger.ledger import DeadLetter, Ledger
+from headrace.records import Chunk
+from headrace.runtime.items import FileDone, FileFailed, FileSkipped, FileStart, Window
+from headrace.runtime.stats import RunStats
+from headrace.sinks.sqlite import SqliteSink
+
+
+class WriteStage:
+    """Applies windows to the index; the only writer of the index during a run."""
+
+    def __init__(self, conn: apsw.Connection, sink: SqliteSink, ledger: Ledger,
+                 stats: RunStats) -> None:
+        self.conn = conn
+        self.sink = sink
+        self.ledger = ledger
+        self.stats = stats
+
+    def apply(self, window: Window) -> None:
+        with transaction(self.conn):
+            self.sink.stage("", [], window.vectors)
+            buffered: dict[str, list[Chunk]] = defaultdict(list)
+            for item in window.items:
+                if isinstance(item, Chunk):
+                    buffered[item.source].append(item)
+                elif isinstance(item, FileStart):
+                    self.sink.discard(item.ref.path)
+                elif isinstance(item, FileDone):
+                    self.sink.stage(item.ref.path, buffered.pop(item.ref.path, []), {})
+                    self._done(item)
+                elif isinstance(item, FileFailed):
+                    buffered.pop(item.ref.path, None)
+                    self._failed(item)
+                else:
+                    self._skipped(item)
+            for path, chunks in buffered.items():
+                self.sink.stage(path, chunks, {})
+
+    def _done(self, item: FileDone) -> None:
+        file_id = self.ledger.upsert(item.ref, content_hash=item.content_hash, state="indexed",
+                                     signature=item.signature)
+        count = self.sink.publish(item.ref.path, file_id)
+        self.ledger.set_chunk_count(file_id, count)
+        now = time.time()
+        letters = [
+            DeadLetter(item.ref.path, "parse", i.error_type, i.message, i.line, i.offset, 1,
+                       now, now)
+            for i in item.issues
+        ]
+        self.ledger.replace_dead_letters(item.ref.path, letters)
+        self.stats.add(files_done=1, bytes_done=item.ref.size, chunks_written=count,
+                       dead_letters=len(letters) + item.issues_dropped)
+
+    def _failed(self, item: FileFailed) -> None:
+        self.sink.discard(item.ref.path)
+        err = item.error
+        now = time.time()
+        letter = DeadLetter(item.ref.path, err.stage, type(err).__name__, err.message,
+                            err.line, err.offset, 1, now, now)
+        self.ledger.mark_failed(item.ref, err.message, item.signature)
+        self.ledger.replace_dead_letters(item.ref.path, [letter])
+        self.stats.add(files_failed=1, dead_letters=1)
+
+    def _skipped(self, item: FileSkipped) -> None:
+        self.sink.discard(item.ref.path)
+        file_id = self.ledger.upsert(item.ref, content_hash=item.content_hash, state="skipped",
+                                     signature=item.signature, reason=item.reason)
+        self.sink.remove(file_id)
+        self.ledger.set_chunk_count(file_id, 0)
+        self.ledger.replace_dead_letters(item.ref.path, [])
+        self.stats.add(files_skipped=1)

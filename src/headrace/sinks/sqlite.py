@@ -1,0 +1,165 @@
+"""The embedded default store: chunks, FTS5 and sqlite-vec in the index file.
+
+Staging and publishing follow ``sinks.base``. Staged chunks live in ``pending``
+(committed in batches, so a file of any size never sits in memory); vectors live in
+``embed_cache`` keyed by model and text hash, so publishing copies them with one
+``INSERT … SELECT`` and a text is never embedded twice by the same model.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping, Sequence
+
+import apsw
+
+from headrace.errors import ModelMismatchError
+from headrace.ledger.db import scalar
+from headrace.records import Chunk
+
+_CHUNK_COLS = (
+    "ordinal, text, text_hash, token_count, line_start, line_end, byte_start, byte_end,"
+    " heading, metadata"
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_query(text: str) -> str | None:
+    """A safe FTS5 query matching any of the words (ranked by BM25)."""
+    words = _WORD.findall(text)
+    if not words:
+        return None
+    return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
+
+
+class SqliteSink:
+    """Chunks, full-text and vectors inside the index's SQLite file."""
+
+    def __init__(self, conn: apsw.Connection, model_id: str | None, dim: int | None) -> None:
+        self.conn = conn
+        self.model_id = model_id or "none"
+        self.dim = dim
+        self._seq: dict[str, int] = {}
+
+    # -- model identity -----------------------------------------------------------
+
+    def bind_model(self) -> None:
+        """Record the index's model on first use; refuse another model afterwards."""
+        stored = scalar(self.conn, "SELECT value FROM meta WHERE key = 'model'")
+        if stored is None:
+            self.conn.execute("INSERT INTO meta VALUES ('model', ?)", (self.model_id,))
+            stored = self.model_id
+        if stored != self.model_id:
+            raise ModelMismatchError(
+                f"this index holds vectors of {stored!r}, not {self.model_id!r}: use"
+                f" --embedder matching the index, or another --index"
+            )
+        if self.dim is not None:
+            self.conn.execute(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vec USING vec0("
+                f"embedding float[{int(self.dim)}] distance_metric=cosine)"
+            )
+
+    @property
+    def has_vectors(self) -> bool:
+        return self.dim is not None
+
+    # -- embedding cache ----------------------------------------------------------
+
+    def cached(self, hashes: Sequence[str]) -> set[str]:
+        """Which text hashes already have a vector of this model."""
+        found: set[str] = set()
+        for start in range(0, len(hashes), 500):
+            part = hashes[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self.conn.execute(
+                f"SELECT text_hash FROM embed_cache WHERE model = ? AND text_hash IN ({marks})",
+                (self.model_id, *part),
+            )
+            found.update(row[0] for row in rows)
+        return found
+
+    # -- staging and publishing ---------------------------------------------------
+
+    def stage(self, path: str, chunks: Sequence[Chunk], vectors: Mapping[str, bytes]) -> None:
+        """Write chunks to ``pending`` and new vectors to the cache (caller's transaction)."""
+        now = time.time()
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO embed_cache VALUES (?, ?, ?, ?)",
+            [(self.model_id, h, v, now) for h, v in vectors.items()],
+        )
+        seq = self._seq.get(path)
+        if seq is None:
+            seq = int(scalar(self.conn, "SELECT coalesce(max(seq), -1) FROM pending"
+                                        " WHERE path = ?", (path,))) + 1
+        rows = []
+        for c in chunks:
+            rows.append((path, seq, c.id, c.ordinal, c.text, c.text_hash, c.token_count,
+                         c.line_start, c.line_end, c.byte_start, c.byte_end, c.heading,
+                         json.dumps(dict(c.metadata), separators=(",", ":"), default=str)))
+            seq += 1
+        self._seq[path] = seq
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO pending VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
+        )
+
+    def discard(self, path: str) -> None:
+        """Drop whatever was staged for ``path`` (a failed or restarted file)."""
+        self.conn.execute("DELETE FROM pending WHERE path = ?", (path,))
+        self._seq.pop(path, None)
+
+    def publish(self, path: str, file_id: int) -> int:
+        """Make the staged chunks the file's chunks; returns how many it has now."""
+        c = self.conn
+        stale = (
+            "SELECT rowid FROM chunks WHERE file_id = ?1 AND id NOT IN"
+            " (SELECT chunk_id FROM pending WHERE path = ?2)"
+        )
+        self._delete_rows(stale, (file_id, path))
+        c.execute(
+            "UPDATE chunks SET ordinal=p.ordinal, line_start=p.line_start,"
+            " line_end=p.line_end, byte_start=p.byte_start, byte_end=p.byte_end,"
+            " heading=p.heading, metadata=p.metadata"
+            " FROM pending AS p WHERE p.path = ?1 AND p.chunk_id = chunks.id",
+            (path,),
+        )
+        high = int(scalar(c, "SELECT coalesce(max(rowid), 0) FROM chunks"))
+        c.execute(
+            f"INSERT INTO chunks(id, file_id, {_CHUNK_COLS})"
+            f" SELECT chunk_id, ?1, {_CHUNK_COLS} FROM pending WHERE path = ?2"
+            " AND chunk_id NOT IN (SELECT id FROM chunks WHERE file_id = ?1) ORDER BY seq",
+            (file_id, path),
+        )
+        c.execute(
+            "INSERT INTO chunks_fts(rowid, text, heading)"
+            " SELECT rowid, text, coalesce(heading, '') FROM chunks WHERE rowid > ?",
+            (high,),
+        )
+        if self.has_vectors:
+            c.execute(
+                "INSERT INTO chunks_vec(rowid, embedding) SELECT ch.rowid, e.vector"
+                " FROM chunks AS ch JOIN embed_cache AS e"
+                " ON e.model = ? AND e.text_hash = ch.text_hash WHERE ch.rowid > ?",
+                (self.model_id, high),
+            )
+        self.discard(path)
+        return int(scalar(c, "SELECT count(*) FROM chunks WHERE file_id = ?", (file_id,)))
+
+    def remove(self, file_id: int) -> None:
+        self._delete_rows("SELECT rowid FROM chunks WHERE file_id = ?", (file_id,))
+
+    def _delete_rows(self, select_rowids: str, params: tuple[object, ...]) -> None:
+        c = self.conn
+        c.execute(f"DELETE FROM chunks_fts WHERE rowid IN ({select_rowids})", params)
+        if self.has_vectors:
+            c.execute(f"DELETE FROM chunks_vec WHERE rowid IN ({select_rowids})", params)
+        c.execute(f"DELETE FROM chunks WHERE rowid IN ({select_rowids})", params)
+
+    def rekey(self, file_id: int, new_ids: Mapping[int, str]) -> None:
+        """Give a moved file's chunks the ids of their new source path."""
+        self.conn.executemany(
+            "UPDATE chunks SET id = ? WHERE rowid = ? AND file_id = ?",
+            [(cid, rowid, file_id) for rowid, cid in new_ids.items()],
+        )
