@@ -218,7 +218,9 @@ def export(
 def main() -> None:
     """Entry point: maps headrace errors to exit codes."""
     try:
-        app(standalone_mode=False)
+        # With standalone_mode=False click returns the code of a typer.Exit.
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (ConfigError, typer.BadParameter) as exc:

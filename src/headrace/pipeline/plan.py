@@ -23,7 +23,7 @@ from headrace.sources.base import RootProblem, SkippedFile
 from headrace.sources.fingerprint import content_hash
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Plan:
     """The outcome of change detection; applying it is the runtime's job."""
 
