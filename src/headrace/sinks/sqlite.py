@@ -138,9 +138,11 @@ class SqliteSink:
             (high,),
         )
         if self.has_vectors:
+            # CROSS JOIN pins the loop order: new chunks outside, cache lookups inside
+            # (the planner otherwise may scan the whole cache for every file).
             c.execute(
                 "INSERT INTO chunks_vec(rowid, embedding) SELECT ch.rowid, e.vector"
-                " FROM chunks AS ch JOIN embed_cache AS e"
+                " FROM chunks AS ch CROSS JOIN embed_cache AS e"
                 " ON e.model = ? AND e.text_hash = ch.text_hash WHERE ch.rowid > ?",
                 (self.model_id, high),
             )
@@ -151,11 +153,16 @@ class SqliteSink:
         self._delete_rows("SELECT rowid FROM chunks WHERE file_id = ?", (file_id,))
 
     def _delete_rows(self, select_rowids: str, params: tuple[object, ...]) -> None:
+        # Rowids are fetched first and deleted one by one: virtual tables (vec0) do not
+        # plan `rowid IN (subquery)` as lookups and would scan the whole table per file.
+        rowids = [(r[0],) for r in self.conn.execute(select_rowids, params)]
+        if not rowids:
+            return
         c = self.conn
-        c.execute(f"DELETE FROM chunks_fts WHERE rowid IN ({select_rowids})", params)
+        c.executemany("DELETE FROM chunks_fts WHERE rowid = ?", rowids)
         if self.has_vectors:
-            c.execute(f"DELETE FROM chunks_vec WHERE rowid IN ({select_rowids})", params)
-        c.execute(f"DELETE FROM chunks WHERE rowid IN ({select_rowids})", params)
+            c.executemany("DELETE FROM chunks_vec WHERE rowid = ?", rowids)
+        c.executemany("DELETE FROM chunks WHERE rowid = ?", rowids)
 
     def rekey(self, file_id: int, new_ids: Mapping[int, str]) -> None:
         """Give a moved file's chunks the ids of their new source path."""

@@ -1,0 +1,83 @@
+"""Cold ingest of real text vs the raw model's ceiling on the same chunk texts.
+
+Prints files/s, chunks/s, tokens/s and peak RSS beyond the loaded model, then
+embeds exactly the chunk texts the run produced with the bare embedder (batches of
+32 sorted by length, like the pipeline) to give the ceiling, and the ratio.
+
+    python bench/ingest_cold.py --files 2000 [--embedder minilm]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from corpus import OUT, real_text_corpus  # noqa: E402
+from rss import PeakRss  # noqa: E402
+
+from headrace import Index, Settings  # noqa: E402
+from headrace.embedding.registry import make_embedder  # noqa: E402
+
+
+def ceiling(embedder: object, texts: list[str], tokens: int, batch: int = 32) -> float:
+    texts = sorted(texts, key=len)
+    started = time.perf_counter()
+    for i in range(0, len(texts), batch):
+        embedder.embed(texts[i : i + batch])  # type: ignore[attr-defined]
+    return tokens / (time.perf_counter() - started)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--files", type=int, default=2000)
+    ap.add_argument("--embedder", default="minilm")
+    ap.add_argument("--no-ceiling", action="store_true")
+    args = ap.parse_args()
+    corpus = real_text_corpus(args.files)
+    size = sum(p.stat().st_size for p in corpus.rglob("*") if p.is_file())
+    work = OUT / f"index-{args.files}.sqlite"
+    for p in work.parent.glob(work.name + "*"):
+        p.unlink()
+    embedder = make_embedder(args.embedder)
+    if embedder is not None:
+        embedder.embed(["warm up the model"])  # load it: RSS below counts beyond it
+    rss = PeakRss()
+    base = rss.now()
+    idx = Index(work, settings=Settings(embedder=args.embedder), embedder=embedder)
+    rss.start()
+    started = time.perf_counter()
+    stats = idx.ingest([str(corpus)])
+    elapsed = time.perf_counter() - started
+    peak = rss.stop()
+    rows = list(idx.export())
+    tokens = sum(int(r["tokens"]) for r in rows)
+    result = {
+        "files": args.files, "corpus_mb": round(size / 1e6, 2), "seconds": round(elapsed, 2),
+        "files_per_s": round(stats.files_done / elapsed, 1),
+        "chunks_per_s": round(stats.chunks_written / elapsed, 1),
+        "embedded_tokens_per_s": round(stats.tokens / elapsed, 1),
+        "chunks": stats.chunks_written,
+        "tokens": tokens, "embeddings": stats.embeddings_computed,
+        "rss_model_mb": round(base / 2**20, 1),
+        "peak_rss_beyond_model_mb": round((peak - base) / 2**20, 1),
+    }
+    if embedder is not None and not args.no_ceiling:
+        unique = {str(r["text"]): int(r["tokens"]) for r in rows}
+        ceil = ceiling(embedder, list(unique), sum(unique.values()))
+        result["ceiling_tokens_per_s"] = round(ceil, 1)
+        result["pipeline_vs_ceiling"] = round(result["embedded_tokens_per_s"] / ceil, 3)
+    idx.close()
+    print(json.dumps(result, indent=2))
+    shutil.rmtree(OUT / "tmp", ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
