@@ -2,7 +2,7 @@
 
 Sources: Markdown, reStructuredText and text documentation shipped by installed
 packages (``/usr``, ``/opt``, the virtualenv) and the shared sample data. Files of
-1–64 KB are copied under ``bench/out/`` with stable names, so runs are repeatable.
+1-64 KB are copied under ``bench/out/`` with stable names, so runs are repeatable.
 """
 
 from __future__ import annotations
@@ -13,8 +13,13 @@ import shutil
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "out"
-SEARCH = ["/usr", "/opt", "/root/.pyenv", str(Path(__file__).resolve().parents[1] / ".venv"),
-          str(Path(__file__).resolve().parents[2] / "shared" / "data")]
+SEARCH = [
+    "/usr",
+    "/opt",
+    "/root/.pyenv",
+    str(Path(__file__).resolve().parents[1] / ".venv"),
+    str(Path(__file__).resolve().parents[2] / "shared" / "data"),
+]
 SUFFIXES = (".md", ".rst", ".txt", ".markdown")
 
 

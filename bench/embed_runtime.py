@@ -53,7 +53,7 @@ def corpus_texts() -> list[str]:
 
 def build_chunks(limit: int) -> list[str]:
     # Imported here, like the others, so a worker's load time includes every import.
-    from headrace.embedding.minilm import MAX_TOKENS, load_minilm_tokenizer  # noqa: PLC0415
+    from headrace.embedding.minilm import MAX_TOKENS, load_minilm_tokenizer
 
     tokenizer = load_minilm_tokenizer()
     chunks: list[str] = []
@@ -76,7 +76,7 @@ def build_chunks(limit: int) -> list[str]:
 
 def worker(name: str, texts_file: Path, out_file: Path, threads: int | None) -> None:
     started = time.perf_counter()
-    from headrace.embedding.registry import make_embedder  # noqa: PLC0415
+    from headrace.embedding.registry import make_embedder
 
     kwargs: dict[str, Any] = {} if threads is None else {"threads": threads}
     embedder = make_embedder(name, **kwargs)
@@ -100,7 +100,7 @@ def worker(name: str, texts_file: Path, out_file: Path, threads: int | None) -> 
 def paired_worker(names: list[str], texts_file: Path, threads: int | None) -> None:
     """All runtimes in one process, taking turns on every batch: background load hits
     them alike, so per-batch time ratios are far steadier than separate runs."""
-    from headrace.embedding.registry import make_embedder  # noqa: PLC0415
+    from headrace.embedding.registry import make_embedder
 
     kwargs: dict[str, Any] = {} if threads is None else {"threads": threads}
     embedders = {name: make_embedder(name, **kwargs) for name in names}
@@ -120,7 +120,7 @@ def paired_worker(names: list[str], texts_file: Path, threads: int | None) -> No
 
 
 def sorted_batches(texts: list[str]) -> list[list[str]]:
-    from headrace.embedding.minilm import load_minilm_tokenizer  # noqa: PLC0415
+    from headrace.embedding.minilm import load_minilm_tokenizer
 
     lengths = [len(e.ids) for e in load_minilm_tokenizer().encode_batch(texts)]
     order = sorted(range(len(texts)), key=lengths.__getitem__)
@@ -128,7 +128,7 @@ def sorted_batches(texts: list[str]) -> list[list[str]]:
 
 
 def export_worker() -> None:
-    from headrace.embedding.onnx_export import ensure_onnx_model  # noqa: PLC0415
+    from headrace.embedding.onnx_export import ensure_onnx_model
 
     times = {}
     for variant in ("fp32", "fp32-opt", "int8"):

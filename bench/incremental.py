@@ -2,7 +2,7 @@
 
     python bench/incremental.py --files 10000 [--embedder hash|minilm]
 
-Targets (issue: foundation): no-op < 1 s; 1% change ≤ 1.1 × (those files alone) + no-op.
+Targets (issue: foundation): no-op < 1 s; 1% change <= 1.1 x (those files alone) + no-op.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from corpus import OUT, real_text_corpus  # noqa: E402
+from corpus import OUT, real_text_corpus
 
-from headrace import Index, Settings  # noqa: E402
+from headrace import Index, Settings
 
 
 def _fresh(path: Path) -> Path:
@@ -48,14 +48,38 @@ def main() -> None:
     cold, _ = _timed_ingest(idx, corpus)
     noops = [_timed_ingest(idx, corpus)[0] for _ in range(5)]
     cli = subprocess.run(
-        [sys.executable, "-m", "headrace", "--quiet", "ingest", str(corpus), "--index",
-         str(OUT / "incr.sqlite"), "--json"], capture_output=True, text=True, check=True)
+        [
+            sys.executable,
+            "-m",
+            "headrace",
+            "--quiet",
+            "ingest",
+            str(corpus),
+            "--index",
+            str(OUT / "incr.sqlite"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     cli_started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "headrace", "--quiet", "ingest", str(corpus), "--index",
-         str(OUT / "incr.sqlite")], capture_output=True, check=True)
+        [
+            sys.executable,
+            "-m",
+            "headrace",
+            "--quiet",
+            "ingest",
+            str(corpus),
+            "--index",
+            str(OUT / "incr.sqlite"),
+        ],
+        capture_output=True,
+        check=True,
+    )
     cli_wall = time.perf_counter() - cli_started
-    changed = sorted(p for p in corpus.rglob("*") if p.is_file())[:: 100]
+    changed = sorted(p for p in corpus.rglob("*") if p.is_file())[::100]
     alone_dir = OUT / "incr-alone"
     shutil.rmtree(alone_dir, ignore_errors=True)
     for i, path in enumerate(changed):
@@ -69,15 +93,25 @@ def main() -> None:
     alone, alone_emb = _timed_ingest(alone_idx, alone_dir)
     alone_idx.close()
     noop = statistics.median(noops)
-    print(json.dumps({
-        "files": args.files, "embedder": args.embedder, "cold_s": round(cold, 2),
-        "noop_in_process_s": round(noop, 3), "noop_cli_wall_s": round(cli_wall, 3),
-        "noop_cli_internal": json.loads(cli.stdout)["elapsed_s"],
-        "changed_files": len(changed), "change_s": round(change, 3),
-        "change_embeddings": change_emb, "alone_s": round(alone, 3),
-        "alone_embeddings": alone_emb,
-        "change_vs_alone_plus_noop": round(change / (alone + noop), 3),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "files": args.files,
+                "embedder": args.embedder,
+                "cold_s": round(cold, 2),
+                "noop_in_process_s": round(noop, 3),
+                "noop_cli_wall_s": round(cli_wall, 3),
+                "noop_cli_internal": json.loads(cli.stdout)["elapsed_s"],
+                "changed_files": len(changed),
+                "change_s": round(change, 3),
+                "change_embeddings": change_emb,
+                "alone_s": round(alone, 3),
+                "alone_embeddings": alone_emb,
+                "change_vs_alone_plus_noop": round(change / (alone + noop), 3),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

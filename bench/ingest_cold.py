@@ -20,11 +20,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from corpus import OUT, real_text_corpus  # noqa: E402
-from rss import PeakRss  # noqa: E402
+from corpus import OUT, real_text_corpus
+from rss import PeakRss
 
-from headrace import Index, Settings  # noqa: E402
-from headrace.embedding.registry import make_embedder  # noqa: E402
+from headrace import Index, Settings
+from headrace.embedding.registry import make_embedder
 
 
 def ceiling(embedder: object, texts: list[str], tokens: int, batch: int = 32) -> float:
@@ -60,12 +60,15 @@ def main() -> None:
     rows = list(idx.export())
     tokens = sum(int(r["tokens"]) for r in rows)
     result = {
-        "files": args.files, "corpus_mb": round(size / 1e6, 2), "seconds": round(elapsed, 2),
+        "files": args.files,
+        "corpus_mb": round(size / 1e6, 2),
+        "seconds": round(elapsed, 2),
         "files_per_s": round(stats.files_done / elapsed, 1),
         "chunks_per_s": round(stats.chunks_written / elapsed, 1),
         "embedded_tokens_per_s": round(stats.tokens / elapsed, 1),
         "chunks": stats.chunks_written,
-        "tokens": tokens, "embeddings": stats.embeddings_computed,
+        "tokens": tokens,
+        "embeddings": stats.embeddings_computed,
         "rss_model_mb": round(base / 2**20, 1),
         "peak_rss_beyond_model_mb": round((peak - base) / 2**20, 1),
     }

@@ -17,7 +17,7 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     for var in ("HEADRACE_INDEX", "HEADRACE_CONFIG", "HEADRACE_EMBEDDER"):
         monkeypatch.delenv(var, raising=False)
-    yield
+    return
 
 
 def write_corpus(root: Path, files: dict[str, str]) -> Path:

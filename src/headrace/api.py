@@ -30,8 +30,8 @@ from headrace.runtime.runner import Runner
 from headrace.runtime.stats import RunStats
 from headrace.runtime.write import WriteStage
 from headrace.sinks.base import Hit
-from headrace.sinks.sqlite_search import hybrid_search
 from headrace.sinks.sqlite import SqliteSink
+from headrace.sinks.sqlite_search import hybrid_search
 from headrace.sources.folder import FolderSource
 
 CHUNKER_VERSION = "1"
@@ -74,8 +74,13 @@ class Index:
         """What ``ingest(roots)`` would do; reads the tree and the ledger, writes nothing."""
         source = self._source(roots)
         stored = self.ledger.files_under(source.roots)
-        return make_plan(source.discover(), stored, source.check_roots(), self._signature,
-                         allow_root_deletion=self.settings.allow_root_deletion)
+        return make_plan(
+            source.discover(),
+            stored,
+            source.check_roots(),
+            self._signature,
+            allow_root_deletion=self.settings.allow_root_deletion,
+        )
 
     def ingest(self, roots: Sequence[str], *, stats: RunStats | None = None) -> RunStats:
         """Sync ``roots`` into the index: add, update, move and delete as needed.
@@ -131,8 +136,9 @@ class Index:
 
     def _make_runner(self, stats: RunStats) -> Runner:
         s = self.settings
-        processor = FileProcessor(self._chunker(), self._signature, s.max_line_bytes,
-                                  s.max_section_chars)
+        processor = FileProcessor(
+            self._chunker(), self._signature, s.max_line_bytes, s.max_section_chars
+        )
         lookup = SqliteSink(connect(self.path), self.sink.model_id, self.sink.dim)
         embed = EmbedStage(self.embedder, lookup.cached, stats, s.batch_size)
         write = WriteStage(self.conn, self.sink, self.ledger, stats)
@@ -150,8 +156,12 @@ class Index:
                 self._move(old_path, ref)
             for ref in plan.touched:
                 self.ledger.touch(ref)
-        stats.add(deleted=len(plan.deleted), renamed=len(plan.renamed),
-                  touched=len(plan.touched), unchanged=plan.unchanged)
+        stats.add(
+            deleted=len(plan.deleted),
+            renamed=len(plan.renamed),
+            touched=len(plan.touched),
+            unchanged=plan.unchanged,
+        )
 
     def _move(self, old_path: str, ref: FileRef) -> None:
         old = self.ledger.get(old_path)
@@ -194,7 +204,9 @@ class Index:
 
     def _chunker(self) -> TokenChunker:
         tokenizer, limit = self._tokenizer()
-        return TokenChunker(tokenizer, max_tokens=limit, overlap_tokens=self.settings.overlap_tokens)
+        return TokenChunker(
+            tokenizer, max_tokens=limit, overlap_tokens=self.settings.overlap_tokens
+        )
 
     def _tokenizer(self) -> tuple[Any, int]:
         if self.embedder is not None:
@@ -208,8 +220,10 @@ class Index:
 
     def _signature(self, ref: FileRef) -> str:
         s = self.settings
-        return (f"{parser_signature(ref.path)}|chunker{CHUNKER_VERSION}:o{s.overlap_tokens}"
-                f":s{s.max_section_chars}:l{s.max_line_bytes}|{self.sink.model_id}")
+        return (
+            f"{parser_signature(ref.path)}|chunker{CHUNKER_VERSION}:o{s.overlap_tokens}"
+            f":s{s.max_section_chars}:l{s.max_line_bytes}|{self.sink.model_id}"
+        )
 
     @contextlib.contextmanager
     def _writer_lock(self) -> Iterator[None]:
@@ -233,8 +247,7 @@ class Index:
 
     def status(self) -> dict[str, Any]:
         """Files by state, chunks, dead letters, model, last run and size on disk."""
-        size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal"))
-                   if p.exists())
+        size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
         return {
             "index": str(self.path),
             "model": self.ledger.meta("model"),

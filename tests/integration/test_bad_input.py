@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import write_corpus
 
 from headrace import Index, Settings
 from headrace.testing.embedders import HashEmbedder
-from tests.conftest import write_corpus
 
 GOOD = {"good.md": "# Good\n\nThis file is fine and must always be searchable.\n"}
 
@@ -63,9 +63,11 @@ def test_binary_and_empty_files(tmp_path: Path) -> None:
     stats = idx.ingest([str(root)])
     assert (stats.files_skipped, stats.files_failed, stats.files_done) == (1, 0, 2)
     skipped = idx.ledger.get(str(root / "image.png"))
-    assert skipped is not None and skipped.state == "skipped"
+    assert skipped is not None
+    assert skipped.state == "skipped"
     empty = idx.ledger.get(str(root / "empty.txt"))
-    assert empty is not None and empty.state == "indexed"
+    assert empty is not None
+    assert empty.state == "indexed"
     assert idx.ingest([str(root)]).unchanged == 3  # neither is looked at again
 
 
@@ -112,7 +114,8 @@ def test_file_vanishing_after_discovery(tmp_path: Path, monkeypatch: pytest.Monk
 
     monkeypatch.setattr(Index, "_run", vanish_first)
     stats = idx.ingest([str(root)])
-    assert stats.files_failed == 1 and stats.files_done == 1
+    assert stats.files_failed == 1
+    assert stats.files_done == 1
     (letter,) = _letters(idx)["gone.md"]
     assert "vanished" in letter.message or "No such file" in letter.message
     monkeypatch.setattr(Index, "_run", original)
@@ -142,5 +145,6 @@ def test_fifty_megabyte_single_line(tmp_path: Path) -> None:
     (letter,) = _letters(idx)["huge.txt"]
     assert (letter.error_type, letter.line, letter.offset) == ("LineTooLongError", 2, 21)
     texts = " ".join(r["text"] for r in idx.export() if r["source"].endswith("huge.txt"))
-    assert "before the long line" in texts and "after the long line" in texts
+    assert "before the long line" in texts
+    assert "after the long line" in texts
     assert stats.files_done == 2

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import write_corpus
 
 TRIALS = int(os.environ.get("HEADRACE_CRASH_TRIALS", "20"))
@@ -26,11 +25,25 @@ TRIALS = int(os.environ.get("HEADRACE_CRASH_TRIALS", "20"))
 
 def _corpus(root: Path) -> Path:
     rng = random.Random(7)
-    words = "alpha beta gamma delta index ledger chunk vector shard replay commit".split()
+    words = [
+        "alpha",
+        "beta",
+        "gamma",
+        "delta",
+        "index",
+        "ledger",
+        "chunk",
+        "vector",
+        "shard",
+        "replay",
+        "commit",
+    ]
     files = {}
     for i in range(200):
-        paras = ["\n".join(" ".join(rng.choices(words, k=14)) for _ in range(rng.randint(1, 6)))
-                 for _ in range(rng.randint(2, 12))]
+        paras = [
+            "\n".join(" ".join(rng.choices(words, k=14)) for _ in range(rng.randint(1, 6)))
+            for _ in range(rng.randint(2, 12))
+        ]
         files[f"d{i % 7}/f{i}.md"] = f"# file {i}\n\n" + "\n\n".join(paras) + "\n"
     files["big.txt"] = "\n\n".join(" ".join(rng.choices(words, k=60)) for _ in range(3000))
     files["bad.jsonl"] = '{"ok": "yes"}\nnot json\n{"ok": "again"}\n'
@@ -46,20 +59,23 @@ def _env(tmp: Path) -> dict[str, str]:
 
 
 def _export(index: Path, env: dict[str, str]) -> list[dict[str, object]]:
-    out = subprocess.run(_cli(index, "export"), env=env, capture_output=True, check=True,
-                         text=True).stdout
+    out = subprocess.run(
+        _cli(index, "export"), env=env, capture_output=True, check=True, text=True
+    ).stdout
     return [json.loads(line) for line in out.splitlines()]
 
 
 def _failures(index: Path, env: dict[str, str]) -> list[tuple[object, ...]]:
-    out = subprocess.run(_cli(index, "failed", "--json"), env=env, capture_output=True,
-                         check=True, text=True).stdout
+    out = subprocess.run(
+        _cli(index, "failed", "--json"), env=env, capture_output=True, check=True, text=True
+    ).stdout
     return [(d["path"], d["line"], d["offset"], d["message"]) for d in json.loads(out)]
 
 
 def _ingest(index: Path, corpus: Path, env: dict[str, str]) -> int:
-    return subprocess.run(_cli(index, "ingest", str(corpus)), env=env, capture_output=True,
-                          check=False).returncode
+    return subprocess.run(
+        _cli(index, "ingest", str(corpus)), env=env, capture_output=True, check=False
+    ).returncode
 
 
 def _check_consistent(index: Path) -> None:
@@ -90,8 +106,12 @@ def test_sigkill_at_random_moments_converges(tmp_path: Path) -> None:
     for trial in range(TRIALS):
         index = tmp_path / f"t{trial}.sqlite"
         for _ in range(rng.randint(1, 3)):  # sometimes crash the recovery run too
-            proc = subprocess.Popen(_cli(index, "ingest", str(corpus)), env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                _cli(index, "ingest", str(corpus)),
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             time.sleep(rng.uniform(0.4, 2.4))
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)

@@ -10,10 +10,10 @@ import os
 from pathlib import Path
 
 import pytest
+from tests.conftest import write_corpus
 
 from headrace import Index, Settings
 from headrace.testing.embedders import HashEmbedder
-from tests.conftest import write_corpus
 
 PARA = "Paragraph {n} explains topic {n} with enough words to be its own unit of meaning."
 
@@ -39,12 +39,16 @@ def _export(idx: Index) -> list[dict[str, object]]:
 
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
-    return write_corpus(tmp_path / "docs", {
-        "a.md": _doc("alpha", 8),
-        "b.md": _doc("beta", 3),
-        "sub/c.txt": "plain text file\n\nwith two paragraphs\n",
-        "d.jsonl": '{"title": "one", "body": "first record"}\n{"title": "two", "body": "second"}\n',
-    })
+    return write_corpus(
+        tmp_path / "docs",
+        {
+            "a.md": _doc("alpha", 8),
+            "b.md": _doc("beta", 3),
+            "sub/c.txt": "plain text file\n\nwith two paragraphs\n",
+            "d.jsonl": '{"title": "one", "body": "first record"}\n'
+            '{"title": "two", "body": "second"}\n',
+        },
+    )
 
 
 def _fresh_export(tmp_path: Path, corpus: Path) -> list[dict[str, object]]:
@@ -61,8 +65,10 @@ def _consistent(idx: Index) -> None:
     assert c.execute("SELECT sum(chunk_count) FROM files").fetchone()[0] == n
     assert c.execute("SELECT count(*) FROM chunks_vec").fetchone()[0] == n
     assert c.execute("SELECT count(*) FROM pending").fetchone()[0] == 0
-    dup = c.execute("SELECT count(*) FROM (SELECT file_id, ordinal FROM chunks"
-                    " GROUP BY 1, 2 HAVING count(*) > 1)").fetchone()[0]
+    dup = c.execute(
+        "SELECT count(*) FROM (SELECT file_id, ordinal FROM chunks"
+        " GROUP BY 1, 2 HAVING count(*) > 1)"
+    ).fetchone()[0]
     assert dup == 0
 
 
@@ -79,7 +85,7 @@ def test_first_run_indexes_everything_and_noop_embeds_nothing(tmp_path: Path, co
 
 
 def test_touch_is_not_reparsed(tmp_path: Path, corpus: Path) -> None:
-    idx, emb = _open(tmp_path)
+    idx, _emb = _open(tmp_path)
     idx.ingest([str(corpus)])
     rows = _export(idx)
     st = (corpus / "a.md").stat()
@@ -90,7 +96,7 @@ def test_touch_is_not_reparsed(tmp_path: Path, corpus: Path) -> None:
 
 
 def test_edit_reembeds_only_changed_chunks(tmp_path: Path, corpus: Path) -> None:
-    idx, emb = _open(tmp_path)
+    idx, _emb = _open(tmp_path)
     idx.ingest([str(corpus)])
     old_ids = {r["id"] for r in _export(idx) if str(r["source"]).endswith("a.md")}
     (corpus / "a.md").write_text(_doc("alpha", 8, edit=6))
@@ -105,7 +111,7 @@ def test_edit_reembeds_only_changed_chunks(tmp_path: Path, corpus: Path) -> None
 
 
 def test_rename_moves_without_embedding(tmp_path: Path, corpus: Path) -> None:
-    idx, emb = _open(tmp_path)
+    idx, _emb = _open(tmp_path)
     idx.ingest([str(corpus)])
     os.rename(corpus / "b.md", corpus / "sub" / "b2.md")
     stats = idx.ingest([str(corpus)])

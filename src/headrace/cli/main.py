@@ -52,8 +52,11 @@ def _main(
 
         os.environ["HEADRACE_CONFIG"] = str(config)
     state["quiet"] = quiet
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
 
 
 def _open(index: str | None, embedder: str | None = None, **flags: Any) -> Index:
@@ -80,8 +83,15 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Sync folders into the index: first run everything, later runs only changes."""
-    idx = _open(index, embedder, include=include or None, exclude=exclude or None,
-                overlap_tokens=overlap, workers=workers, allow_root_deletion=allow_root_deletion)
+    idx = _open(
+        index,
+        embedder,
+        include=include or None,
+        exclude=exclude or None,
+        overlap_tokens=overlap,
+        workers=workers,
+        allow_root_deletion=allow_root_deletion,
+    )
     stats = RunStats()
     handler = lambda *_: idx.request_stop()  # noqa: E731
     old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -127,8 +137,13 @@ def search(
     with _open(index) as idx:
         hits = idx.search(query, k, mode=mode)
     if as_json:
-        typer.echo(json.dumps([h.__dict__ if hasattr(h, "__dict__") else _hit_dict(h)
-                               for h in hits], indent=2, default=str))
+        typer.echo(
+            json.dumps(
+                [h.__dict__ if hasattr(h, "__dict__") else _hit_dict(h) for h in hits],
+                indent=2,
+                default=str,
+            )
+        )
         return
     for n, h in enumerate(hits, 1):
         where = f"{h.path}:{h.line_start}-{h.line_end}" + (f"  [{h.heading}]" if h.heading else "")
@@ -168,9 +183,12 @@ def plan(
         p = idx.plan([str(r) for r in roots])
     data = {
         "summary": p.summary(),
-        "added": [r.path for r in p.added], "changed": [r.path for r in p.changed],
-        "renamed": [[o, r.path] for o, r in p.renamed], "deleted": p.deleted,
-        "protected": p.protected, "skipped": [[s.path, s.reason] for s in p.skipped],
+        "added": [r.path for r in p.added],
+        "changed": [r.path for r in p.changed],
+        "renamed": [[o, r.path] for o, r in p.renamed],
+        "deleted": p.deleted,
+        "protected": p.protected,
+        "skipped": [[s.path, s.reason] for s in p.skipped],
         "root_problems": [[r.root, r.reason] for r in p.root_problems],
     }
     lines = [" ".join(f"{k}={v}" for k, v in p.summary().items())]
@@ -185,11 +203,15 @@ def failed(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
     with _open(index) as idx:
         letters = idx.failed()
     rows = [_hit_dict(d) for d in letters]
-    text = "\n".join(
-        f"{d.path}{f':{d.line}' if d.line else ''}{f' @{d.offset}' if d.offset is not None else ''}"
-        f"  [{d.stage}] {d.error_type}: {d.message}  (attempts {d.attempts})"
-        for d in letters
-    ) or "no failures"
+    text = (
+        "\n".join(
+            f"{d.path}{f':{d.line}' if d.line else ''}"
+            f"{f' @{d.offset}' if d.offset is not None else ''}"
+            f"  [{d.stage}] {d.error_type}: {d.message}  (attempts {d.attempts})"
+            for d in letters
+        )
+        or "no failures"
+    )
     _emit(rows, as_json, text)
 
 

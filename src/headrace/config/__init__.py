@@ -1,4 +1,5 @@
 """Typed settings."""
+
 from headrace.config.settings import Settings, data_dir, load_settings
 
 __all__ = ["Settings", "data_dir", "load_settings"]

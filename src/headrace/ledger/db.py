@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import apsw
-import apsw.bestpractice  # noqa: F401  (module import is the documented way to get the helpers)
+import apsw.bestpractice
 
 from headrace.errors import StoreError, TransientError
 from headrace.ledger.migrations import migrate
@@ -39,8 +39,10 @@ def connect(path: Path, *, readonly: bool = False) -> apsw.Connection:
     try:
         if not readonly:
             path.parent.mkdir(parents=True, exist_ok=True)
-        flags = apsw.SQLITE_OPEN_READONLY if readonly else (
-            apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
+        flags = (
+            apsw.SQLITE_OPEN_READONLY
+            if readonly
+            else (apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE)
         )
         conn = apsw.Connection(str(path), flags=flags)
         conn.setbusytimeout(BUSY_TIMEOUT_MS)

@@ -104,8 +104,18 @@ class Ledger:
             " content_hash=excluded.content_hash, state=excluded.state,"
             " reason=excluded.reason, signature=excluded.signature,"
             " indexed_at=excluded.indexed_at",
-            (ref.path, ref.root, ref.size, ref.mtime_ns, ref.inode, content_hash, state,
-             reason, signature, time.time()),
+            (
+                ref.path,
+                ref.root,
+                ref.size,
+                ref.mtime_ns,
+                ref.inode,
+                content_hash,
+                state,
+                reason,
+                signature,
+                time.time(),
+            ),
         )
         return int(scalar(self.conn, "SELECT id FROM files WHERE path = ?", (ref.path,)))
 
@@ -114,12 +124,10 @@ class Ledger:
         an unreadable or broken file is an error, never a deletion."""
         old = self.get(ref.path)
         if old is None or old.state != "indexed":
-            self.upsert(ref, content_hash=None, state="failed", signature=signature,
-                        reason=reason)
+            self.upsert(ref, content_hash=None, state="failed", signature=signature, reason=reason)
             return
         self.conn.execute(
-            "UPDATE files SET state='failed', reason=?, size=?, mtime_ns=?, inode=?"
-            " WHERE path=?",
+            "UPDATE files SET state='failed', reason=?, size=?, mtime_ns=?, inode=? WHERE path=?",
             (reason, ref.size, ref.mtime_ns, ref.inode, ref.path),
         )
 
@@ -162,8 +170,17 @@ class Ledger:
             self.conn.execute(
                 "INSERT INTO dead_letters(path, stage, error_type, message, line, offset,"
                 " attempts, first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,?)",
-                (path, dl.stage, dl.error_type, dl.message, dl.line, dl.offset,
-                 attempts + 1, first or dl.first_seen, dl.last_seen),
+                (
+                    path,
+                    dl.stage,
+                    dl.error_type,
+                    dl.message,
+                    dl.line,
+                    dl.offset,
+                    attempts + 1,
+                    first or dl.first_seen,
+                    dl.last_seen,
+                ),
             )
 
     def dead_letters(self) -> list[DeadLetter]:
@@ -206,13 +223,17 @@ class Ledger:
 
     def last_run(self) -> dict[str, Any] | None:
         row = self.conn.execute(
-            "SELECT id, started_at, finished_at, status, summary FROM runs"
-            " ORDER BY id DESC LIMIT 1"
+            "SELECT id, started_at, finished_at, status, summary FROM runs ORDER BY id DESC LIMIT 1"
         ).fetchone()
         if row is None:
             return None
-        return {"id": row[0], "started_at": row[1], "finished_at": row[2],
-                "status": row[3], "summary": json.loads(row[4])}
+        return {
+            "id": row[0],
+            "started_at": row[1],
+            "finished_at": row[2],
+            "status": row[3],
+            "summary": json.loads(row[4]),
+        }
 
     def counts(self) -> dict[str, int]:
         rows = self.conn.execute("SELECT state, count(*) FROM files GROUP BY state")

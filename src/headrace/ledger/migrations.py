@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import apsw
 
 from headrace.errors import StoreError
+
+
+def scalar(conn: apsw.Connection, sql: str) -> Any:
+    row = conn.execute(sql).fetchone()
+    return None if row is None else row[0]
 
 
 def _v1(conn: apsw.Connection) -> None:
@@ -111,8 +117,7 @@ def current_version(conn: apsw.Connection) -> int:
         "CREATE TABLE IF NOT EXISTS schema_migrations("
         "version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
     )
-    row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
-    return int(row[0] or 0)
+    return int(scalar(conn, "SELECT coalesce(max(version), 0) FROM schema_migrations"))
 
 
 def migrate(conn: apsw.Connection, target: int = LATEST) -> int:
@@ -125,9 +130,7 @@ def migrate(conn: apsw.Connection, target: int = LATEST) -> int:
         conn.execute("BEGIN IMMEDIATE")
         try:
             step(conn)
-            conn.execute(
-                "INSERT INTO schema_migrations VALUES (?, ?)", (version + 1, time.time())
-            )
+            conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version + 1, time.time()))
         except BaseException:
             conn.execute("ROLLBACK")
             raise

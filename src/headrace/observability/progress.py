@@ -37,9 +37,7 @@ def show_progress(stats: RunStats, *, enabled: bool, interval: float = 5.0) -> I
 
         with Live(_line(stats.snapshot()), refresh_per_second=4, transient=True) as live:
             done = threading.Event()
-            thread = threading.Thread(
-                target=_refresh_live, args=(live, stats, done), daemon=True
-            )
+            thread = threading.Thread(target=_refresh_live, args=(live, stats, done), daemon=True)
             thread.start()
             try:
                 yield

@@ -45,10 +45,14 @@ class Plan:
 
     def summary(self) -> dict[str, int]:
         return {
-            "added": len(self.added), "changed": len(self.changed),
-            "touched": len(self.touched), "renamed": len(self.renamed),
-            "deleted": len(self.deleted), "protected": len(self.protected),
-            "skipped": len(self.skipped), "unchanged": self.unchanged,
+            "added": len(self.added),
+            "changed": len(self.changed),
+            "touched": len(self.touched),
+            "renamed": len(self.renamed),
+            "deleted": len(self.deleted),
+            "protected": len(self.protected),
+            "skipped": len(self.skipped),
+            "unchanged": self.unchanged,
         }
 
 
@@ -70,14 +74,16 @@ class _Builder:
         old = self.stored.get(ref.path)
         if old is None:
             self.plan.added.append(ref)
-        elif old.signature != self.signature_of(ref) or old.state == "failed" and (
-            old.stat() != (ref.size, ref.mtime_ns, ref.inode)
+        elif old.signature != self.signature_of(ref) or (
+            old.state == "failed" and (old.stat() != (ref.size, ref.mtime_ns, ref.inode))
         ):
             self.plan.changed.append(ref)
         elif old.stat() == (ref.size, ref.mtime_ns, ref.inode):
             self.plan.unchanged += 1
-        elif old.size == ref.size and old.content_hash is not None and (
-            self.hash_of(ref) == old.content_hash
+        elif (
+            old.size == ref.size
+            and old.content_hash is not None
+            and (self.hash_of(ref) == old.content_hash)
         ):
             self.plan.touched.append(ref)
         else:

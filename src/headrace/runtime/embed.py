@@ -62,8 +62,9 @@ class EmbedStage:
         started = time.perf_counter()
         for start in range(0, len(chunks), self.batch_size):
             batch = chunks[start : start + self.batch_size]
-            vectors = np.ascontiguousarray(self.embedder.embed([c.text for c in batch]),
-                                           dtype=np.float32)
+            vectors = np.ascontiguousarray(
+                self.embedder.embed([c.text for c in batch]), dtype=np.float32
+            )
             for chunk, vector in zip(batch, vectors, strict=True):
                 out[chunk.text_hash] = vector.tobytes()
         self.stats.add(

@@ -44,7 +44,9 @@ class FileProcessor:
             max_section_chars=self.max_section_chars
         )
 
-    def process(self, ref: FileRef, known_hash: str | None, stop: Callable[[], bool]) -> Iterator[Item]:
+    def process(
+        self, ref: FileRef, known_hash: str | None, stop: Callable[[], bool]
+    ) -> Iterator[Item]:
         yield FileStart(ref)
         try:
             reason = sniff_binary(ref.path)

@@ -32,8 +32,10 @@ class BoundedQueue(Generic[T]):
 
     def put(self, item: T, size: int = 0) -> None:
         with self._cond:
-            while self._items and not self._closed and (
-                len(self._items) >= self.max_items or self._bytes + size > self.max_bytes
+            while (
+                self._items
+                and not self._closed
+                and (len(self._items) >= self.max_items or self._bytes + size > self.max_bytes)
             ):
                 self._cond.wait()
             if self._closed:

@@ -31,8 +31,15 @@ WINDOW_ITEMS = 256
 class Runner:
     """One run over a list of files."""
 
-    def __init__(self, processor: FileProcessor, embed: EmbedStage, write: WriteStage,
-                 *, workers: int = 1, queue_bytes: int = 16 << 20) -> None:
+    def __init__(
+        self,
+        processor: FileProcessor,
+        embed: EmbedStage,
+        write: WriteStage,
+        *,
+        workers: int = 1,
+        queue_bytes: int = 16 << 20,
+    ) -> None:
         self.processor = processor
         self.embed = embed
         self.write = write
@@ -50,8 +57,7 @@ class Runner:
             with lock:
                 return None if self.stop.is_set() else next(todo, None)
 
-        producers = [self._thread(self._produce, next_file, hashes)
-                     for _ in range(self.workers)]
+        producers = [self._thread(self._produce, next_file, hashes) for _ in range(self.workers)]
         embedder = self._thread(self._embed_loop)
         closer = self._thread(self._close_when_done, producers)
         try:

@@ -7,7 +7,6 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-
 _HIDDEN = ("lock", "started")
 
 

@@ -24,8 +24,9 @@ from headrace.sinks.sqlite import SqliteSink
 class WriteStage:
     """Applies windows to the index; the only writer of the index during a run."""
 
-    def __init__(self, conn: apsw.Connection, sink: SqliteSink, ledger: Ledger,
-                 stats: RunStats) -> None:
+    def __init__(
+        self, conn: apsw.Connection, sink: SqliteSink, ledger: Ledger, stats: RunStats
+    ) -> None:
         self.conn = conn
         self.sink = sink
         self.ledger = ledger
@@ -52,34 +53,54 @@ class WriteStage:
                 self.sink.stage(path, chunks, {})
 
     def _done(self, item: FileDone) -> None:
-        file_id = self.ledger.upsert(item.ref, content_hash=item.content_hash, state="indexed",
-                                     signature=item.signature)
+        file_id = self.ledger.upsert(
+            item.ref, content_hash=item.content_hash, state="indexed", signature=item.signature
+        )
         count = self.sink.publish(item.ref.path, file_id)
         self.ledger.set_chunk_count(file_id, count)
         now = time.time()
         letters = [
-            DeadLetter(item.ref.path, "parse", i.error_type, i.message, i.line, i.offset, 1,
-                       now, now)
+            DeadLetter(
+                item.ref.path, "parse", i.error_type, i.message, i.line, i.offset, 1, now, now
+            )
             for i in item.issues
         ]
         self.ledger.replace_dead_letters(item.ref.path, letters)
-        self.stats.add(files_done=1, bytes_done=item.ref.size, chunks_written=count,
-                       dead_letters=len(letters) + item.issues_dropped)
+        self.stats.add(
+            files_done=1,
+            bytes_done=item.ref.size,
+            chunks_written=count,
+            dead_letters=len(letters) + item.issues_dropped,
+        )
 
     def _failed(self, item: FileFailed) -> None:
         self.sink.discard(item.ref.path)
         err = item.error
         now = time.time()
-        letter = DeadLetter(item.ref.path, err.stage, type(err).__name__, err.message,
-                            err.line, err.offset, 1, now, now)
+        letter = DeadLetter(
+            item.ref.path,
+            err.stage,
+            type(err).__name__,
+            err.message,
+            err.line,
+            err.offset,
+            1,
+            now,
+            now,
+        )
         self.ledger.mark_failed(item.ref, err.message, item.signature)
         self.ledger.replace_dead_letters(item.ref.path, [letter])
         self.stats.add(files_failed=1, dead_letters=1)
 
     def _skipped(self, item: FileSkipped) -> None:
         self.sink.discard(item.ref.path)
-        file_id = self.ledger.upsert(item.ref, content_hash=item.content_hash, state="skipped",
-                                     signature=item.signature, reason=item.reason)
+        file_id = self.ledger.upsert(
+            item.ref,
+            content_hash=item.content_hash,
+            state="skipped",
+            signature=item.signature,
+            reason=item.reason,
+        )
         self.sink.remove(file_id)
         self.ledger.set_chunk_count(file_id, 0)
         self.ledger.replace_dead_letters(item.ref.path, [])

@@ -23,15 +23,86 @@ _CHUNK_COLS = (
     "ordinal, text, text_hash, token_count, line_start, line_end, byte_start, byte_end,"
     " heading, metadata"
 )
-_WORD = re.compile(r"\w+", re.UNICODE)
+_WORD = re.compile(r"[\w-]+", re.UNICODE)
+# Function words carry no topic: OR-ing them in makes every chunk a keyword match and
+# drowns the fused ranking. English only; other languages pass through untouched.
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "our",
+        "should",
+        "so",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "up",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+    ]
+)
 
 
 def fts_query(text: str) -> str | None:
-    """A safe FTS5 query matching any of the words (ranked by BM25)."""
-    words = _WORD.findall(text)
-    if not words:
+    """A safe FTS5 query matching any of the topic words (ranked by BM25)."""
+    words = [w.strip("-") for w in _WORD.findall(text.lower())]
+    topical = [w for w in dict.fromkeys(words) if w and w not in STOPWORDS]
+    chosen = topical or [w for w in words if w]
+    if not chosen:
         return None
-    return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
+    return " OR ".join(f'"{w}"' for w in chosen)
 
 
 class SqliteSink:
@@ -92,13 +163,35 @@ class SqliteSink:
         )
         seq = self._seq.get(path)
         if seq is None:
-            seq = int(scalar(self.conn, "SELECT coalesce(max(seq), -1) FROM pending"
-                                        " WHERE path = ?", (path,))) + 1
+            seq = (
+                int(
+                    scalar(
+                        self.conn,
+                        "SELECT coalesce(max(seq), -1) FROM pending WHERE path = ?",
+                        (path,),
+                    )
+                )
+                + 1
+            )
         rows = []
         for c in chunks:
-            rows.append((path, seq, c.id, c.ordinal, c.text, c.text_hash, c.token_count,
-                         c.line_start, c.line_end, c.byte_start, c.byte_end, c.heading,
-                         json.dumps(dict(c.metadata), separators=(",", ":"), default=str)))
+            rows.append(
+                (
+                    path,
+                    seq,
+                    c.id,
+                    c.ordinal,
+                    c.text,
+                    c.text_hash,
+                    c.token_count,
+                    c.line_start,
+                    c.line_end,
+                    c.byte_start,
+                    c.byte_end,
+                    c.heading,
+                    json.dumps(dict(c.metadata), separators=(",", ":"), default=str),
+                )
+            )
             seq += 1
         self._seq[path] = seq
         self.conn.executemany(

@@ -26,8 +26,12 @@ def export_rows(conn: apsw.Connection, *, has_vectors: bool) -> Iterator[dict[st
     )
     for r in rows:
         yield {
-            "id": r[0], "source": r[1], "ordinal": r[2],
+            "id": r[0],
+            "source": r[1],
+            "ordinal": r[2],
             "position": {"lines": [r[3], r[4]], "bytes": [r[5], r[6]], "heading": r[7]},
-            "text": r[8], "metadata": json.loads(r[9]), "tokens": r[10],
+            "text": r[8],
+            "metadata": json.loads(r[9]),
+            "tokens": r[10],
             "vector_digest": None if r[11] is None else blake3.blake3(r[11]).hexdigest()[:32],
         }

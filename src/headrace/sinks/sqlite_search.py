@@ -8,6 +8,7 @@ top. ``mode`` may be ``"hybrid"``, ``"vector"`` or ``"keyword"``.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import apsw
 import numpy as np
@@ -66,11 +67,23 @@ def hybrid_search(
 
 
 def _hit(conn: apsw.Connection, rowid: int, score: float, vr: int | None, kr: int | None) -> Hit:
-    row = conn.execute(
+    row: Any = conn.execute(
         "SELECT c.id, f.path, c.text, c.line_start, c.line_end, c.byte_start, c.byte_end,"
         " c.heading, c.metadata FROM chunks c JOIN files f ON f.id = c.file_id"
         " WHERE c.rowid = ?",
         (rowid,),
     ).fetchone()
-    return Hit(row[0], row[1], row[2], score, row[3], row[4], row[5], row[6], row[7],
-               json.loads(row[8]), vr, kr)
+    return Hit(
+        row[0],
+        row[1],
+        row[2],
+        score,
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        json.loads(row[8]),
+        vr,
+        kr,
+    )

@@ -1,0 +1,79 @@
+"""The built-in embedders, by name.
+
+- ``minilm``: the default, an alias of ``DEFAULT_NAME`` (``minilm-onnx``);
+- ``minilm-onnx``: all-MiniLM-L6-v2 on ONNX Runtime, plain fp32 graph;
+- ``minilm-opt``: the same with attention fused by ORT's optimiser (same vectors, same
+  ``model_id``);
+- ``minilm-int8``: dynamic int8 quantisation, opt-in, ``model_id`` ``...#int8``;
+- ``minilm-torch``: sentence-transformers on torch, the reference for parity tests;
+- ``hash``: :class:`~headrace.testing.embedders.HashEmbedder`, the test double;
+- ``none``: no embedder at all, a keyword-only index (:func:`make_embedder` gives None).
+
+Constructing any of them is cheap; models load on the first ``embed``.
+
+Why ``minilm-onnx`` is the default (``bench/embed_runtime.py``, 1,000 chunks of 129
+tokens on average, 2 shared CPUs): it loads in ~0.5 s instead of ~5.5 s for torch, runs
+~1.3-1.7x the reference's throughput at a cosine of 0.9999998, and the fused graph was
+not reliably faster (+4 % with 2 threads, -2 to -6 % per batch with 1 thread), so it
+stays opt-in. int8 is ~1.65x faster than fp32 but drifts (min cosine 0.965), so it is
+a separate model and opt-in.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any, Final
+
+from headrace.embedding.base import Embedder
+from headrace.embedding.minilm import MiniLMEmbedder
+from headrace.embedding.reference import MiniLMTorchEmbedder
+from headrace.errors import ConfigError
+from headrace.testing.embedders import HashEmbedder
+
+EmbedderFactory = Callable[..., Embedder]
+
+NO_EMBEDDER: Final = "none"
+
+# Chosen by measurement: see the module docstring.
+DEFAULT_NAME: Final = "minilm-onnx"
+
+_BUILT_INS: dict[str, EmbedderFactory] = {
+    "minilm-onnx": functools.partial(MiniLMEmbedder, variant="fp32"),
+    "minilm-opt": functools.partial(MiniLMEmbedder, variant="fp32-opt"),
+    "minilm-int8": functools.partial(MiniLMEmbedder, variant="int8"),
+    "minilm-torch": MiniLMTorchEmbedder,
+    "hash": HashEmbedder,
+}
+_BUILT_INS["minilm"] = _BUILT_INS[DEFAULT_NAME]
+
+EMBEDDERS: Final[Mapping[str, EmbedderFactory]] = MappingProxyType(_BUILT_INS)
+"""Built-in embedder factories by name (read-only); ``"none"`` is handled by
+:func:`make_embedder`."""
+
+
+def embedder_names() -> list[str]:
+    """Every name :func:`make_embedder` accepts, ``"none"`` included, sorted."""
+    return sorted([*EMBEDDERS, NO_EMBEDDER])
+
+
+def make_embedder(name: str, **kwargs: Any) -> Embedder | None:
+    """Build the embedder registered as ``name`` with ``kwargs``; ``"none"`` gives None.
+
+    Raises ``ConfigError`` for an unknown name (listing the valid ones) or for
+    arguments the embedder does not take.
+    """
+    if name == NO_EMBEDDER:
+        if kwargs:
+            raise ConfigError(f"embedder 'none' takes no arguments, got {sorted(kwargs)}")
+        return None
+    factory = EMBEDDERS.get(name)
+    if factory is None:
+        raise ConfigError(f"unknown embedder {name!r}; valid names: {', '.join(embedder_names())}")
+    try:
+        inspect.signature(factory).bind(**kwargs)
+    except TypeError as exc:  # a misspelt or unsupported keyword argument
+        raise ConfigError(f"bad arguments for embedder {name!r}: {exc}") from exc
+    return factory(**kwargs)
