@@ -24,16 +24,19 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from headrace.embedding.base import Embedder
+
 DATA = Path("/work/shared/data/scraped")
-RUNTIMES = {  # bench name -> registry name
-    "torch (reference)": "minilm-torch",
-    "onnx fp32": "minilm-onnx",
-    "onnx fp32 fused": "minilm-opt",
-    "onnx int8": "minilm-int8",
+RUNTIMES = {  # bench name -> key for make()
+    "torch (reference)": "torch",
+    "onnx fp32": "fp32",
+    "onnx fp32 fused": "fp32-opt",
+    "onnx int8": "int8",
 }
 WINDOWS = (12, 24, 40, 64, 96, 128, 160, 200)  # words per chunk, cycled
 BATCH = 32
@@ -74,13 +77,20 @@ def build_chunks(limit: int) -> list[str]:
     return chunks
 
 
-def worker(name: str, texts_file: Path, out_file: Path, threads: int | None) -> None:
-    started = time.perf_counter()
-    from headrace.embedding.registry import make_embedder
+def make(key: str, threads: int | None) -> Embedder:
+    """``torch`` for the reference, else an ONNX variant of MiniLMEmbedder."""
+    # Imported here so that a worker's load time includes every import.
+    from headrace.embedding.minilm import MiniLMEmbedder
+    from headrace.embedding.reference import MiniLMTorchEmbedder
 
-    kwargs: dict[str, Any] = {} if threads is None else {"threads": threads}
-    embedder = make_embedder(name, **kwargs)
-    assert embedder is not None
+    if key == "torch":
+        return MiniLMTorchEmbedder(threads=threads)
+    return MiniLMEmbedder(variant=key, threads=threads)  # type: ignore[arg-type]
+
+
+def worker(key: str, texts_file: Path, out_file: Path, threads: int | None) -> None:
+    started = time.perf_counter()
+    embedder = make(key, threads)
     embedder.embed(["warm up"])  # forces the lazy model load
     load_s = time.perf_counter() - started
     texts: list[str] = json.loads(texts_file.read_text())
@@ -100,17 +110,13 @@ def worker(name: str, texts_file: Path, out_file: Path, threads: int | None) -> 
 def paired_worker(names: list[str], texts_file: Path, threads: int | None) -> None:
     """All runtimes in one process, taking turns on every batch: background load hits
     them alike, so per-batch time ratios are far steadier than separate runs."""
-    from headrace.embedding.registry import make_embedder
-
-    kwargs: dict[str, Any] = {} if threads is None else {"threads": threads}
-    embedders = {name: make_embedder(name, **kwargs) for name in names}
+    embedders = {name: make(name, threads) for name in names}
     texts: list[str] = json.loads(texts_file.read_text())
     batches = sorted_batches(texts)
     seconds: dict[str, list[float]] = {name: [] for name in names}
     for turn, batch in enumerate(batches):
         for name in names[turn % len(names) :] + names[: turn % len(names)]:
             embedder = embedders[name]
-            assert embedder is not None
             if turn == 0:
                 embedder.embed(["warm up"])
             started = time.perf_counter()
@@ -192,12 +198,12 @@ def benchmark(args: argparse.Namespace) -> None:
                 results[name].append(run_worker([*cmd, *threads], env))
                 vectors[name].append(np.load(out))
                 print(f"  separate run {repeat + 1} {name}: {results[name][-1]}", file=sys.stderr)
-        registry_names = ",".join(RUNTIMES[name] for name in names)
+        keys = ",".join(RUNTIMES[name] for name in names)
         paired_cmd = [
             "--worker",
             "paired",
             "--runtimes",
-            registry_names,
+            keys,
             "--texts",
             str(texts_file),
         ]

@@ -2,8 +2,6 @@
 
 - ``minilm``: the default, an alias of ``DEFAULT_NAME`` (``minilm-onnx``);
 - ``minilm-onnx``: all-MiniLM-L6-v2 on ONNX Runtime, plain fp32 graph;
-- ``minilm-opt``: the same with attention fused by ORT's optimiser (same vectors, same
-  ``model_id``);
 - ``minilm-int8``: dynamic int8 quantisation, opt-in, ``model_id`` ``...#int8``;
 - ``minilm-torch``: sentence-transformers on torch, the reference for parity tests;
 - ``hash``: :class:`~headrace.testing.embedders.HashEmbedder`, the test double;
@@ -12,11 +10,12 @@
 Constructing any of them is cheap; models load on the first ``embed``.
 
 Why ``minilm-onnx`` is the default (``bench/embed_runtime.py``, 1,000 chunks of 129
-tokens on average, 2 shared CPUs): it loads in ~0.5 s instead of ~5.5 s for torch, runs
-~1.3-1.7x the reference's throughput at a cosine of 0.9999998, and the fused graph was
-not reliably faster (+4 % with 2 threads, -2 to -6 % per batch with 1 thread), so it
-stays opt-in. int8 is ~1.65x faster than fp32 but drifts (min cosine 0.965), so it is
-a separate model and opt-in.
+tokens on average, 2 shared CPUs): it loads in ~0.6 s instead of ~6 s for torch, runs
+1.15-1.7x the reference's throughput at a cosine of 0.9999998, and the fused graph was
+not faster (0.96x per batch, paired in one process), so it has no name here; it stays
+reachable as ``MiniLMEmbedder(variant="fp32-opt")`` and is the source of the int8
+graph. int8 is ~1.5x faster than fp32 but drifts (min cosine 0.965), so it is a
+separate model and opt-in.
 """
 
 from __future__ import annotations
@@ -42,7 +41,6 @@ DEFAULT_NAME: Final = "minilm-onnx"
 
 _BUILT_INS: dict[str, EmbedderFactory] = {
     "minilm-onnx": functools.partial(MiniLMEmbedder, variant="fp32"),
-    "minilm-opt": functools.partial(MiniLMEmbedder, variant="fp32-opt"),
     "minilm-int8": functools.partial(MiniLMEmbedder, variant="int8"),
     "minilm-torch": MiniLMTorchEmbedder,
     "hash": HashEmbedder,

@@ -22,7 +22,6 @@ def test_names_are_pinned() -> None:
         "minilm",
         "minilm-int8",
         "minilm-onnx",
-        "minilm-opt",
         "minilm-torch",
         "none",
     ]
@@ -51,7 +50,6 @@ def test_default_is_the_measured_runtime() -> None:
     ("name", "cls", "variant"),
     [
         ("minilm-onnx", MiniLMEmbedder, "fp32"),
-        ("minilm-opt", MiniLMEmbedder, "fp32-opt"),
         ("minilm-int8", MiniLMEmbedder, "int8"),
         ("minilm-torch", MiniLMTorchEmbedder, None),
         ("hash", HashEmbedder, None),
