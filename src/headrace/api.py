@@ -140,7 +140,7 @@ class Index:
             self._chunker(), self._signature, s.max_line_bytes, s.max_section_chars
         )
         lookup = SqliteSink(connect(self.path), self.sink.model_id, self.sink.dim)
-        embed = EmbedStage(self.embedder, lookup.cached, stats, s.batch_size)
+        embed = EmbedStage(self.embedder, lookup.cached, stats, s.batch_tokens)
         write = WriteStage(self.conn, self.sink, self.ledger, stats)
         return Runner(processor, embed, write, workers=s.workers, queue_bytes=s.queue_bytes)
 

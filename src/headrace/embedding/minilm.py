@@ -199,6 +199,10 @@ def _open_session(path: Path, threads: int) -> Any:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: ORT's warnings go to stderr, not logging
+    if os.environ.get("HEADRACE_ORT_SPIN", "1") == "0":
+        # Idle intra-op threads busy-wait by default; inside a pipeline whose other
+        # stages need the same cores, not spinning can be faster (bench/ingest_cold.py).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:

@@ -25,7 +25,7 @@ from headrace.runtime.produce import FileProcessor
 from headrace.runtime.queues import BoundedQueue, Closed
 from headrace.runtime.write import WriteStage
 
-WINDOW_ITEMS = 256
+WINDOW_ITEMS = 4096
 
 
 class Runner:
