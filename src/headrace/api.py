@@ -63,9 +63,12 @@ class Index:
         self.stopped = False
 
     def _resolve_embedder(self, embedder: str | Embedder | None) -> Embedder | None:
+        """An instance as given; else a name: given, the index's own, or the setting."""
         if embedder is not None and not isinstance(embedder, str):
+            self._embedder_label: str | None = None  # an instance has no registry name
             return embedder
         name = embedder or self.ledger.meta("embedder") or self.settings.embedder
+        self._embedder_label = name
         return make_embedder(name)
 
     # -- syncing ------------------------------------------------------------------
@@ -190,13 +193,9 @@ class Index:
     def _bind_model(self) -> None:
         with transaction(self.conn):
             self.sink.bind_model()
-            if self.ledger.meta("embedder") is None:
-                self.ledger.set_meta("embedder", self._embedder_name())
-
-    def _embedder_name(self) -> str:
-        return getattr(self.embedder, "registry_name", None) or (
-            self.settings.embedder if self.embedder is not None else "none"
-        )
+            if self.ledger.meta("embedder") is None and self._embedder_label is not None:
+                # Lets later commands (search, status) load the index's own model.
+                self.ledger.set_meta("embedder", self._embedder_label)
 
     def _source(self, roots: Sequence[str]) -> FolderSource:
         s = self.settings

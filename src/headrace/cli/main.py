@@ -17,16 +17,26 @@ from typing import Annotated, Any
 import typer
 
 from headrace.api import Index
-from headrace.config.settings import load_settings
+from headrace.config.settings import Settings, load_settings
 from headrace.errors import ConfigError, HeadraceError, RootUnavailableError, StoreError
 from headrace.observability.progress import show_progress
 from headrace.runtime.stats import RunStats
+
+def _settings_help() -> str:
+    rows = [
+        f"{name} (HEADRACE_{name.upper()}, default "
+        f"{[] if field.default_factory else field.default!r}): {field.description}"
+        for name, field in Settings.model_fields.items()
+    ]
+    return "Settings, as TOML keys:\n\n" + "\n\n".join(rows)
+
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Keep a searchable index in sync with folders. Settings: flags > HEADRACE_* "
     "environment > TOML file (--config / HEADRACE_CONFIG / ./headrace.toml) > defaults.",
+    epilog=_settings_help(),
 )
 state: dict[str, Any] = {}
 
@@ -75,10 +85,20 @@ def ingest(
     embedder: EmbedderOpt = None,
     include: Annotated[list[str] | None, typer.Option(help="glob to include (repeat)")] = None,
     exclude: Annotated[list[str] | None, typer.Option(help="glob to exclude (repeat)")] = None,
-    overlap: Annotated[int | None, typer.Option(help="overlap tokens between chunks")] = None,
-    workers: Annotated[int | None, typer.Option(help="reader/parser threads")] = None,
+    overlap: Annotated[
+        int | None,
+        typer.Option(envvar="HEADRACE_OVERLAP_TOKENS", help="overlap tokens between chunks"),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(envvar="HEADRACE_WORKERS", help="reader/parser threads")
+    ] = None,
     allow_root_deletion: Annotated[
-        bool | None, typer.Option("--allow-root-deletion", help="delete a vanished root's files")
+        bool | None,
+        typer.Option(
+            "--allow-root-deletion",
+            envvar="HEADRACE_ALLOW_ROOT_DELETION",
+            help="delete the files of a missing or emptied root",
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -245,7 +265,11 @@ def main() -> None:
         sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except (ConfigError, typer.BadParameter) as exc:
+    except typer.TyperException as exc:  # click's usage errors: unknown option, bad value
+        if message := exc.format_message():  # empty after "no arguments": help was shown
+            typer.echo(f"headrace: {message}", err=True)
+        sys.exit(exc.exit_code)
+    except ConfigError as exc:
         typer.echo(f"headrace: {exc}", err=True)
         sys.exit(2)
     except (RootUnavailableError, StoreError) as exc:

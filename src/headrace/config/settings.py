@@ -9,16 +9,19 @@ order above holds field by field.
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from headrace.errors import ConfigError
 
 DEFAULT_INDEX_NAME = "default"
 
@@ -32,6 +35,10 @@ def data_dir() -> Path:
 def config_file() -> Path | None:
     explicit = os.environ.get("HEADRACE_CONFIG")
     if explicit:
+        # pydantic-settings silently skips a missing TOML file: a mistyped --config
+        # would then run with defaults.
+        if not Path(explicit).is_file():
+            raise ConfigError(f"config file {explicit} does not exist or is not a file")
         return Path(explicit)
     local = Path("headrace.toml")
     return local if local.is_file() else None
@@ -87,4 +94,16 @@ class Settings(BaseSettings):
 def load_settings(**overrides: Any) -> Settings:
     """Resolve settings once; ``overrides`` are flags the user gave (None = not given)."""
     given = {k: v for k, v in overrides.items() if v is not None}
-    return Settings(**given)
+    try:
+        return Settings(**given)
+    except ValidationError as exc:  # bad values from any layer, unknown TOML keys
+        raise ConfigError(_describe(exc)) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {config_file()}: {exc}") from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = [
+        f"{'.'.join(map(str, err['loc'])) or 'settings'}: {err['msg']}" for err in exc.errors()
+    ]
+    return "invalid settings: " + "; ".join(problems)

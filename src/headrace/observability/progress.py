@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from headrace.runtime.stats import RunStats
@@ -27,26 +27,15 @@ def _line(s: dict[str, float]) -> str:
 
 
 @contextmanager
-def show_progress(stats: RunStats, *, enabled: bool, interval: float = 5.0) -> Iterator[None]:
-    """Report ``stats`` while the body runs: live on a TTY, else every ``interval`` s."""
-    if not enabled:
-        yield
-        return
-    if sys.stderr.isatty():
-        from rich.live import Live
-
-        with Live(_line(stats.snapshot()), refresh_per_second=4, transient=True) as live:
-            done = threading.Event()
-            thread = threading.Thread(target=_refresh_live, args=(live, stats, done), daemon=True)
-            thread.start()
-            try:
-                yield
-            finally:
-                done.set()
-                thread.join()
-        return
+def _every(seconds: float, tick: Callable[[], None]) -> Iterator[None]:
+    """Call ``tick`` every ``seconds`` in a daemon thread while the body runs."""
     done = threading.Event()
-    thread = threading.Thread(target=_log_lines, args=(stats, done, interval), daemon=True)
+
+    def loop() -> None:
+        while not done.wait(seconds):
+            tick()
+
+    thread = threading.Thread(target=loop, daemon=True, name="progress")
     thread.start()
     try:
         yield
@@ -55,11 +44,18 @@ def show_progress(stats: RunStats, *, enabled: bool, interval: float = 5.0) -> I
         thread.join()
 
 
-def _refresh_live(live: object, stats: RunStats, done: threading.Event) -> None:
-    while not done.wait(0.25):
-        live.update(_line(stats.snapshot()))  # type: ignore[attr-defined]
+@contextmanager
+def show_progress(stats: RunStats, *, enabled: bool, interval: float = 5.0) -> Iterator[None]:
+    """Report ``stats`` while the body runs: live on a TTY, else every ``interval`` s."""
+    if not enabled:
+        yield
+    elif sys.stderr.isatty():
+        from rich.console import Console
+        from rich.live import Live
 
-
-def _log_lines(stats: RunStats, done: threading.Event, interval: float) -> None:
-    while not done.wait(interval):
-        log.info("progress %s", _line(stats.snapshot()))
+        live = Live(_line(stats.snapshot()), console=Console(stderr=True), transient=True)
+        with live, _every(0.25, lambda: live.update(_line(stats.snapshot()))):
+            yield
+    else:
+        with _every(interval, lambda: log.info("progress %s", _line(stats.snapshot()))):
+            yield

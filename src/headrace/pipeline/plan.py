@@ -118,14 +118,19 @@ class _Builder:
         )
 
 
-def _protected_prefixes(
+def _protected_paths(
     problems: Iterable[RootProblem], skipped: Iterable[SkippedFile]
-) -> tuple[str, ...]:
+) -> tuple[frozenset[str], tuple[str, ...]]:
+    """Exact paths and directory prefixes (ending in "/") whose stored files are kept."""
     prefixes = [p.root.rstrip("/") + "/" for p in problems]
+    exact: set[str] = set()
     for s in skipped:
         if s.unreadable:
-            prefixes.extend((s.path, s.path.rstrip("/") + "/"))
-    return tuple(prefixes)
+            # The path itself exactly, never as a bare prefix: "/r/locked" must not
+            # protect "/r/lockedness.md".
+            exact.add(s.path)
+            prefixes.append(s.path.rstrip("/") + "/")
+    return frozenset(exact), tuple(prefixes)
 
 
 def make_plan(
@@ -148,9 +153,11 @@ def make_plan(
         seen.add(item.path)
         builder.classify(item)
     vanished = [p for p in stored if p not in seen]
-    guard = () if allow_root_deletion else _protected_prefixes(root_problems, plan.skipped)
+    exact, prefixes = (
+        (frozenset(), ()) if allow_root_deletion else _protected_paths(root_problems, plan.skipped)
+    )
     for path in builder.match_renames(vanished):
-        if guard and path.startswith(guard):
+        if path in exact or path.startswith(prefixes):
             plan.protected.append(path)
         else:
             plan.deleted.append(path)
