@@ -242,6 +242,8 @@ class Index:
     def search(self, query: str, k: int = 10, *, mode: str = "hybrid") -> list[Hit]:
         """Top ``k`` chunks for ``query``: vector and keyword results fused by RRF."""
         embedder = self.embedder if self.sink.has_vectors and mode != "keyword" else None
+        if embedder is not None:
+            self.sink.check_model()  # another model's query vector would rank nonsense
         return hybrid_search(self.conn, query, k, embedder=embedder, mode=mode)
 
     def status(self) -> dict[str, Any]:

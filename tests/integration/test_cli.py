@@ -281,7 +281,9 @@ def test_named_index_from_flag_and_env(cli: Cli, corpus: Path) -> None:
     assert (store / "work.sqlite").is_file()
     status = json.loads(cli.run("status", "--json", index=False, env=work).stdout)
     assert status["index"] == str(store / "work.sqlite")
-    hits = json.loads(cli.run("search", "zanzibar", "--json", "--index", "notes", index=False).stdout)
+    hits = json.loads(
+        cli.run("search", "zanzibar", "--json", "--index", "notes", index=False).stdout
+    )
     assert hits[0]["path"] == str(corpus / "a.md")
 
     # The flag wins over the environment.

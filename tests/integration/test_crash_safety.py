@@ -59,9 +59,9 @@ def _env(tmp: Path) -> dict[str, str]:
 
 
 def _export(index: Path, env: dict[str, str]) -> list[dict[str, object]]:
-    out = subprocess.run(
-        _cli(index, "export"), env=env, capture_output=True, check=True, text=True
-    ).stdout
+    proc = subprocess.run(_cli(index, "export"), env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
     return [json.loads(line) for line in out.splitlines()]
 
 
@@ -73,9 +73,12 @@ def _failures(index: Path, env: dict[str, str]) -> list[tuple[object, ...]]:
 
 
 def _ingest(index: Path, corpus: Path, env: dict[str, str]) -> int:
-    return subprocess.run(
-        _cli(index, "ingest", str(corpus)), env=env, capture_output=True, check=False
-    ).returncode
+    proc = subprocess.run(
+        _cli(index, "ingest", str(corpus)), env=env, capture_output=True, text=True, check=False
+    )
+    # Exit 1 is expected for the malformed line; a traceback never is.
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    return proc.returncode
 
 
 def _check_consistent(index: Path) -> None:

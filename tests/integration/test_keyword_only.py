@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.conftest import write_corpus
 
 from headrace import Index, Settings
 from headrace.errors import ModelMismatchError
-from tests.conftest import write_corpus
 
 
 def test_keyword_only_index_ingests_and_searches(tmp_path: Path) -> None:

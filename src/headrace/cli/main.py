@@ -22,6 +22,7 @@ from headrace.errors import ConfigError, HeadraceError, RootUnavailableError, St
 from headrace.observability.progress import show_progress
 from headrace.runtime.stats import RunStats
 
+
 def _settings_help() -> str:
     rows = [
         f"{name} (HEADRACE_{name.upper()}, default "

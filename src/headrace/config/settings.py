@@ -59,9 +59,7 @@ class Settings(BaseSettings):
     overlap_tokens: int = Field(0, ge=0, le=128, description="tokens repeated between chunks")
     max_line_bytes: int = Field(4 << 20, gt=0, description="longer lines become dead letters")
     max_section_chars: int = Field(8000, gt=100, description="parsers split longer sections")
-    batch_tokens: int = Field(
-        512, ge=256, le=65536, description="padded tokens per embedding call"
-    )
+    batch_tokens: int = Field(512, ge=256, le=65536, description="padded tokens per embedding call")
     queue_bytes: int = Field(16 << 20, gt=0, description="byte budget of each stage queue")
     workers: int = Field(1, ge=1, le=16, description="threads reading and parsing files")
     allow_root_deletion: bool = Field(

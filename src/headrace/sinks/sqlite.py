@@ -118,19 +118,22 @@ class SqliteSink:
 
     def bind_model(self) -> None:
         """Record the index's model on first use; refuse another model afterwards."""
-        stored = scalar(self.conn, "SELECT value FROM meta WHERE key = 'model'")
-        if stored is None:
+        self.check_model()
+        if scalar(self.conn, "SELECT value FROM meta WHERE key = 'model'") is None:
             self.conn.execute("INSERT INTO meta VALUES ('model', ?)", (self.model_id,))
-            stored = self.model_id
-        if stored != self.model_id:
-            raise ModelMismatchError(
-                f"this index holds vectors of {stored!r}, not {self.model_id!r}: use"
-                f" --embedder matching the index, or another --index"
-            )
         if self.dim is not None:
             self.conn.execute(
                 "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vec USING vec0("
                 f"embedding float[{int(self.dim)}] distance_metric=cosine)"
+            )
+
+    def check_model(self) -> None:
+        """Raise ``ModelMismatchError`` if the index is bound to another model (reads only)."""
+        stored = scalar(self.conn, "SELECT value FROM meta WHERE key = 'model'")
+        if stored is not None and stored != self.model_id:
+            raise ModelMismatchError(
+                f"this index holds vectors of {stored!r}, not {self.model_id!r}: use"
+                f" --embedder matching the index, or another --index"
             )
 
     @property

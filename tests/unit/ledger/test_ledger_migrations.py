@@ -130,7 +130,9 @@ def test_replace_dead_letters_keeps_attempts_and_first_seen(ledger: Ledger) -> N
     ledger.replace_dead_letters(
         "/r/f.jsonl", [_letter(2, 300.0), _letter(None, 300.0), _letter(5, 300.0)]
     )
-    got = {(d.line, d.stage): (d.attempts, d.first_seen, d.last_seen) for d in ledger.dead_letters()}
+    got = {
+        (d.line, d.stage): (d.attempts, d.first_seen, d.last_seen) for d in ledger.dead_letters()
+    }
     assert got == {
         (2, "parse"): (3, 100.0, 300.0),
         (None, "parse"): (3, 100.0, 300.0),

@@ -35,7 +35,9 @@ def hashed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
-def _ref(path: Path | str, *, size: int | None = None, mtime_ns: int = 1, inode: int = 1) -> FileRef:
+def _ref(
+    path: Path | str, *, size: int | None = None, mtime_ns: int = 1, inode: int = 1
+) -> FileRef:
     p = Path(path)
     real = size if size is not None else p.stat().st_size
     return FileRef(str(p.parent), p.name, str(p), real, mtime_ns, inode)
@@ -203,7 +205,9 @@ def test_rename_needs_equal_signature(tmp_path: Path) -> None:
 def test_failed_file_is_no_rename_source(tmp_path: Path) -> None:
     new_path = _write(tmp_path / "new.md", "moved content\n")
     digest = content_hash(str(new_path))
-    old = _stored(_ref(new_path), content_hash=digest, path=str(tmp_path / "old.md"), state="failed")
+    old = _stored(
+        _ref(new_path), content_hash=digest, path=str(tmp_path / "old.md"), state="failed"
+    )
     plan = _plan([_ref(new_path)], [old])
     assert (plan.renamed, len(plan.added)) == ([], 1)
 
@@ -219,9 +223,7 @@ def test_one_vanished_file_matches_one_new_path(tmp_path: Path) -> None:
 
 
 def _vanished(*paths: str) -> list[StoredFile]:
-    return [
-        StoredFile(i, p, "/r", 10, 1, i, "h", "indexed", SIG) for i, p in enumerate(paths, 1)
-    ]
+    return [StoredFile(i, p, "/r", 10, 1, i, "h", "indexed", SIG) for i, p in enumerate(paths, 1)]
 
 
 def test_vanished_files_are_deleted() -> None:
