@@ -59,7 +59,9 @@ def _env(tmp: Path) -> dict[str, str]:
 
 
 def _export(index: Path, env: dict[str, str]) -> list[dict[str, object]]:
-    proc = subprocess.run(_cli(index, "export"), env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        _cli(index, "export"), env=env, capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     return [json.loads(line) for line in out.splitlines()]
