@@ -20,6 +20,22 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     return
 
 
+# Vocabulary of the generated corpora of the kill and stop tests.
+WORDS = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "index",
+    "ledger",
+    "chunk",
+    "vector",
+    "shard",
+    "replay",
+    "commit",
+]
+
+
 def write_corpus(root: Path, files: dict[str, str]) -> Path:
     """Write ``files`` (relative path → text) under ``root``."""
     for rel, text in files.items():

@@ -18,26 +18,14 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.conftest import write_corpus
+from tests.conftest import WORDS, write_corpus
 
 TRIALS = int(os.environ.get("HEADRACE_CRASH_TRIALS", "20"))
 
 
 def _corpus(root: Path) -> Path:
     rng = random.Random(7)
-    words = [
-        "alpha",
-        "beta",
-        "gamma",
-        "delta",
-        "index",
-        "ledger",
-        "chunk",
-        "vector",
-        "shard",
-        "replay",
-        "commit",
-    ]
+    words = WORDS
     files = {}
     for i in range(200):
         paras = [

@@ -21,21 +21,8 @@ from pathlib import Path
 
 import apsw
 import pytest
-from tests.conftest import write_corpus
+from tests.conftest import WORDS, write_corpus
 
-WORDS = [
-    "alpha",
-    "beta",
-    "gamma",
-    "delta",
-    "index",
-    "ledger",
-    "chunk",
-    "vector",
-    "shard",
-    "replay",
-    "commit",
-]
 BEFORE_BIG = 150  # small files whose paths sort before the big file
 AFTER_BIG = 150
 PROGRESS_DEADLINE_S = 60.0

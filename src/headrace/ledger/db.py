@@ -15,13 +15,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import apsw
 import apsw.bestpractice
 
 from headrace.errors import StoreError, TransientError
-from headrace.ledger.migrations import migrate
+from headrace.ledger.migrations import migrate, scalar
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -77,6 +76,4 @@ def transaction(conn: apsw.Connection) -> Iterator[apsw.Connection]:
     conn.execute("COMMIT")
 
 
-def scalar(conn: apsw.Connection, sql: str, params: Any = ()) -> Any:
-    row = conn.execute(sql, params).fetchone()
-    return None if row is None else row[0]
+__all__ = ["connect", "scalar", "transaction"]

@@ -16,8 +16,9 @@ import apsw
 from headrace.errors import StoreError
 
 
-def scalar(conn: apsw.Connection, sql: str) -> Any:
-    row = conn.execute(sql).fetchone()
+def scalar(conn: apsw.Connection, sql: str, params: Any = ()) -> Any:
+    """The first column of the first row, or None."""
+    row = conn.execute(sql, params).fetchone()
     return None if row is None else row[0]
 
 
