@@ -1,0 +1,95 @@
+"""Ontology parsers: one per syntax, all producing ``model.OntologyDoc``.
+
+``parse_ontology(relpath, data)`` picks the syntax by extension (and, for ``.owl``,
+by sniffing: RDF/XML, OWL/XML or Functional Syntax) and returns ``None`` for a
+file that is not an ontology (a Markdown page without an ``OntologyBlock`` or a
+JSON-LD class): such a file is an ordinary document, not an error. A syntax error
+raises ``ParseError`` with the file and line. No parser touches the network:
+``owl:imports`` are recorded, remote JSON-LD contexts are never fetched, XML
+entities are refused or substituted as text by ``xmlguard``.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from headrace.errors import ParseError
+from headrace.parsers.ontology.jsonld import parse_jsonld_file, parse_jsonld_markdown
+from headrace.parsers.ontology.logseq import page_name, parse_logseq
+from headrace.parsers.ontology.model import OntologyDoc
+from headrace.parsers.ontology.ofn import Interpreter, read
+from headrace.parsers.ontology.xmlguard import sanitize_xml
+
+# A bump makes the next sync re-parse every file (stored per ontology).
+PARSER_VERSION = "1"
+
+EXTENSIONS: dict[str, str] = {
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".owl": "owl",
+    ".rdf": "rdfxml",
+    ".xml": "rdfxml",
+    ".ttl": "turtle",
+    ".turtle": "turtle",
+    ".nt": "ntriples",
+    ".owx": "owx",
+    ".ofn": "ofn",
+    ".jsonld": "jsonld",
+}
+
+
+def syntax_for(relpath: str) -> str | None:
+    """The syntax family of ``relpath`` by extension, or ``None`` if not an ontology type."""
+    return EXTENSIONS.get(posixpath.splitext(relpath)[1].lower())
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "replace").removeprefix("\ufeff")
+
+
+def _sniff_xml(data: bytes, syntax: str) -> str:
+    """``.owl``/``.rdf`` files are RDF/XML, OWL/XML, Functional Syntax or even Turtle."""
+    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith((b"Prefix(", b"Ontology(")):
+        return "ofn"
+    if not head.startswith(b"<"):
+        return "turtle"
+    if syntax == "rdfxml":
+        return syntax
+    if b"<Ontology" in head and b"http://www.w3.org/2002/07/owl#" in head and b"<rdf:RDF" not in head:
+        return "owx"
+    return "rdfxml"
+
+
+def parse_ontology(relpath: str, data: bytes) -> OntologyDoc | None:
+    """The ontology in ``data`` (the file at ``relpath``), or ``None`` if it has none."""
+    syntax = syntax_for(relpath)
+    if syntax in ("owl", "rdfxml"):
+        syntax = _sniff_xml(data, syntax)
+    doc: OntologyDoc | None
+    if syntax == "markdown":
+        text = _text(data)
+        doc = parse_logseq(text, relpath) or parse_jsonld_markdown(text, relpath)
+        if doc is not None and page_name(relpath) not in doc.names:
+            doc.names.append(page_name(relpath))
+        return doc
+    if syntax == "jsonld":
+        return parse_jsonld_file(_text(data), relpath)
+    if syntax == "ofn":
+        doc = OntologyDoc(format="ofn")
+        Interpreter(doc).run(read(_text(data), path=relpath))
+        return doc
+    if syntax == "owx":
+        from headrace.parsers.ontology.owx import parse_owx
+
+        return parse_owx(sanitize_xml(data, relpath), relpath)
+    if syntax in ("rdfxml", "turtle", "ntriples"):
+        from headrace.parsers.ontology.rdf import parse_rdf
+
+        if syntax == "rdfxml":
+            data = sanitize_xml(data, relpath)
+        return parse_rdf(data, syntax, relpath)
+    raise ParseError(f"not an ontology file type: {relpath}", path=relpath)
+
+
+__all__ = ["EXTENSIONS", "PARSER_VERSION", "OntologyDoc", "parse_ontology", "syntax_for"]
