@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from headrace.api import Index
+from headrace.cli.ontology import ontology_app
 from headrace.config.settings import Settings, load_settings
 from headrace.errors import ConfigError, HeadraceError, RootUnavailableError, StoreError
 from headrace.observability.progress import show_progress
@@ -39,6 +40,7 @@ app = typer.Typer(
     "environment > TOML file (--config / HEADRACE_CONFIG / ./headrace.toml) > defaults.",
     epilog=_settings_help(),
 )
+app.add_typer(ontology_app, name="ontology")
 state: dict[str, Any] = {}
 
 IndexOpt = Annotated[
