@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import blake3
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from headrace.errors import InputError, StoreError, TransientError
+from headrace.errors import InputError, RootUnavailableError, StoreError, TransientError
 from headrace.parsers.ontology import PARSER_VERSION, parse_ontology, syntax_for
 from headrace.sinks.ontology_sqlite import OntologyStore, StoredOntology
 from headrace.sources.git import BlobReader, Change, GitRepo, PathFilter
@@ -101,7 +101,10 @@ class OntologySync:
         report = SyncReport(self.source)
         started = time.perf_counter()
         with self._writer_lock():
-            self._retry(self.repo.fetch, report)
+            try:
+                self._retry(self.repo.fetch, report)
+            except TransientError as exc:
+                raise RootUnavailableError(f"{self.repo.location}: unreachable: {exc}") from exc
             target = self.repo.resolve(self.ref)
             report.commit = target
             changes = self._changes(target, report)

@@ -228,8 +228,10 @@ class Interpreter:
         if isinstance(sup, Atom):
             self._add(node, subject, "subclass_of", "class", sup)
         elif sup.name in _RESTRICTIONS and sup.args:
-            prop = sup.args[0] if isinstance(sup.args[0], Atom) else None
-            filler = sup.args[-1] if len(sup.args) > 1 else None
+            # Cardinalities put the number first: ObjectMinCardinality(4 p C).
+            rest = sup.args[1:] if _is_number(sup.args[0]) else sup.args
+            prop = rest[0] if rest and isinstance(rest[0], Atom) else None
+            filler = rest[-1] if len(rest) > 1 else None
             target = filler if isinstance(filler, Atom) and not filler.literal else None
             self._add(node, subject, "restriction", "class", target, prop)
         else:
@@ -271,6 +273,10 @@ class Interpreter:
             self.doc.relationships.append(
                 Relationship(s, self.iri(prop), self.iri(value), "iri", node.line)
             )
+
+
+def _is_number(item: Node | Atom) -> bool:
+    return isinstance(item, Atom) and item.text.isdigit()
 
 
 def _first_atom(node: Node) -> Atom | None:

@@ -63,6 +63,8 @@ def _node(el: etree._Element, base: str, *, declaration: bool) -> Node | Atom:
     if name == "AnonymousIndividual":
         return Atom(f"_:{el.get('nodeID', '')}", line)
     node = Node(name, line)
+    if el.get("cardinality") is not None:
+        node.args.append(Atom(el.get("cardinality", ""), line))
     for child in el:
         if isinstance(child.tag, str) and etree.QName(child).localname not in _SKIP:
             node.args.append(_node(child, base, declaration=name == "Declaration"))

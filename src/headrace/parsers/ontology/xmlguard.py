@@ -24,7 +24,7 @@ from xml.sax.saxutils import escape
 from headrace.errors import ParseError
 
 _DOCTYPE = re.compile(rb"<!DOCTYPE\s+[^\s\[>]+(?:\s+(?:SYSTEM|PUBLIC)[^\[>]*)?\s*(\[(.*?)\])?\s*>", re.S)
-_DECL = re.compile(rb"<!ENTITY\s+(%\s+)?([\w.:-]+)\s+(.*?)>", re.S)
+_DECL = re.compile(rb"""<!ENTITY\s+(%\s+)?([\w.:-]+)\s+("[^"]*"|'[^']*'|[^>]*?)\s*>""", re.S)
 _VALUE = re.compile(rb"""^(?:"([^"]*)"|'([^']*)')\s*$""", re.S)
 _COMMENT = re.compile(rb"<!--.*?-->", re.S)
 _OTHER_DECL = re.compile(rb"<!(?:ELEMENT|ATTLIST|NOTATION)\b[^>]*>", re.S)
