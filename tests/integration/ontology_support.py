@@ -31,8 +31,11 @@ class Repo:
 
     def git(self, *args: str) -> str:
         out = subprocess.run(
-            ["git", *args], cwd=self.root, env={**os.environ, **GIT_ENV},
-            capture_output=True, check=True,
+            ["git", *args],
+            cwd=self.root,
+            env={**os.environ, **GIT_ENV},
+            capture_output=True,
+            check=True,
         )
         return out.stdout.decode()
 

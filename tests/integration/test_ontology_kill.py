@@ -34,8 +34,17 @@ def _rows(db: Path) -> int:
 
 def _kill_after(repo: Repo, db: Path, rows: int) -> int:
     """Start a sync, SIGKILL it once ``rows`` files are stored; return the count then."""
-    cmd = [sys.executable, "-c", "from headrace.cli.main import main; main()",
-           "ontology", "sync", str(repo.root), "--db", str(db), "--json"]
+    cmd = [
+        sys.executable,
+        "-c",
+        "from headrace.cli.main import main; main()",
+        "ontology",
+        "sync",
+        str(repo.root),
+        "--db",
+        str(db),
+        "--json",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while _rows(db) < rows and proc.poll() is None and time.monotonic() < deadline:
@@ -77,7 +86,8 @@ def test_kill_during_first_sync_resumes(tmp_path: Path, kill_at: int) -> None:
     assert store.cursor(str(repo.root.resolve())) is None  # never moved before the end
     store.close()
     report, _ = _resume(repo, db)
-    assert report.complete and report.stored == FILES - done  # committed files not redone
+    assert report.complete
+    assert report.stored == FILES - done
     assert dump(db) == dump(_fresh(repo, tmp_path, "first"))
     assert fk_violations(db) == []
 
@@ -92,8 +102,16 @@ def test_kill_during_incremental_sync_resumes(tmp_path: Path) -> None:
     repo.commit("v2")
     # rows stay at FILES during an update: wait on the commit stamp instead
     conn_db = db
-    cmd = [sys.executable, "-c", "from headrace.cli.main import main; main()",
-           "ontology", "sync", str(repo.root), "--db", str(conn_db)]
+    cmd = [
+        sys.executable,
+        "-c",
+        "from headrace.cli.main import main; main()",
+        "ontology",
+        "sync",
+        str(repo.root),
+        "--db",
+        str(conn_db),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     head = repo.git("rev-parse", "HEAD").strip()
     deadline = time.monotonic() + 60
@@ -105,8 +123,10 @@ def test_kill_during_incremental_sync_resumes(tmp_path: Path) -> None:
     done = _stamped(db, head)
     assert 100 <= done < FILES
     report, elapsed = _resume(repo, db)
-    assert report.mode == "incremental" and report.complete
-    assert report.skipped == done and report.stored == FILES - done
+    assert report.mode == "incremental"
+    assert report.complete
+    assert report.skipped == done
+    assert report.stored == FILES - done
     assert dump(db) == dump(_fresh(repo, tmp_path, "incremental"))
     assert fk_violations(db) == []
     assert elapsed < 5  # the bench measures it properly; here only a sanity bound
@@ -115,8 +135,10 @@ def test_kill_during_incremental_sync_resumes(tmp_path: Path) -> None:
 def _stamped(db: Path, commit: str) -> int:
     conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
     try:
-        return int(conn.execute(
-            "SELECT count(*) FROM ontologies WHERE commit_sha = ?", (commit,)
-        ).fetchone()[0])
+        return int(
+            conn.execute(
+                "SELECT count(*) FROM ontologies WHERE commit_sha = ?", (commit,)
+            ).fetchone()[0]
+        )
     finally:
         conn.close()

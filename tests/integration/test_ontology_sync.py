@@ -13,8 +13,17 @@ from headrace.sinks import ontology_query as q
 from headrace.sinks import ontology_sqlite
 from headrace.sinks.ontology_sqlite import OntologyStore
 
-BASE = ["Lunar Rover.md", "Wheel Assembly.md", "Base Station.md", "Plain Notes.md", "pets.owl",
-        "people.ttl", "agents.nt", "bad.ttl", "shapes.owx"]
+BASE = [
+    "Lunar Rover.md",
+    "Wheel Assembly.md",
+    "Base Station.md",
+    "Plain Notes.md",
+    "pets.owl",
+    "people.ttl",
+    "agents.nt",
+    "bad.ttl",
+    "shapes.owx",
+]
 
 
 @pytest.fixture
@@ -40,7 +49,8 @@ def _assert_equals_fresh(repo: Repo, db: Path, tmp_path: Path, name: str) -> Non
     report = _sync(fresh, str(repo.root))
     assert report.mode == "full"
     assert dump(db) == dump(fresh)
-    assert fk_violations(db) == [] and fk_violations(fresh) == []
+    assert fk_violations(db) == []
+    assert fk_violations(fresh) == []
 
 
 def test_first_sync_stores_every_format_and_dead_letters_the_bad_file(
@@ -49,7 +59,9 @@ def test_first_sync_stores_every_format_and_dead_letters_the_bad_file(
     db = tmp_path / "o.sqlite"
     report = _sync(db, str(repo.root))
     assert (report.mode, report.complete) == ("full", True)
-    assert report.stored == 7 and report.documents == 1 and report.failed == 1
+    assert report.stored == 7
+    assert report.documents == 1
+    assert report.failed == 1
     store = OntologyStore(db)
     failures = q.failures(store.conn)
     assert [(f["path"], f["line"]) for f in failures] == [("onto/bad.ttl", 4)]
@@ -62,7 +74,8 @@ def test_first_sync_stores_every_format_and_dead_letters_the_bad_file(
     station = q.describe(store.conn, q.find_terms(store.conn, "base station")[0])
     assert station["relations"][0]["resolved"]["iri"] == "mv:LunarRover"
     dangling = {d["target"] for d in q.dangling(store.conn, 1000)}
-    assert "Solar Panel" in dangling and "mv:Vehicle" in dangling
+    assert "Solar Panel" in dangling
+    assert "mv:Vehicle" in dangling
     assert "Wheel Assembly" not in dangling
     # Turtle's Person is a subclass of the N-Triples file's Agent: resolved across files
     person = q.describe(store.conn, q.find_terms(store.conn, "http://example.org/pets#Person")[0])
@@ -85,7 +98,8 @@ def test_incremental_changes_converge_to_a_fresh_sync(repo: Repo, tmp_path: Path
     repo.copy_fixture("Broken Page.md", "onto/Broken Page.md")
     repo.commit("second")
     report = _sync(db, str(repo.root))
-    assert report.mode == "incremental" and report.previous == first
+    assert report.mode == "incremental"
+    assert report.previous == first
     assert (report.stored, report.renamed, report.deleted, report.failed) == (2, 1, 1, 1)
     _assert_equals_fresh(repo, db, tmp_path, "second")
 
@@ -122,7 +136,9 @@ def test_history_rewrite_reconciles(repo: Repo, tmp_path: Path) -> None:
 def test_path_filters(repo: Repo, tmp_path: Path) -> None:
     db = tmp_path / "o.sqlite"
     report = _sync(db, str(repo.root), include=["*.md"], exclude=["Plain*"])
-    assert report.stored == 3 and report.documents == 0 and report.failed == 0
+    assert report.stored == 3
+    assert report.documents == 0
+    assert report.failed == 0
     repo.mv("onto/Base Station.md", "onto/Base Station.txt")
     repo.commit("rename out of the filter")
     report = _sync(db, str(repo.root), include=["*.md"], exclude=["Plain*"])
@@ -138,7 +154,8 @@ def test_remote_url_is_mirrored_and_fetched(repo: Repo, tmp_path: Path) -> None:
     repo.git("rm", "-q", "onto/agents.nt")
     repo.commit("remote change")
     report = _sync(db, url, cache_dir=cache)
-    assert report.mode == "incremental" and report.deleted == 1
+    assert report.mode == "incremental"
+    assert report.deleted == 1
     with pytest.raises(RootUnavailableError, match="unreachable"):
         _sync(db, f"file://{tmp_path}/nowhere", cache_dir=cache, backoff_s=0.001)
 
@@ -157,7 +174,9 @@ def test_transient_store_failures_are_retried(
 
     monkeypatch.setattr(ontology_sqlite.OntologyStore, "replace", flaky)
     report = _sync(tmp_path / "o.sqlite", str(repo.root), backoff_s=0.001)
-    assert report.retries == 2 and report.stored == 7 and report.complete
+    assert report.retries == 2
+    assert report.stored == 7
+    assert report.complete
 
 
 def test_lasting_transient_failure_keeps_the_cursor(
@@ -173,14 +192,17 @@ def test_lasting_transient_failure_keeps_the_cursor(
     db = tmp_path / "o.sqlite"
     monkeypatch.setattr(ontology_sqlite.OntologyStore, "replace", down_for_pets)
     report = _sync(db, str(repo.root), backoff_s=0.001, attempts=2)
-    assert not report.complete and len(report.transient_failures) == 1
+    assert not report.complete
+    assert len(report.transient_failures) == 1
     store = OntologyStore(db)
     assert store.cursor(str(repo.root.resolve())) is None
     store.close()
     monkeypatch.setattr(ontology_sqlite.OntologyStore, "replace", real)
     report = _sync(db, str(repo.root))
     # only pets.owl is stored now: the six others were committed by the first run
-    assert report.complete and report.stored == 1 and report.failed == 0
+    assert report.complete
+    assert report.stored == 1
+    assert report.failed == 0
     _assert_equals_fresh(repo, db, tmp_path, "after-transient")
 
 

@@ -29,8 +29,11 @@ ontology_app = typer.Typer(
 
 DbOpt = Annotated[
     Path | None,
-    typer.Option("--db", envvar="HEADRACE_ONTOLOGY_DB",
-                 help="ontology database (default: <data dir>/ontology.sqlite)"),
+    typer.Option(
+        "--db",
+        envvar="HEADRACE_ONTOLOGY_DB",
+        help="ontology database (default: <data dir>/ontology.sqlite)",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
@@ -126,8 +129,10 @@ def status(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     store = _store(db)
     st = q.status(store.conn)
     store.close()
-    lines = [f"{s['source']} @ {s['commit'][:12]} ({s['ref']}): {s['files']} ontology files"
-             for s in st["sources"]] or ["nothing synced yet"]
+    lines = [
+        f"{s['source']} @ {s['commit'][:12]} ({s['ref']}): {s['files']} ontology files"
+        for s in st["sources"]
+    ] or ["nothing synced yet"]
     lines.append(" ".join(f"{k}={v}" for k, v in st["counts"].items()))
     _emit(st, as_json, "\n".join(lines))
 
@@ -169,8 +174,10 @@ def _target(ref: dict[str, Any]) -> str:
     if resolved is None:
         return f"{ref['target']} (dangling)"
     where = resolved["path"]
-    return f"{ref['target']} [{where}]" if resolved["iri"] == ref["target"] else (
-        f"{ref['target']} = {resolved['iri']} [{where}]"
+    return (
+        f"{ref['target']} [{where}]"
+        if resolved["iri"] == ref["target"]
+        else (f"{ref['target']} = {resolved['iri']} [{where}]")
     )
 
 
@@ -180,11 +187,14 @@ def failed(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     store = _store(db)
     rows = q.failures(store.conn)
     store.close()
-    text = "\n".join(
-        f"{r['path']}{':' + str(r['line']) if r['line'] else ''}  [{r['stage']}]"
-        f" {r['error_type']}: {r['message']}  (commit {r['commit'][:12]})"
-        for r in rows
-    ) or "no failures"
+    text = (
+        "\n".join(
+            f"{r['path']}{':' + str(r['line']) if r['line'] else ''}  [{r['stage']}]"
+            f" {r['error_type']}: {r['message']}  (commit {r['commit'][:12]})"
+            for r in rows
+        )
+        or "no failures"
+    )
     _emit(rows, as_json, text)
 
 
@@ -200,10 +210,14 @@ def dangling(
     store = _store(db)
     rows = q.dangling(store.conn, limit)
     store.close()
-    text = "\n".join(
-        f"{r['path']}{':' + str(r['line']) if r['line'] else ''}  {r['subject']}"
-        f" {r['via']} → {r['target']}" for r in rows
-    ) or "no dangling references"
+    text = (
+        "\n".join(
+            f"{r['path']}{':' + str(r['line']) if r['line'] else ''}  {r['subject']}"
+            f" {r['via']} → {r['target']}"
+            for r in rows
+        )
+        or "no dangling references"
+    )
     _emit(rows, as_json, text)
 
 

@@ -17,6 +17,7 @@ import hashlib
 import os
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import apsw
 
@@ -31,15 +32,16 @@ def mirror_path(mirror: Path, source: str, path: str) -> Path:
 def render_pending(store: OntologyStore, mirror: Path) -> int:
     """Render every ontology not rendered yet and delete orphan pages; returns pages written."""
     conn = store.conn
-    pending = conn.execute(
+    pending: list[Any] = conn.execute(
         "SELECT id, source, path, commit_sha FROM ontologies WHERE rendered = 0"
     ).fetchall()
     for oid, source, path, commit in pending:
         target = mirror_path(mirror, source, path)
         _write_atomic(target, render(conn, oid, path, commit))
         with store.transaction() as c:
-            c.execute("UPDATE ontologies SET rendered = 1 WHERE id = ? AND commit_sha = ?",
-                      (oid, commit))
+            c.execute(
+                "UPDATE ontologies SET rendered = 1 WHERE id = ? AND commit_sha = ?", (oid, commit)
+            )
     _delete_orphans(store, mirror)
     return len(pending)
 
@@ -49,7 +51,8 @@ def render(conn: apsw.Connection, oid: int, path: str, commit: str) -> str:
     notes: dict[str, list[tuple[str | None, str, str]]] = defaultdict(list)
     for subject, role, prop, value in conn.execute(
         "SELECT subject_iri, role, property, value FROM annotations WHERE ontology_id = ?"
-        " ORDER BY id", (oid,)
+        " ORDER BY id",
+        (oid,),
     ):
         notes[subject].append((role, prop, value))
     facts: dict[str, list[str]] = defaultdict(list)
@@ -60,7 +63,8 @@ def render(conn: apsw.Connection, oid: int, path: str, commit: str) -> str:
         facts[subject].append(f"{kind.replace('_', ' ')}: {expression}")
     for subject, predicate, target in conn.execute(
         "SELECT subject_iri, predicate, target FROM relationships WHERE ontology_id = ?"
-        " ORDER BY id", (oid,)
+        " ORDER BY id",
+        (oid,),
     ):
         facts[subject].append(f"{predicate}: {target}")
     out = [f"<!-- ontology {path} @ {commit} -->"]

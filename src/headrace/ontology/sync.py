@@ -59,6 +59,17 @@ class SyncReport:
         return asdict(self)
 
 
+@dataclass(slots=True)
+class _Pass:
+    """The state of one pass over a change list."""
+
+    target: str
+    blobs: BlobReader
+    stored: dict[str, StoredOntology]
+    failed: dict[str, str | None]
+    report: SyncReport
+
+
 class OntologySync:
     """Syncs one repository location into one ontology database.
 
@@ -150,80 +161,70 @@ class OntologySync:
     def _apply(
         self, changes: list[Change], target: str, blobs: BlobReader, report: SyncReport
     ) -> None:
-        stored = self.store.stored(self.source)
-        failed = self.store.failed_blobs(self.source)
+        run = _Pass(
+            target,
+            blobs,
+            self.store.stored(self.source),
+            self.store.failed_blobs(self.source),
+            report,
+        )
         # Renames first: a path freed by a rename may be re-used by an added file.
         order = {"rename": 0, "delete": 1, "add": 2, "modify": 2}
         for ch in sorted(changes, key=lambda c: order[c.kind]):
             if self.stopped:
                 return
             try:
-                self._one(ch, target, blobs, stored, failed, report)
+                self._one(ch, run)
             except TransientError as exc:
                 report.transient_failures.append(f"{ch.path}: {exc}")
             if self.on_file is not None:
                 self.on_file(report)
 
-    def _one(
-        self,
-        ch: Change,
-        target: str,
-        blobs: BlobReader,
-        stored: dict[str, StoredOntology],
-        failed: dict[str, str | None],
-        report: SyncReport,
-    ) -> None:
+    def _one(self, ch: Change, run: _Pass) -> None:
+        report = run.report
         if ch.kind == "delete":
-            if ch.path in stored or ch.path in failed:
+            if ch.path in run.stored or ch.path in run.failed:
                 self._retry(lambda: self.store.remove(self.source, ch.path), report)
                 report.deleted += 1
             return
         if ch.kind == "rename" and ch.old_path is not None:
-            old = stored.get(ch.old_path)
+            old_path = ch.old_path
+            old = run.stored.get(old_path)
             if old is not None and old.blob_sha == ch.blob and old.parser_version == PARSER_VERSION:
                 self._retry(
-                    lambda: self.store.rename(self.source, ch.old_path or "", ch.path, target),
-                    report,
+                    lambda: self.store.rename(self.source, old_path, ch.path, run.target), report
                 )
                 report.renamed += 1
                 return
-            if ch.old_path in stored or ch.old_path in failed:
-                self._retry(lambda: self.store.remove(self.source, ch.old_path or ""), report)
+            if old_path in run.stored or old_path in run.failed:
+                self._retry(lambda: self.store.remove(self.source, old_path), report)
                 report.deleted += 1
         if ch.blob is not None:
-            self._store_file(ch.path, ch.blob, target, blobs, stored, failed, report)
+            self._store_file(ch.path, ch.blob, run)
 
-    def _store_file(
-        self,
-        path: str,
-        blob: str,
-        target: str,
-        blobs: BlobReader,
-        stored: dict[str, StoredOntology],
-        failed: dict[str, str | None],
-        report: SyncReport,
-    ) -> None:
-        known = stored.get(path)
+    def _store_file(self, path: str, blob: str, run: _Pass) -> None:
+        report = run.report
+        known = run.stored.get(path)
         if known is not None and known.blob_sha == blob and known.parser_version == PARSER_VERSION:
             report.skipped += 1  # stored by an earlier, interrupted run
             return
-        if failed.get(path) == blob:
+        if run.failed.get(path) == blob:
             report.skipped += 1
             return
-        data = self._retry(lambda: blobs.read(blob), report)
+        data = self._retry(lambda: run.blobs.read(blob), report)
         try:
             doc = parse_ontology(path, data)
         except InputError as exc:
-            self._dead_letter(path, blob, target, exc.stage, type(exc).__name__, exc.message,
-                              exc.line, report)
+            self._dead_letter(
+                path, blob, run, stage=exc.stage, exc=exc, message=exc.message, line=exc.line
+            )
             return
         except (RecursionError, ValueError, UnicodeError) as exc:
             # A parser library's own failure on hostile input is a defect of the file.
-            self._dead_letter(path, blob, target, "parse", type(exc).__name__, str(exc), None,
-                              report)
+            self._dead_letter(path, blob, run, stage="parse", exc=exc, message=str(exc), line=None)
             return
         if doc is None:
-            if known is not None or path in failed:
+            if known is not None or path in run.failed:
                 self._retry(lambda: self.store.remove(self.source, path), report)
             report.documents += 1
             return
@@ -231,29 +232,46 @@ class OntologySync:
         try:
             self._retry(
                 lambda: self.store.replace(
-                    self.source, path, doc, commit_sha=target, blob_sha=blob,
-                    content_hash=digest, parser_version=PARSER_VERSION,
+                    self.source,
+                    path,
+                    doc,
+                    commit_sha=run.target,
+                    blob_sha=blob,
+                    content_hash=digest,
+                    parser_version=PARSER_VERSION,
                 ),
                 report,
             )
         except StoreError as exc:
-            self._dead_letter(path, blob, target, "store", type(exc).__name__, str(exc), None,
-                              report)
+            self._dead_letter(path, blob, run, stage="store", exc=exc, message=str(exc), line=None)
             return
         report.stored += 1
 
     def _dead_letter(
-        self, path: str, blob: str, target: str, stage: str, error_type: str, message: str,
-        line: int | None, report: SyncReport,
+        self,
+        path: str,
+        blob: str,
+        run: _Pass,
+        *,
+        stage: str,
+        exc: BaseException,
+        message: str,
+        line: int | None,
     ) -> None:
         self._retry(
             lambda: self.store.fail(
-                self.source, path, commit_sha=target, blob_sha=blob, stage=stage,
-                error_type=error_type, message=message, line=line,
+                self.source,
+                path,
+                commit_sha=run.target,
+                blob_sha=blob,
+                stage=stage,
+                error_type=type(exc).__name__,
+                message=message,
+                line=line,
             ),
-            report,
+            run.report,
         )
-        report.failed += 1
+        run.report.failed += 1
 
     def _retry(self, fn: Callable[[], T], report: SyncReport) -> T:
         def count(_: object) -> None:

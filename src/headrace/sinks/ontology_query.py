@@ -13,6 +13,7 @@ from typing import Any
 
 import apsw
 
+from headrace.ledger.migrations import scalar
 from headrace.parsers.ontology.model import expand
 
 
@@ -32,28 +33,30 @@ _TERM_SQL = (
     "SELECT t.ontology_id, t.iri, t.kind, o.path, o.commit_sha, o.source"
     " FROM terms t JOIN ontologies o ON o.id = t.ontology_id"
 )
-_KIND_ORDER = (
-    " ORDER BY CASE t.kind WHEN 'class' THEN 0 WHEN 'resource' THEN 2 ELSE 1 END, o.path"
-)
+_KIND_ORDER = " ORDER BY CASE t.kind WHEN 'class' THEN 0 WHEN 'resource' THEN 2 ELSE 1 END, o.path"
 
 
 def find_terms(conn: apsw.Connection, query: str) -> list[TermRef]:
     """Terms named ``query``: by IRI or CURIE first, else by label or page name."""
     for iri in dict.fromkeys((query, expand(query, {}), query.strip("<>"))):
-        rows = conn.execute(f"{_TERM_SQL} WHERE t.iri = ?{_KIND_ORDER}", (iri,)).fetchall()
+        rows: list[Any] = conn.execute(
+            f"{_TERM_SQL} WHERE t.iri = ?{_KIND_ORDER}", (iri,)
+        ).fetchall()
         if rows:
             return [TermRef(*r) for r in rows]
-    rows = conn.execute(
+    named: list[Any] = conn.execute(
         f"{_TERM_SQL} JOIN names n ON n.ontology_id = t.ontology_id AND n.iri = t.iri"
         f" WHERE n.name_key = ?{_KIND_ORDER}",
         (query.lower(),),
     ).fetchall()
-    return [TermRef(*r) for r in dict.fromkeys(rows)]
+    return [TermRef(*r) for r in dict.fromkeys(named)]
 
 
 def resolve(conn: apsw.Connection, target: str, target_kind: str) -> TermRef | None:
     """The term a reference points at, in any file, or ``None`` (dangling)."""
-    row = conn.execute(f"{_TERM_SQL} WHERE t.iri = ?{_KIND_ORDER} LIMIT 1", (target,)).fetchone()
+    row: Any = conn.execute(
+        f"{_TERM_SQL} WHERE t.iri = ?{_KIND_ORDER} LIMIT 1", (target,)
+    ).fetchone()
     if row is None and target_kind == "name":
         row = conn.execute(
             f"{_TERM_SQL} JOIN names n ON n.ontology_id = t.ontology_id AND n.iri = t.iri"
@@ -66,23 +69,25 @@ def resolve(conn: apsw.Connection, target: str, target_kind: str) -> TermRef | N
 def describe(conn: apsw.Connection, term: TermRef) -> dict[str, Any]:
     """Everything the model knows about ``term``: labels, axioms, relations, where from."""
     key = (term.ontology_id, term.iri)
-    annotations = conn.execute(
+    annotations: list[Any] = conn.execute(
         "SELECT property, role, value, lang FROM annotations"
         " WHERE ontology_id = ? AND subject_iri = ? ORDER BY id",
         key,
     ).fetchall()
-    axioms = conn.execute(
+    axioms: list[Any] = conn.execute(
         "SELECT kind, property_iri, target_iri, expression, line FROM axioms"
         " WHERE ontology_id = ? AND subject_iri = ? ORDER BY id",
         key,
     ).fetchall()
-    relations = conn.execute(
+    relations: list[Any] = conn.execute(
         "SELECT predicate, target, target_kind, line FROM relationships"
         " WHERE ontology_id = ? AND subject_iri = ? ORDER BY id",
         key,
     ).fetchall()
-    by_role = {role: [v for _, r, v, _ in annotations if r == role] for role in
-               ("label", "definition", "term_id", "comment")}
+    by_role = {
+        role: [v for _, r, v, _ in annotations if r == role]
+        for role in ("label", "definition", "term_id", "comment")
+    }
     return {
         "iri": term.iri,
         "kind": term.kind,
@@ -98,23 +103,28 @@ def describe(conn: apsw.Connection, term: TermRef) -> dict[str, Any]:
         ],
         "superclasses": [
             _ref(conn, t, "iri") | {"line": ln}
-            for k, _, t, _, ln in axioms if k == "subclass_of" and t
+            for k, _, t, _, ln in axioms
+            if k == "subclass_of" and t
         ],
         "restrictions": [
             {"property": p, "filler": t, "expression": e, "line": ln}
-            for k, p, t, e, ln in axioms if k == "restriction"
+            for k, p, t, e, ln in axioms
+            if k == "restriction"
         ],
         "axioms": [
             {"kind": k, "expression": e, "line": ln}
-            for k, _, _, e, ln in axioms if k not in ("subclass_of", "restriction")
+            for k, _, _, e, ln in axioms
+            if k not in ("subclass_of", "restriction")
         ],
         "relations": [
             {"predicate": p} | _ref(conn, t, tk) | {"line": ln} for p, t, tk, ln in relations
         ],
         "subclasses": [
-            row[0] for row in conn.execute(
+            row[0]
+            for row in conn.execute(
                 "SELECT DISTINCT subject_iri FROM axioms WHERE kind = 'subclass_of'"
-                " AND target_iri = ? ORDER BY 1 LIMIT 200", (term.iri,),
+                " AND target_iri = ? ORDER BY 1 LIMIT 200",
+                (term.iri,),
             )
         ],
     }
@@ -130,8 +140,7 @@ def _ref(conn: apsw.Connection, target: str, target_kind: str) -> dict[str, Any]
 def status(conn: apsw.Connection) -> dict[str, Any]:
     """Per source: cursor and counts; totals of terms, axioms, dangling, failures."""
     sources = [
-        {"source": s, "location": loc, "ref": ref, "commit": c, "synced_at": at,
-         "files": n}
+        {"source": s, "location": loc, "ref": ref, "commit": c, "synced_at": at, "files": n}
         for s, loc, ref, c, at, n in conn.execute(
             "SELECT s.source, s.location, s.ref, s.commit_sha, s.synced_at,"
             " (SELECT count(*) FROM ontologies o WHERE o.source = s.source)"
@@ -139,13 +148,19 @@ def status(conn: apsw.Connection) -> dict[str, Any]:
         )
     ]
     counts = {
-        table: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
-        for table in ("ontologies", "classes", "properties", "individuals", "axioms",
-                      "annotations", "relationships", "dead_letters")
+        table: int(scalar(conn, f"SELECT count(*) FROM {table}"))
+        for table in (
+            "ontologies",
+            "classes",
+            "properties",
+            "individuals",
+            "axioms",
+            "annotations",
+            "relationships",
+            "dead_letters",
+        )
     }
-    counts["dangling_references"] = int(
-        conn.execute("SELECT count(*) FROM dangling_references").fetchone()[0]
-    )
+    counts["dangling_references"] = int(scalar(conn, "SELECT count(*) FROM dangling_references"))
     return {"sources": sources, "counts": counts}
 
 
@@ -155,9 +170,7 @@ def dangling(conn: apsw.Connection, limit: int = 100) -> list[dict[str, Any]]:
         " JOIN ontologies o ON o.id = d.ontology_id ORDER BY o.path, d.line LIMIT ?",
         (limit,),
     )
-    return [
-        {"path": p, "subject": s, "via": v, "target": t, "line": ln} for p, s, v, t, ln in rows
-    ]
+    return [{"path": p, "subject": s, "via": v, "target": t, "line": ln} for p, s, v, t, ln in rows]
 
 
 def failures(conn: apsw.Connection) -> list[dict[str, Any]]:

@@ -21,9 +21,7 @@ import apsw
 from headrace.errors import StoreError
 from headrace.ledger.migrations import scalar
 
-_TERM_FK = (
-    "FOREIGN KEY (ontology_id, {col}) REFERENCES terms(ontology_id, iri) ON DELETE CASCADE"
-)
+_TERM_FK = "FOREIGN KEY (ontology_id, {col}) REFERENCES terms(ontology_id, iri) ON DELETE CASCADE"
 
 
 def _v1(conn: apsw.Connection) -> None:

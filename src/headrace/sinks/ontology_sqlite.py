@@ -111,8 +111,17 @@ class OntologyStore:
                 c.execute(
                     "INSERT INTO ontologies(source, path, iri, format, commit_sha, blob_sha,"
                     " content_hash, parser_version, synced_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (source, path, doc.iri, doc.format, commit_sha, blob_sha, content_hash,
-                     parser_version, time.time()),
+                    (
+                        source,
+                        path,
+                        doc.iri,
+                        doc.format,
+                        commit_sha,
+                        blob_sha,
+                        content_hash,
+                        parser_version,
+                        time.time(),
+                    ),
                 )
                 oid = c.last_insert_rowid()
                 _insert_doc(c, oid, doc)
@@ -164,15 +173,12 @@ class OntologyStore:
                 " blob_sha = excluded.blob_sha, stage = excluded.stage,"
                 " error_type = excluded.error_type, message = excluded.message,"
                 " line = excluded.line, attempts = attempts + 1, at = excluded.at",
-                (source, path, commit_sha, blob_sha, stage, error_type, message, line,
-                 time.time()),
+                (source, path, commit_sha, blob_sha, stage, error_type, message, line, time.time()),
             )
 
     def _drop(self, source: str, path: str) -> None:
         self.conn.execute("DELETE FROM ontologies WHERE source = ? AND path = ?", (source, path))
-        self.conn.execute(
-            "DELETE FROM dead_letters WHERE source = ? AND path = ?", (source, path)
-        )
+        self.conn.execute("DELETE FROM dead_letters WHERE source = ? AND path = ?", (source, path))
 
     # -- what is stored --------------------------------------------------------------
 
@@ -249,8 +255,15 @@ def _insert_doc(c: apsw.Connection, oid: int, doc: OntologyDoc) -> None:
         "INSERT INTO relationships(ontology_id, subject_iri, predicate, target, target_kind,"
         " target_key, line) VALUES (?,?,?,?,?,?,?)",
         [
-            (oid, r.subject, r.predicate, r.target, r.target_kind,
-             r.target.lower() if r.target_kind == "name" else None, r.line)
+            (
+                oid,
+                r.subject,
+                r.predicate,
+                r.target,
+                r.target_kind,
+                r.target.lower() if r.target_kind == "name" else None,
+                r.line,
+            )
             for r in doc.relationships
         ],
     )
@@ -264,9 +277,7 @@ def _insert_doc(c: apsw.Connection, oid: int, doc: OntologyDoc) -> None:
 
 def _names(doc: OntologyDoc) -> Iterator[tuple[str, str]]:
     """Lower-cased names → term: labels of every term, page names of the primary one."""
-    primary = doc.primary or next(
-        (t.iri for t in doc.terms.values() if t.kind == "class"), None
-    )
+    primary = doc.primary or next((t.iri for t in doc.terms.values() if t.kind == "class"), None)
     if primary is not None:
         for name in doc.names:
             yield name.lower(), primary

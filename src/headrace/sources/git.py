@@ -88,8 +88,9 @@ class GitRepo:
 
     def resolve(self, ref: str) -> str:
         """The commit id ``ref`` names (branch, tag, ``HEAD``, sha)."""
-        out = self._git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}",
-                        check=False)
+        out = self._git(
+            "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", check=False
+        )
         if not out.strip():
             raise RootUnavailableError(f"{self.location}: no commit named {ref!r}")
         return out.strip()
@@ -134,8 +135,9 @@ class GitRepo:
             if status.startswith("R"):
                 new_path = fields[i]
                 i += 1
-                changes.append(Change("rename", new_path, new_sha if regular else None,
-                                      path, old_sha))
+                changes.append(
+                    Change("rename", new_path, new_sha if regular else None, path, old_sha)
+                )
             elif status == "D" or not regular:
                 changes.append(Change("delete", path, None, old_blob=old_sha))
             elif status == "A":
@@ -152,13 +154,16 @@ class GitRepo:
     # -- plumbing ----------------------------------------------------------------------
 
     def _git(self, *args: str, check: bool = True, transient: bool = False) -> str:
-        return _run(["git", f"--git-dir={self._dot_git()}", *args], check=check,
-                    transient=transient)
+        return _run(
+            ["git", f"--git-dir={self._dot_git()}", *args], check=check, transient=transient
+        )
 
     def _returncode(self, *args: str) -> int:
         proc = subprocess.run(
             ["git", f"--git-dir={self._dot_git()}", *args],
-            capture_output=True, env={**os.environ, **_GIT_ENV}, check=False,
+            capture_output=True,
+            env={**os.environ, **_GIT_ENV},
+            check=False,
         )
         return proc.returncode
 
@@ -174,7 +179,9 @@ class BlobReader:
         dot = git_dir / ".git"
         self._proc = subprocess.Popen(
             ["git", f"--git-dir={dot if dot.exists() else git_dir}", "cat-file", "--batch"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, **_GIT_ENV},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, **_GIT_ENV},
         )
 
     def read(self, sha: str) -> bytes:
@@ -247,9 +254,7 @@ class PathFilter:
 
 def _run(cmd: list[str], *, check: bool = True, transient: bool = False) -> str:
     try:
-        proc = subprocess.run(
-            cmd, capture_output=True, env={**os.environ, **_GIT_ENV}, check=False
-        )
+        proc = subprocess.run(cmd, capture_output=True, env={**os.environ, **_GIT_ENV}, check=False)
     except OSError as exc:
         raise TransientError(f"cannot run git: {exc}") from exc
     if check and proc.returncode != 0:

@@ -19,7 +19,8 @@ def _parse(name: str):  # type: ignore[no-untyped-def]
 
 def test_logseq_block_properties_links_and_axioms() -> None:
     doc = _parse("Lunar Rover.md")
-    assert doc is not None and doc.format == "logseq"
+    assert doc is not None
+    assert doc.format == "logseq"
     assert doc.primary == "mv:LunarRover"
     assert doc.terms["mv:LunarRover"].kind == "class"
     roles = {(a.role, a.value) for a in doc.annotations if a.role}
@@ -52,14 +53,15 @@ def test_ofn_syntax_error_names_the_line() -> None:
 
 def test_jsonld_markdown_without_fetching_context() -> None:
     doc = _parse("Base Station.md")
-    assert doc is not None and doc.format == "jsonld"
+    assert doc is not None
+    assert doc.format == "jsonld"
     assert doc.iri == "urn:test:page:base-station"
     cls = "urn:test:class:base-station"
     assert doc.terms[cls].kind == "class"
-    assert any(a.kind == "subclass_of" and a.target == "urn:test:class:facility"
-               for a in doc.axioms)
-    assert any(r.predicate == "supports" and r.target == "mv:LunarRover"
-               for r in doc.relationships)
+    assert any(
+        a.kind == "subclass_of" and a.target == "urn:test:class:facility" for a in doc.axioms
+    )
+    assert any(r.predicate == "supports" and r.target == "mv:LunarRover" for r in doc.relationships)
     props = {a.property for a in doc.annotations}
     assert {RDFS + "label", SKOS + "definition", "maturity", "provenance.attributedTo"} <= props
 
@@ -86,13 +88,15 @@ def test_rdfxml_with_namespace_entities() -> None:
     assert (ns + "hasOwner", "domain", ns + "Animal", None) in axioms
     assert (ns + "Rex", "class_assertion", ns + "Dog", None) in axioms
     comment = next(a for a in doc.annotations if a.role == "comment")
-    assert comment.value == "A domesticated canine." and comment.datatype is None
+    assert comment.value == "A domesticated canine."
+    assert comment.datatype is None
 
 
 def test_turtle_and_ntriples() -> None:
     ttl = _parse("people.ttl")
     nt = _parse("agents.nt")
-    assert ttl is not None and nt is not None
+    assert ttl is not None
+    assert nt is not None
     person = "http://example.org/pets#Person"
     assert ttl.terms[person].kind == "class"
     assert any(a.role == "definition" for a in ttl.annotations)
@@ -108,13 +112,17 @@ def test_turtle_syntax_error_has_a_line() -> None:
 
 def test_owl_xml() -> None:
     doc = _parse("shapes.owx")
-    assert doc is not None and doc.format == "owx"
+    assert doc is not None
+    assert doc.format == "owx"
     square = "http://example.org/shapes#Square"
     assert doc.terms[square].kind == "class"
     axioms = {(a.kind, a.target, a.property) for a in doc.axioms if a.subject == square}
     assert ("subclass_of", "http://example.org/shapes#Shape", None) in axioms
-    assert ("restriction", "http://example.org/shapes#Side",
-            "http://example.org/shapes#hasSide") in axioms
+    assert (
+        "restriction",
+        "http://example.org/shapes#Side",
+        "http://example.org/shapes#hasSide",
+    ) in axioms
     assert any(a.role == "label" and a.value == "Square" for a in doc.annotations)
 
 
@@ -127,7 +135,8 @@ RDF_HEAD = (
 
 
 def _xml(dtd: str, body: str) -> bytes:
-    return f'<?xml version="1.0"?>\n<!DOCTYPE rdf:RDF [\n{dtd}\n]>\n{RDF_HEAD.format(body=body)}'.encode()
+    head = f'<?xml version="1.0"?>\n<!DOCTYPE rdf:RDF [\n{dtd}\n]>\n'
+    return (head + RDF_HEAD.format(body=body)).encode()
 
 
 @pytest.mark.parametrize("ext", [".owl", ".owx"])
@@ -181,7 +190,8 @@ def test_plain_internal_entities_are_text_only() -> None:
 
 def test_owl_rdfxml_sniffing_of_turtle_content() -> None:
     doc = parse_ontology("really-turtle.rdf", (FIXTURES / "people.ttl").read_bytes())
-    assert doc is not None and doc.format == "turtle"
+    assert doc is not None
+    assert doc.format == "turtle"
 
 
 def test_owl_constant_sanity() -> None:

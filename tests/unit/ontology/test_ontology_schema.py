@@ -22,9 +22,20 @@ def test_each_step_alone(tmp_path: Path) -> None:
     conn.execute("PRAGMA foreign_keys=ON")
     assert migrate(conn, 1) == 1
     objs = _objects(conn)
-    for table in ("ontologies", "terms", "classes", "properties", "individuals", "axioms",
-                  "annotations", "relationships", "imports", "names", "dead_letters",
-                  "sync_state"):
+    for table in (
+        "ontologies",
+        "terms",
+        "classes",
+        "properties",
+        "individuals",
+        "axioms",
+        "annotations",
+        "relationships",
+        "imports",
+        "names",
+        "dead_letters",
+        "sync_state",
+    ):
         assert objs[table] == "table"
     assert "dangling_references" not in objs
     # data written at v1 survives step 2
@@ -60,15 +71,17 @@ def test_composite_foreign_keys_cascade(tmp_path: Path) -> None:
     doc.term("x:p", "object_property")
     doc.axioms.append(Axiom("x:A", "subclass_of", "SubClassOf(x:A x:B)", "x:B"))
     doc.annotate("x:A", "http://www.w3.org/2000/01/rdf-schema#label", "A")
-    oid = store.replace("s", "a.ofn", doc, commit_sha="c", blob_sha="b", content_hash="h",
-                        parser_version="1")
+    oid = store.replace(
+        "s", "a.ofn", doc, commit_sha="c", blob_sha="b", content_hash="h", parser_version="1"
+    )
     conn = store.conn
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     with pytest.raises(apsw.ConstraintError):  # an axiom about a term the file lacks
         conn.execute(
             "INSERT INTO axioms(ontology_id, subject_iri, kind, expression)"
-            " VALUES (?, 'x:Nope', 'k', 'e')", (oid,)
+            " VALUES (?, 'x:Nope', 'k', 'e')",
+            (oid,),
         )
     store.remove("s", "a.ofn")
     for table in ("terms", "classes", "properties", "axioms", "annotations", "names"):

@@ -56,7 +56,11 @@ def _sniff_xml(data: bytes, syntax: str) -> str:
         return "turtle"
     if syntax == "rdfxml":
         return syntax
-    if b"<Ontology" in head and b"http://www.w3.org/2002/07/owl#" in head and b"<rdf:RDF" not in head:
+    if (
+        b"<Ontology" in head
+        and b"http://www.w3.org/2002/07/owl#" in head
+        and b"<rdf:RDF" not in head
+    ):
         return "owx"
     return "rdfxml"
 

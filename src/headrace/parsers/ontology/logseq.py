@@ -4,16 +4,16 @@
 
     - ### OntologyBlock
       id:: api-standard-ontology
-    	- term-id:: 20100
-    	- preferred-term:: API Standard
-    	- owl:class:: mv:APIStandard
-    	- #### Relationships
-    		- has-part:: [[Communication Protocol]], [[Data Format Specification]]
-    	- #### OWL Axioms
-    		- ```clojure
-    		  Declaration(Class(mv:APIStandard))
-    		  SubClassOf(mv:APIStandard ObjectSomeValuesFrom(mv:defines mv:Protocol))
-    		  ```
+        - term-id:: 20100
+        - preferred-term:: API Standard
+        - owl:class:: mv:APIStandard
+        - #### Relationships
+                - has-part:: [[Communication Protocol]], [[Data Format Specification]]
+        - #### OWL Axioms
+                - ```clojure
+                      Declaration(Class(mv:APIStandard))
+                      SubClassOf(mv:APIStandard ObjectSomeValuesFrom(mv:defines mv:Protocol))
+                      ```
 
 The block ends at the next outline item at its own indentation or less. Properties
 become annotations of the page's class (``owl:class::``); values with
@@ -80,7 +80,7 @@ def _block_end(lines: list[str], start: int, indent: int) -> int:
             in_fence = not in_fence
             continue
         m = _ITEM.match(line)
-        if not in_fence and (m and len(m.group(1)) <= indent or line.startswith("#")):
+        if not in_fence and ((m and len(m.group(1)) <= indent) or line.startswith("#")):
             return i
     return len(lines)
 
@@ -130,4 +130,3 @@ def _term_id(subject: str, value: str, line: int) -> Annotation:
 
 def _link(subject: str, key: str, target: str, line: int) -> Relationship:
     return Relationship(subject, key, target, "name", line)
-

@@ -78,9 +78,10 @@ def read(text: str, *, path: str, first_line: int = 1) -> list[Node | Atom]:
             continue
         pending = None
         if kind == "open":
-            if not args or not isinstance(args[-1], Atom) or args[-1].literal:
+            name = args[-1] if args else None
+            if not isinstance(name, Atom) or name.literal:
                 raise ParseError("'(' without a constructor name", path=path, line=line)
-            name = args.pop()
+            args.pop()
             node = Node(name.text, name.line)
             args.append(node)
             stack.append(node)
@@ -170,7 +171,7 @@ class Interpreter:
             if isinstance(node, Node):
                 self.axiom(node)
 
-    def axiom(self, node: Node) -> None:  # noqa: C901 - one dispatch over OWL's constructors
+    def axiom(self, node: Node) -> None:  # noqa: C901, PLR0912 - one dispatch over OWL's constructors
         name, args = node.name, node.args
         atoms = [a for a in args if isinstance(a, Atom) and not a.literal]
         if name == "Prefix":
@@ -211,14 +212,26 @@ class Interpreter:
             self.prefixes[texts[0].rstrip(":")] = texts[2][1:-1]
 
     def _add(
-        self, node: Node, subject: Atom, kind: str, term_kind: TermKind, target: Atom | None,
+        self,
+        node: Node,
+        subject: Atom,
+        kind: str,
+        term_kind: TermKind,
+        target: Atom | None,
+        *,
         prop: Atom | None = None,
     ) -> None:
         s = self.iri(subject)
         self.doc.term(s, term_kind, subject.line)
         self.doc.axioms.append(
-            Axiom(s, kind, render(node), target and self.iri(target), prop and self.iri(prop),
-                  node.line)
+            Axiom(
+                s,
+                kind,
+                render(node),
+                self.iri(target) if target else None,
+                self.iri(prop) if prop else None,
+                node.line,
+            )
         )
 
     def _subclass(self, node: Node, sub: Node | Atom, sup: Node | Atom) -> None:
@@ -233,7 +246,7 @@ class Interpreter:
             prop = rest[0] if rest and isinstance(rest[0], Atom) else None
             filler = rest[-1] if len(rest) > 1 else None
             target = filler if isinstance(filler, Atom) and not filler.literal else None
-            self._add(node, subject, "restriction", "class", target, prop)
+            self._add(node, subject, "restriction", "class", target, prop=prop)
         else:
             self._add(node, subject, "subclass_of", "class", None)
 
@@ -241,7 +254,7 @@ class Interpreter:
         named = [a for a in node.args if isinstance(a, Atom) and not a.literal]
         if not named:
             return
-        others = named[1:] or [None]
+        others: list[Atom | None] = [*named[1:]] or [None]
         for other in others:
             self._add(node, named[0], kind, term_kind, other)
 
@@ -254,8 +267,9 @@ class Interpreter:
     def _class_assertion(self, node: Node) -> None:
         cls, ind = node.args
         if isinstance(ind, Atom):
-            self._add(node, ind, "class_assertion", "individual",
-                      cls if isinstance(cls, Atom) else None)
+            self._add(
+                node, ind, "class_assertion", "individual", cls if isinstance(cls, Atom) else None
+            )
 
     def _assertion(self, node: Node) -> None:
         args = [a for a in node.args if isinstance(a, Atom)]
@@ -266,9 +280,14 @@ class Interpreter:
         kind: TermKind = "individual" if node.name != "AnnotationAssertion" else "resource"
         self.doc.term(s, kind, subject.line)
         if value.literal:
-            self.doc.annotate(s, self.iri(prop), _literal_value(value), lang=value.lang,
-                              datatype=value.datatype and self.iri(Atom(value.datatype, 0)),
-                              line=node.line)
+            self.doc.annotate(
+                s,
+                self.iri(prop),
+                _literal_value(value),
+                lang=value.lang,
+                datatype=value.datatype and self.iri(Atom(value.datatype, 0)),
+                line=node.line,
+            )
         else:
             self.doc.relationships.append(
                 Relationship(s, self.iri(prop), self.iri(value), "iri", node.line)
@@ -295,4 +314,3 @@ def _literal_value(atom: Atom) -> str:
     raw = atom.text
     end = raw.rfind('"')
     return _ESCAPE.sub(r"\1", raw[1:end])
-

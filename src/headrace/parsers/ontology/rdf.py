@@ -111,7 +111,7 @@ def _base(relpath: str) -> str:
 def short(iri: str) -> str:
     for base, prefix in _SHORT:
         if iri.startswith(base) and iri != base:
-            return f"{prefix}:{iri[len(base):]}"
+            return f"{prefix}:{iri[len(base) :]}"
     return f"<{iri}>"
 
 
@@ -144,7 +144,7 @@ class _Mapper:
         elif t in _CHARACTERISTICS:
             self.doc.term(s, "object_property")
             self.doc.axioms.append(
-                Axiom(s, "characteristic", f"{t[len(OWL):]}({short(s)})", None, None, None)
+                Axiom(s, "characteristic", f"{t[len(OWL) :]}({short(s)})", None, None, None)
             )
         elif not t.startswith((OWL, RDF, RDFS)):
             self.doc.term(s, "individual")
@@ -160,7 +160,7 @@ class _Mapper:
             self._axiom(s, p, o)
         elif isinstance(o, ox.Literal):
             doc.term(s, "resource")
-            dt = o.datatype.value if o.datatype is not None else None
+            dt: str | None = o.datatype.value if o.datatype is not None else None
             if dt in (XSD + "string", RDF + "langString"):
                 dt = None
             doc.annotate(s, p, o.value, lang=o.language, datatype=dt)
@@ -194,16 +194,14 @@ class _Mapper:
         on = props.get(OWL + "onProperty")
         if on is None:
             return None
-        filler = next(
-            (props[OWL + k] for k in _RESTRICTION_FILLERS if OWL + k in props), None
-        )
+        filler = next((props[OWL + k] for k in _RESTRICTION_FILLERS if OWL + k in props), None)
         qualified = props.get(OWL + "onClass") or props.get(OWL + "onDataRange")
         filler = qualified if qualified is not None else filler
         prop = on.value if isinstance(on, ox.NamedNode) else None
         target = filler.value if isinstance(filler, ox.NamedNode) else None
         return prop, target
 
-    def render(self, node: Term, depth: int = 0) -> str:
+    def render(self, node: Term, depth: int = 0) -> str:  # noqa: PLR0911 - one case per node type
         """OWL Functional Syntax for a term; blank nodes as class expressions."""
         if isinstance(node, ox.NamedNode):
             return short(node.value)
@@ -214,8 +212,11 @@ class _Mapper:
         props = dict(self.bnodes.get(node.value, []))
         if OWL + "onProperty" in props:
             return self._render_restriction(props, depth)
-        for key, name in (("unionOf", "ObjectUnionOf"), ("intersectionOf", "ObjectIntersectionOf"),
-                          ("oneOf", "ObjectOneOf")):
+        for key, name in (
+            ("unionOf", "ObjectUnionOf"),
+            ("intersectionOf", "ObjectIntersectionOf"),
+            ("oneOf", "ObjectOneOf"),
+        ):
             if OWL + key in props:
                 items = self._list(props[OWL + key])
                 return f"{name}({' '.join(self.render(i, depth + 1) for i in items)})"
@@ -249,7 +250,7 @@ class _Mapper:
 
 
 def _literal(lit: Any) -> str:
-    text = '"' + lit.value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    text = '"' + str(lit.value).replace("\\", "\\\\").replace('"', '\\"') + '"'
     if lit.language:
         return f"{text}@{lit.language}"
     if lit.datatype is not None and lit.datatype.value != XSD + "string":

@@ -10,7 +10,7 @@ only the harmless form, and removed:
 - external entities (``SYSTEM``/``PUBLIC``: XXE) and parameter entities → refused;
 - an entity whose value refers to another entity (nesting: billion laughs) → refused;
 - declared entities are substituted as *text* (markup characters escaped), and the
-  expanded size is bounded: at most ``max(8 MiB, 4 × input)``;
+  expanded size is bounded: at most ``max(8 MiB, 4 times the input)``;
 - whatever remains of a DTD after that → refused.
 
 The parsers then receive XML without a DOCTYPE, so nothing can be expanded or fetched.
@@ -23,7 +23,9 @@ from xml.sax.saxutils import escape
 
 from headrace.errors import ParseError
 
-_DOCTYPE = re.compile(rb"<!DOCTYPE\s+[^\s\[>]+(?:\s+(?:SYSTEM|PUBLIC)[^\[>]*)?\s*(\[(.*?)\])?\s*>", re.S)
+_DOCTYPE = re.compile(
+    rb"<!DOCTYPE\s+[^\s\[>]+(?:\s+(?:SYSTEM|PUBLIC)[^\[>]*)?\s*(\[(.*?)\])?\s*>", re.S
+)
 _DECL = re.compile(rb"""<!ENTITY\s+(%\s+)?([\w.:-]+)\s+("[^"]*"|'[^']*'|[^>]*?)\s*>""", re.S)
 _VALUE = re.compile(rb"""^(?:"([^"]*)"|'([^']*)')\s*$""", re.S)
 _COMMENT = re.compile(rb"<!--.*?-->", re.S)
@@ -45,7 +47,7 @@ def sanitize_xml(data: bytes, path: str) -> bytes:
     if re.match(rb"<!DOCTYPE\s+[^\s\[>]+\s+(?:SYSTEM|PUBLIC)", m.group(0)):
         raise ParseError("external DTD refused (would be fetched)", path=path, line=line)
     entities = _entities(m.group(2) or b"", path, line)
-    body = data[m.end():]
+    body = data[m.end() :]
     if entities:
         body = _substitute(body, entities, len(data), path)
     _refuse_leftovers(body, path, line)
@@ -62,7 +64,9 @@ def _entities(subset: bytes, path: str, line: int) -> dict[bytes, bytes]:
         value = _VALUE.match(spec)
         if value is None:
             raise ParseError(
-                f"external entity &{name.decode()}; refused (would be fetched)", path=path, line=line
+                f"external entity &{name.decode()}; refused (would be fetched)",
+                path=path,
+                line=line,
             )
         text = value.group(1) if value.group(1) is not None else value.group(2)
         if _REF.search(text) or b"%" in text:
@@ -71,7 +75,9 @@ def _entities(subset: bytes, path: str, line: int) -> dict[bytes, bytes]:
                 path=path,
                 line=line,
             )
-        entities[name] = escape(text.decode("utf-8", "replace"), {'"': "&quot;", "'": "&apos;"}).encode()
+        entities[name] = escape(
+            text.decode("utf-8", "replace"), {'"': "&quot;", "'": "&apos;"}
+        ).encode()
     leftover = _OTHER_DECL.sub(b"", _DECL.sub(b"", rest)).strip()
     if leftover:
         raise ParseError("unsupported declaration in the DTD", path=path, line=line)

@@ -1,0 +1,147 @@
+"""``headrace ontology …`` end to end: exit codes, show, failed, search through the index."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ontology_support import Repo
+
+BASE = [
+    "Lunar Rover.md",
+    "Wheel Assembly.md",
+    "Base Station.md",
+    "Plain Notes.md",
+    "pets.owl",
+    "people.ttl",
+    "agents.nt",
+    "shapes.owx",
+]
+
+
+def _cli(*args: str, rc: int = 0) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-c", "from headrace.cli.main import main; main()", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == rc, proc.stdout + proc.stderr
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    r = Repo(tmp_path / "repo")
+    for name in BASE:
+        r.copy_fixture(name, f"onto/{name}")
+    r.commit("initial")
+    return r
+
+
+def test_sync_show_status_and_exit_codes(repo: Repo, tmp_path: Path) -> None:
+    db = str(tmp_path / "o.sqlite")
+    report = json.loads(_cli("ontology", "sync", str(repo.root), "--db", db, "--json"))
+    assert report["stored"] == 7
+    assert report["complete"] is True
+    shown = json.loads(_cli("ontology", "show", "mv:LunarRover", "--db", db, "--json"))[0]
+    assert shown["path"] == "onto/Lunar Rover.md"
+    assert shown["commit"] == report["commit"]
+    assert [s["target"] for s in shown["superclasses"]] == ["mv:Vehicle"]
+    assert {r["property"] for r in shown["restrictions"]} == {"mv:hasPart"}
+    text = _cli("ontology", "show", "lunar rover", "--db", db)
+    assert "has-part → Wheel Assembly = mv:WheelAssembly [onto/Wheel Assembly.md]" in text
+    assert "mv:Vehicle (dangling)" in text
+    status = json.loads(_cli("ontology", "status", "--db", db, "--json"))
+    assert status["counts"]["ontologies"] == 7
+    assert status["counts"]["dead_letters"] == 0
+    _cli("ontology", "show", "no-such-term", "--db", db, rc=1)
+    _cli("ontology", "dangling", "--db", db, "--limit", "0", rc=2)
+    _cli("ontology", "sync", str(tmp_path / "missing"), "--db", db, rc=3)
+    _cli("ontology", "sync", str(repo.root), "--db", db, "--ref", "no-such-branch", rc=3)
+    _cli("ontology", "sync", "--db", db, rc=2)  # missing argument
+
+
+def test_failed_lists_file_and_line_and_exit_1(repo: Repo, tmp_path: Path) -> None:
+    repo.copy_fixture("Broken Page.md", "onto/Broken Page.md")
+    repo.copy_fixture("bad.ttl", "onto/bad.ttl")
+    repo.commit("broken")
+    db = str(tmp_path / "o.sqlite")
+    out = _cli("ontology", "sync", str(repo.root), "--db", db, rc=1)
+    assert "2 failed" in out
+    failed = _cli("ontology", "failed", "--db", db)
+    assert "onto/Broken Page.md:6  [parse] ParseError" in failed
+    assert "onto/bad.ttl:4  [parse] ParseError" in failed
+    # the rest synced; fixing the files clears their dead letters
+    repo.git("rm", "-q", "onto/Broken Page.md", "onto/bad.ttl")
+    repo.commit("fixed")
+    _cli("ontology", "sync", str(repo.root), "--db", db)
+    assert "no failures" in _cli("ontology", "failed", "--db", db)
+
+
+def test_terms_enter_the_search_index(repo: Repo, tmp_path: Path) -> None:
+    db = str(tmp_path / "o.sqlite")
+    index = str(tmp_path / "search.sqlite")
+    out = json.loads(
+        _cli(
+            "ontology",
+            "sync",
+            str(repo.root),
+            "--db",
+            db,
+            "--index",
+            index,
+            "--embedder",
+            "hash",
+            "--json",
+        )
+    )
+    assert out["search"]["pages_rendered"] == 7
+    assert out["search"]["files_done"] == 7
+    hits = json.loads(
+        _cli(
+            "search",
+            "vehicle that drives on the moon",
+            "--index",
+            index,
+            "--mode",
+            "keyword",
+            "--json",
+        )
+    )
+    assert "Lunar Rover" in hits[0]["text"]
+    assert hits[0]["path"].endswith("Lunar Rover.md.md")
+    # a deleted ontology leaves the index too; an unchanged one is not re-embedded
+    repo.git("rm", "-q", "onto/Lunar Rover.md")
+    repo.commit("drop rover")
+    out = json.loads(
+        _cli(
+            "ontology",
+            "sync",
+            str(repo.root),
+            "--db",
+            db,
+            "--index",
+            index,
+            "--embedder",
+            "hash",
+            "--json",
+        )
+    )
+    assert out["search"]["deleted"] == 1
+    assert out["search"]["embeddings_computed"] == 0
+    hits = json.loads(
+        _cli(
+            "search",
+            "vehicle that drives on the moon",
+            "--index",
+            index,
+            "--mode",
+            "keyword",
+            "--json",
+        )
+    )
+    assert all("Lunar Rover" not in h["text"] for h in hits)
