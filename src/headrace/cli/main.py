@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from headrace.api import Index
+from headrace.cli.graph import cache_app, graph_app
 from headrace.cli.ontology import ontology_app
 from headrace.config.settings import Settings, load_settings
 from headrace.errors import ConfigError, HeadraceError, RootUnavailableError, StoreError
@@ -41,6 +42,8 @@ app = typer.Typer(
     epilog=_settings_help(),
 )
 app.add_typer(ontology_app, name="ontology")
+app.add_typer(graph_app, name="graph")
+app.add_typer(cache_app, name="cache")
 state: dict[str, Any] = {}
 
 IndexOpt = Annotated[

@@ -1,0 +1,392 @@
+"""``GraphIndex``: keep a schema graph in sync with folders of SQL files.
+
+The flow reuses the text pipeline's parts: ``FolderSource`` discovers ``*.sql``
+files, ``make_plan`` compares them with the graph's own ledger (a headrace index
+file holding the ledger tables and, for the embedded store, the graph tables), so
+an unchanged file is not even opened. Then, per group of files:
+
+    read + hash → parse (parse cache) → fragment → UNWIND node batches →
+    UNWIND edge batches → finish_file (drop the old generation) → ledger
+
+The ledger records a file only after the store acknowledged all of it. Renamed
+files are re-ingested at their new path (a parse-cache hit) before the old path
+is removed, so entities they share never disappear in between; deleted files lose
+their contributions. A changed database/dialect setting or store changes every
+file's signature and re-ingests it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from blake3 import blake3
+
+from headrace.errors import InputError, RootUnavailableError, StoreError, UnreadableFileError
+from headrace.graph.build import BUILDER_VERSION, build_fragment
+from headrace.graph.model import Fragment
+from headrace.graph.writer import BatchWriter, RetryPolicy
+from headrace.ledger.db import connect, transaction
+from headrace.ledger.ledger import DeadLetter, Ledger
+from headrace.parsers.cache import ParseCache
+from headrace.parsers.sql.dialect import detect_dialect, resolve_dialect
+from headrace.parsers.sql.script import PARSER_VERSION, ScriptParser
+from headrace.pipeline.plan import Plan, make_plan
+from headrace.records import FileRef
+from headrace.sinks.graph_base import EdgeRow, GraphStore, NodeRow
+from headrace.sources.folder import FolderSource
+
+SQL_GLOBS = ("*.sql", "*.ddl", "*.pgsql", "*.psql", "*.mysql", "*.tsql", "*.plsql")
+MAX_FILE_BYTES = 256 << 20
+
+
+@dataclass(slots=True)
+class GraphRunStats:
+    """What one graph sync did. ``latencies_s``: per file, read to ledger commit."""
+
+    files_done: int = 0
+    files_failed: int = 0
+    renamed: int = 0
+    touched: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    statements: int = 0
+    data_statements: int = 0
+    parsed_statements: int = 0
+    failed_statements: int = 0
+    cache_file_hits: int = 0
+    nodes_written: int = 0
+    edges_written: int = 0
+    write_calls: int = 0
+    retries: int = 0
+    splits: int = 0
+    rows_failed: int = 0
+    dead_letters: int = 0
+    elapsed_s: float = 0.0
+    latencies_s: list[float] = field(default_factory=list)
+
+    def snapshot(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.__slots__ if k != "latencies_s"}
+        lat = sorted(self.latencies_s)
+        if lat:
+            out["p50_ms"] = round(lat[len(lat) // 2] * 1000, 2)
+            out["p95_ms"] = round(lat[min(len(lat) - 1, int(len(lat) * 0.95))] * 1000, 2)
+        return out
+
+
+@dataclass(slots=True)
+class _Pending:
+    ref: FileRef
+    digest: str
+    started: float
+    fragment: Fragment
+
+
+class GraphIndex:
+    """Syncs SQL files into ``store``; its ledger lives in the file at ``path``.
+
+    ``database`` names the database of unqualified objects (default: the name of
+    each root folder); ``dialect`` forces a SQL dialect (default: detect per file).
+    ``store`` is built from the opened ledger connection by ``store_factory`` (the
+    embedded store shares the file), or passed ready-made (Neo4j, test doubles).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        store: GraphStore | None = None,
+        cache: ParseCache | None = None,
+        database: str | None = None,
+        dialect: str | None = None,
+        batch_size: int = 500,
+        retry: RetryPolicy | None = None,
+        group_rows: int = 5000,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        allow_root_deletion: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self.conn = connect(self.path)
+        self.ledger = Ledger(self.conn)
+        if store is None:
+            from headrace.sinks.graph_sqlite import SqliteGraphStore
+
+            store = SqliteGraphStore(self.conn)
+        self.store = store
+        self.cache = cache
+        self.database = database
+        self.dialect = resolve_dialect(dialect)
+        self.batch_size = batch_size
+        self.retry = retry
+        self.group_rows = group_rows
+        self.include = list(include) or list(SQL_GLOBS)
+        self.exclude = list(exclude)
+        self.allow_root_deletion = allow_root_deletion
+        self._parsers: dict[str, ScriptParser] = {}
+        self.writer = BatchWriter(batch_size, retry)
+
+    # -- planning -----------------------------------------------------------------
+
+    def _source(self, roots: Sequence[str]) -> FolderSource:
+        return FolderSource(
+            roots, include=self.include, exclude=self.exclude, max_file_bytes=MAX_FILE_BYTES
+        )
+
+    def signature(self, ref: FileRef | None = None) -> str:
+        return (
+            f"sql{PARSER_VERSION}+graph{BUILDER_VERSION}|db={self.database or '<folder>'}"
+            f"|dialect={self.dialect if self.dialect is not None else 'auto'}|{self.store.identity}"
+        )
+
+    def plan(self, roots: Sequence[str]) -> Plan:
+        """What ``ingest(roots)`` would do; writes nothing."""
+        source = self._source(roots)
+        stored = self.ledger.files_under(source.roots)
+        return make_plan(
+            source.discover(),
+            stored,
+            source.check_roots(),
+            self.signature,
+            allow_root_deletion=self.allow_root_deletion,
+        )
+
+    # -- syncing ------------------------------------------------------------------
+
+    def ingest(self, roots: Sequence[str], stats: GraphRunStats | None = None) -> GraphRunStats:
+        """Bring the graph in line with the SQL files under ``roots``."""
+        stats = stats or GraphRunStats()
+        started = time.perf_counter()
+        self.writer = BatchWriter(self.batch_size, self.retry)
+        with self._writer_lock():
+            plan = self.plan([os.path.abspath(r) for r in roots])
+            self._refuse_unsafe(plan)
+            with transaction(self.conn):
+                run_id = self.ledger.start_run()
+            status = "failed"
+            try:
+                self._apply(plan, stats)
+                status = "ok"
+            finally:
+                self._collect_writer_stats(stats)
+                stats.elapsed_s = time.perf_counter() - started
+                if self.cache is not None:
+                    self.cache.flush()
+                with transaction(self.conn):
+                    self.ledger.finish_run(run_id, status, stats.snapshot())
+        return stats
+
+    def _apply(self, plan: Plan, stats: GraphRunStats) -> None:
+        stats.unchanged += plan.unchanged
+        stats.skipped += len(plan.skipped)
+        with transaction(self.conn):
+            for ref in plan.touched:
+                self.ledger.touch(ref)
+        stats.touched += len(plan.touched)
+        refs = plan.to_process + [ref for _old, ref in plan.renamed]
+        self._process(refs, stats)
+        for old, _ref in plan.renamed:
+            self._forget(old)
+        stats.renamed += len(plan.renamed)
+        for path in plan.deleted:
+            self._forget(path)
+        stats.deleted += len(plan.deleted)
+
+    def _forget(self, path: str) -> None:
+        self.store.finish_file(path, None, (), ())
+        with transaction(self.conn):
+            self.ledger.forget(path)
+
+    def _process(self, refs: Sequence[FileRef], stats: GraphRunStats) -> None:
+        group: list[_Pending] = []
+        rows = 0
+        for ref in refs:
+            item = self._parse(ref, stats)
+            if item is None:
+                continue
+            group.append(item)
+            rows += len(item.fragment.nodes) + len(item.fragment.edges)
+            if rows >= self.group_rows:
+                self._flush(group, stats)
+                group, rows = [], 0
+        if group:
+            self._flush(group, stats)
+
+    def _parse(self, ref: FileRef, stats: GraphRunStats) -> _Pending | None:
+        started = time.perf_counter()
+        try:
+            data = _read(ref.path)
+        except InputError as exc:
+            self._record_failure(ref, exc)
+            stats.files_failed += 1
+            stats.dead_letters += 1
+            return None
+        digest = blake3(data).hexdigest(length=16)
+        gen = f"{digest}-{blake3(self.signature().encode()).hexdigest(length=4)}"
+        dialect = (
+            self.dialect if self.dialect is not None else detect_dialect(ref.path, _head(data))
+        )
+        parser = self._parsers.get(dialect)
+        if parser is None:
+            parser = self._parsers[dialect] = ScriptParser(dialect, self.cache)
+        result, cached = parser.parse(data)
+        stats.cache_file_hits += cached
+        database = self.database or os.path.basename(ref.root.rstrip("/")) or "default"
+        fragment = build_fragment(ref.path, gen, database, result)
+        counts = result.counts
+        stats.statements += counts.get("statements", 0)
+        stats.data_statements += counts.get("data", 0)
+        stats.parsed_statements += counts.get("parsed", 0)
+        stats.failed_statements += counts.get("failed", 0)
+        return _Pending(ref, digest, started, fragment)
+
+    def _flush(self, group: list[_Pending], stats: GraphRunStats) -> None:
+        """Write a group's rows, finish each file, then record them in the ledger."""
+        node_rows = [
+            NodeRow(p.fragment.path, p.fragment.gen, n.key, n.kind, n.name, n.role, n.line, n.props)
+            for p in group
+            for n in p.fragment.nodes.values()
+        ]
+        edge_rows = [
+            EdgeRow(p.fragment.path, p.fragment.gen, e.key, e.type, e.src, e.dst, e.props)
+            for p in group
+            for e in p.fragment.edges.values()
+        ]
+        failures: dict[str, list[DeadLetter]] = {}
+        now = time.time()
+        for fail in self.writer.write(self.store.write_nodes, node_rows) + self.writer.write(
+            self.store.write_edges, edge_rows
+        ):
+            row = fail.row
+            failures.setdefault(row.file, []).append(
+                DeadLetter(
+                    row.file,
+                    "graph-write",
+                    fail.error_type,
+                    f"{row.key}: {fail.message}"[:1000],
+                    _line_of(row),
+                    None,
+                    1,
+                    now,
+                    now,
+                )
+            )
+        stats.nodes_written += len(node_rows)
+        stats.edges_written += len(edge_rows)
+        for item in group:
+            self._finish(item, failures.get(item.ref.path, []), stats)
+
+    def _finish(
+        self, item: _Pending, write_failures: list[DeadLetter], stats: GraphRunStats
+    ) -> None:
+        frag = item.fragment
+        letters = list(write_failures)
+        try:
+            self.store.finish_file(frag.path, frag.gen, list(frag.nodes), list(frag.edges))
+        except StoreError as exc:
+            if isinstance(exc, RootUnavailableError):
+                raise
+            now = time.time()
+            letters.append(
+                DeadLetter(
+                    frag.path, "graph-finish", type(exc).__name__, str(exc), None, None, 1, now, now
+                )
+            )
+        now = time.time()
+        letters += [
+            DeadLetter(
+                frag.path, "parse", issue.error_type, issue.message, issue.line, None, 1, now, now
+            )
+            for issue in frag.issues
+        ]
+        with transaction(self.conn):
+            self.ledger.upsert(
+                item.ref, content_hash=item.digest, state="indexed", signature=self.signature()
+            )
+            self.ledger.replace_dead_letters(frag.path, letters)
+        stats.files_done += 1
+        stats.dead_letters += len(letters)
+        stats.latencies_s.append(time.perf_counter() - item.started)
+
+    def _record_failure(self, ref: FileRef, exc: InputError) -> None:
+        now = time.time()
+        letter = DeadLetter(
+            ref.path, exc.stage, type(exc).__name__, exc.message, exc.line, exc.offset, 1, now, now
+        )
+        with transaction(self.conn):
+            self.ledger.mark_failed(ref, exc.message, self.signature())
+            self.ledger.replace_dead_letters(ref.path, [letter])
+
+    def _collect_writer_stats(self, stats: GraphRunStats) -> None:
+        w = self.writer.stats
+        stats.write_calls += w.calls
+        stats.retries += w.retries
+        stats.splits += w.splits
+        stats.rows_failed += w.rows_failed
+
+    def _refuse_unsafe(self, plan: Plan) -> None:
+        if plan.protected and not self.allow_root_deletion and plan.root_problems:
+            problems = "; ".join(f"{p.root}: {p.reason}" for p in plan.root_problems)
+            raise RootUnavailableError(
+                f"refusing to delete {len(plan.protected)} files' graph under roots that look"
+                f" unavailable ({problems}); pass --allow-root-deletion if intended"
+            )
+
+    @contextlib.contextmanager
+    def _writer_lock(self) -> Iterator[None]:
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        with open(lock_path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise StoreError(f"{self.path}: another headrace process is writing") from exc
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # -- reading ------------------------------------------------------------------
+
+    def failed(self) -> list[DeadLetter]:
+        return self.ledger.dead_letters()
+
+    def close(self) -> None:
+        self.store.close()
+        if self.cache is not None:
+            self.cache.flush()
+        self.conn.close()
+
+    def __enter__(self) -> GraphIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError as exc:
+        raise UnreadableFileError(
+            "file vanished before it was read", path=path, stage="read"
+        ) from exc
+    except OSError as exc:
+        raise UnreadableFileError(
+            f"cannot read file: {exc.strerror or exc}", path=path, stage="read"
+        ) from exc
+
+
+def _head(data: bytes) -> str:
+    return data[:65536].decode("utf-8", errors="replace")
+
+
+def _line_of(row: NodeRow | EdgeRow) -> int | None:
+    return row.line if isinstance(row, NodeRow) and row.line else None

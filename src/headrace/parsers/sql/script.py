@@ -1,0 +1,180 @@
+"""A whole SQL script -> its schema facts statement by statement, through the cache.
+
+``parse_script`` is what the graph ingest calls per file. It consults the shared
+parse cache twice: first for the whole file (content hash + dialect), then, on a
+miss, for each statement (statement hash + dialect), so an edited file re-parses
+only the statements that changed, and a file seen before — at any path, or
+flipping back to earlier content — is not parsed at all.
+
+A statement sqlglot cannot read becomes a ``ParseIssue`` with its file line; the
+rest of the file still counts. SQL Server batches may hold several statements
+without a terminator; a failing one is retried cut at lines that start a new
+``CREATE``/``ALTER``/``DROP``, so one broken table does not hide the next.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from blake3 import blake3
+
+from headrace.parsers.cache import ParseCache
+from headrace.parsers.sql.extract import Fact, StatementError, classify, extract
+from headrace.parsers.sql.split import Statement, split_statements, statement_head
+
+PARSER_NAME = "sql"
+# Bump when the facts extracted from a statement change: cached results of other
+# versions are then ignored (and age out of the cache).
+PARSER_VERSION = "1"
+
+_NEXT_STATEMENT = re.compile(r"^[ \t]*(?=(?:CREATE|ALTER|DROP)\b)", re.M | re.I)
+
+
+@dataclass(slots=True)
+class ScriptResult:
+    """The facts of a script in statement order, its unreadable statements and counts.
+
+    ``statements`` holds ``(line, facts)`` for statements that yielded facts;
+    ``issues`` holds ``(line, message)``; ``counts`` has ``statements``, ``data``
+    (skipped unparsed), ``parsed``, ``ignored`` and ``failed``.
+    """
+
+    dialect: str
+    statements: list[tuple[int, list[Fact]]] = field(default_factory=list)
+    issues: list[tuple[int, str]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        return json.dumps(
+            [self.dialect, self.statements, self.issues, self.counts], separators=(",", ":")
+        ).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> ScriptResult:
+        dialect, statements, issues, counts = json.loads(data)
+        return cls(
+            dialect,
+            [(int(line), facts) for line, facts in statements],
+            [(int(line), str(msg)) for line, msg in issues],
+            counts,
+        )
+
+
+def _count(result: ScriptResult, key: str, n: int = 1) -> None:
+    result.counts[key] = result.counts.get(key, 0) + n
+
+
+class ScriptParser:
+    """Parses scripts of one dialect into facts, using ``cache`` when given."""
+
+    def __init__(self, dialect: str, cache: ParseCache | None = None) -> None:
+        self.dialect = dialect
+        self.cache = cache
+        self.file_parser = f"{PARSER_NAME}-script@{PARSER_VERSION}:{dialect}"
+        self.stmt_parser = f"{PARSER_NAME}-statement@{PARSER_VERSION}:{dialect}"
+
+    def parse(self, data: bytes) -> tuple[ScriptResult, bool]:
+        """The script's facts and whether they came from the cache whole."""
+        digest = blake3(data).digest()
+        if self.cache is not None:
+            hit = self.cache.get(self.file_parser, digest)
+            if hit is not None:
+                return ScriptResult.from_json(hit), True
+        text = data.decode("utf-8", errors="replace")
+        result = ScriptResult(self.dialect)
+        statements = split_statements(text, mysql=self.dialect == "mysql")
+        _count(result, "statements", len(statements))
+        self._parse_statements(statements, result)
+        if self.cache is not None:
+            self.cache.put(self.file_parser, digest, result.to_json())
+        return result, False
+
+    def _parse_statements(self, statements: list[Statement], result: ScriptResult) -> None:
+        pending: list[Statement] = []
+        for stmt in statements:
+            kind = classify(stmt)
+            if kind in ("data", "other"):
+                _count(result, "data" if kind == "data" else "ignored")
+            elif kind == "context":  # cheap, and needs no parser
+                self._add(result, stmt, extract(stmt, self.dialect))
+            else:
+                pending.append(stmt)
+        cached = self._cached(pending)
+        for stmt in pending:
+            hit = cached.get(stmt.text)
+            if hit is not None:
+                self._replay(result, stmt, hit)
+                continue
+            self._parse_one(stmt, result)
+
+    def _cached(self, pending: list[Statement]) -> dict[str, Any]:
+        if self.cache is None or not pending:
+            return {}
+        keys = {_stmt_key(s): s.text for s in pending}
+        found = self.cache.get_many(self.stmt_parser, list(keys))
+        return {keys[k]: json.loads(v) for k, v in found.items()}
+
+    def _replay(self, result: ScriptResult, stmt: Statement, hit: Any) -> None:
+        """A cached statement: ``["ok", facts]`` or ``["error", line_delta, message]``."""
+        _count(result, "parsed")
+        if hit[0] == "ok":
+            self._add(result, stmt, _shift(hit[1], stmt.line))  # relative -> absolute
+        else:
+            _count(result, "failed")
+            result.issues.append((stmt.line + int(hit[1]), str(hit[2])))
+
+    def _parse_one(self, stmt: Statement, result: ScriptResult) -> None:
+        _count(result, "parsed")
+        try:
+            facts = extract(stmt, self.dialect)
+        except StatementError as exc:
+            if self._retry_cut(stmt, result):
+                return
+            _count(result, "failed")
+            result.issues.append((exc.line, str(exc)))
+            self._store(stmt, ["error", exc.line - stmt.line, str(exc)])
+            return
+        self._add(result, stmt, facts)
+        self._store(stmt, ["ok", _shift(facts, -stmt.line)])  # absolute -> relative
+
+    def _retry_cut(self, stmt: Statement, result: ScriptResult) -> bool:
+        """Re-parse a failing statement as pieces cut where a new statement starts."""
+        starts = [m.start() for m in _NEXT_STATEMENT.finditer(stmt.text) if m.start() > 0]
+        if not starts:
+            return False
+        bounds = [0, *starts, len(stmt.text)]
+        for a, b in itertools.pairwise(bounds):
+            piece = stmt.text[a:b].strip()
+            if not piece:
+                continue
+            segment = stmt.text[a:b]
+            lead = len(segment) - len(segment.lstrip())
+            line = stmt.line + stmt.text.count("\n", 0, a + lead)
+            sub = Statement(piece, line, line + piece.count("\n"), statement_head(piece))
+            if classify(sub) in ("schema", "routine"):
+                self._parse_one(sub, result)
+        return True
+
+    def _store(self, stmt: Statement, value: list[Any]) -> None:
+        if self.cache is not None:
+            self.cache.put(self.stmt_parser, _stmt_key(stmt), json.dumps(value).encode())
+
+    @staticmethod
+    def _add(result: ScriptResult, stmt: Statement, facts: list[Fact]) -> None:
+        if facts:
+            result.statements.append((stmt.line, facts))
+
+
+def _stmt_key(stmt: Statement) -> bytes:
+    return blake3(stmt.text.encode()).digest()
+
+
+def _shift(facts: list[Fact], delta: int) -> list[Fact]:
+    """Facts with ``line`` moved by ``delta``: cached facts are statement-relative."""
+    return [
+        {**fact, "line": int(fact["line"]) + delta} if "line" in fact else fact for fact in facts
+    ]

@@ -1,0 +1,114 @@
+"""Graph stores: idempotent, batched writes of per-file contributions, and queries.
+
+The graph ingest drives every store the same way, file group by file group:
+
+1. ``write_nodes`` then ``write_edges`` in batches (one ``UNWIND`` transaction
+   each). Rows carry the contributing file and its generation; writing a row again
+   is a no-op (``MERGE``). An edge whose endpoints do not exist is not created
+   (``MATCH`` semantics), so a node lost to a poisoned batch never leaves a
+   dangling edge.
+2. ``finish_file(path, gen, node_keys, edge_keys)`` once the file's rows are acknowledged: drop
+   the file's contributions of any other generation (``gen=None``: all of them,
+   for a deleted file), delete entities no file contributes any more, and
+   recompute the properties of the touched ones (best contribution: defining
+   before mentioning, then lowest path). After it returns the store shows exactly
+   the new version of the file.
+3. only then does the ledger record the file as done.
+
+A crash anywhere in between leaves the file unrecorded, and the next run redoes it
+— the writes are idempotent and ``finish_file`` converges.
+
+Errors: ``TransientError`` (busy, connection lost: retried with backoff) or
+``StoreError`` (this batch cannot be written: split to isolate the bad rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+# A contribution's role: the file defines the entity, or only refers to it.
+DEFINES = 0
+MENTIONS = 1
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRow:
+    """One file's contribution of one entity."""
+
+    file: str
+    gen: str
+    key: str
+    kind: str
+    name: str
+    role: int
+    line: int
+    props: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeRow:
+    """One file's contribution of one relation."""
+
+    file: str
+    gen: str
+    key: str
+    type: str
+    src: str
+    dst: str
+    props: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class GraphNode:
+    """An entity as the store shows it: ``files`` define it, ``mentioned_in`` only
+    refer to it (a foreign key's target, a view's source)."""
+
+    key: str
+    kind: str
+    name: str
+    props: Mapping[str, Any]
+    files: tuple[str, ...] = ()
+    mentioned_in: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GraphEdge:
+    key: str
+    type: str
+    src: str
+    dst: str
+    props: Mapping[str, Any]
+
+
+class GraphStore(Protocol):
+    """A graph backend. Every write method is idempotent; see the module docstring."""
+
+    identity: str  # "sqlite", "neo4j:bolt://host:7687/db": part of each file's signature
+
+    def write_nodes(self, rows: Sequence[NodeRow]) -> None: ...
+
+    def write_edges(self, rows: Sequence[EdgeRow]) -> None: ...
+
+    def finish_file(
+        self, path: str, gen: str | None, node_keys: Sequence[str], edge_keys: Sequence[str]
+    ) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class GraphReader(Protocol):
+    """The questions the CLI asks; both backends answer them the same way."""
+
+    def find(self, name: str, kinds: Sequence[str] = ()) -> list[GraphNode]: ...
+
+    def node(self, key: str) -> GraphNode | None: ...
+
+    def edges(self, key: str) -> list[tuple[GraphEdge, GraphNode]]: ...
+
+    def path(self, src: str, dst: str, types: Sequence[str], max_hops: int) -> list[str] | None: ...
+
+    def counts(self) -> dict[str, dict[str, int]]: ...
+
+    def dump(self) -> Iterator[dict[str, Any]]: ...
