@@ -21,6 +21,7 @@ from typing import Any
 
 import apsw
 
+from headrace.parsers.ontology.rdf import short
 from headrace.sinks.ontology_sqlite import OntologyStore
 
 
@@ -47,7 +48,12 @@ def render_pending(store: OntologyStore, mirror: Path) -> int:
 
 
 def render(conn: apsw.Connection, oid: int, path: str, commit: str) -> str:
-    """The Markdown page of one ontology: a section per labelled or axiomatised term."""
+    """The Markdown page of one ontology: a section per term worth finding.
+
+    Classes and properties always get a section; other subjects (individuals,
+    plain RDF resources) only when they carry text (label, definition, comment):
+    a test manifest's hundred untitled entries would otherwise bury the classes.
+    """
     notes: dict[str, list[tuple[str | None, str, str]]] = defaultdict(list)
     for subject, role, prop, value in conn.execute(
         "SELECT subject_iri, role, property, value FROM annotations WHERE ontology_id = ?"
@@ -61,32 +67,41 @@ def render(conn: apsw.Connection, oid: int, path: str, commit: str) -> str:
         (oid,),
     ):
         facts[subject].append(f"{kind.replace('_', ' ')}: {expression}")
+    links: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for subject, predicate, target in conn.execute(
         "SELECT subject_iri, predicate, target FROM relationships WHERE ontology_id = ?"
         " ORDER BY id",
         (oid,),
     ):
-        facts[subject].append(f"{predicate}: {target}")
+        links[subject][short(predicate)].append(short(target))
     out = [f"<!-- ontology {path} @ {commit} -->"]
     for iri, kind in conn.execute(
         "SELECT iri, kind FROM terms WHERE ontology_id = ? AND kind != 'ontology' ORDER BY line",
         (oid,),
     ):
-        if iri not in notes and iri not in facts:
+        texts = [n for n in notes.get(iri, ()) if n[0] is not None]
+        if kind not in _SCHEMA_KINDS and not texts:
             continue
-        out.append(_section(iri, kind, path, notes[iri], facts[iri]))
+        relations = [f"{p}: {', '.join(ts[:12])}" for p, ts in links.get(iri, {}).items()]
+        out.append(_section(iri, kind, path, notes.get(iri, []), facts.get(iri, []) + relations))
     return "\n\n".join(out) + "\n"
+
+
+_SCHEMA_KINDS = frozenset(
+    {"class", "object_property", "data_property", "annotation_property", "property", "datatype"}
+)
 
 
 def _section(
     iri: str, kind: str, path: str, notes: list[tuple[str | None, str, str]], facts: list[str]
 ) -> str:
     labels = [v for r, _, v in notes if r == "label"]
-    lines = [f"# {labels[0] if labels else iri}", ""]
-    lines += [v for r, _, v in notes if r == "definition"]
-    lines.append(f"\n{kind.replace('_', ' ')} {iri} in {path}")
-    lines += [f"- {r or p}: {v}" for r, p, v in notes if r not in ("label", "definition")][:40]
-    lines += [f"- {f}" for f in facts[:80]]
+    lines = [f"# {labels[0] if labels else short(iri)}", ""]
+    lines += [v for r, _, v in notes if r in ("definition", "comment")]
+    lines.append(f"\n{kind.replace('_', ' ')} {short(iri)} in {path}")
+    others = [(r, p, v) for r, p, v in notes if r not in ("label", "definition", "comment")]
+    lines += [f"- {r or short(p)}: {v[:300]}" for r, p, v in others[:12]]
+    lines += [f"- {f[:300]}" for f in facts[:24]]
     return "\n".join(lines)
 
 
