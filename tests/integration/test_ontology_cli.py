@@ -82,66 +82,29 @@ def test_failed_lists_file_and_line_and_exit_1(repo: Repo, tmp_path: Path) -> No
     assert "no failures" in _cli("ontology", "failed", "--db", db)
 
 
-def test_terms_enter_the_search_index(repo: Repo, tmp_path: Path) -> None:
+def test_terms_and_docs_enter_the_search_index(repo: Repo, tmp_path: Path) -> None:
     db = str(tmp_path / "o.sqlite")
     index = str(tmp_path / "search.sqlite")
-    out = json.loads(
-        _cli(
-            "ontology",
-            "sync",
-            str(repo.root),
-            "--db",
-            db,
-            "--index",
-            index,
-            "--embedder",
-            "hash",
-            "--json",
-        )
-    )
+    args = ("--db", db, "--index", index, "--embedder", "hash", "--docs", "--json")
+    out = json.loads(_cli("ontology", "sync", str(repo.root), *args))
+    # 7 rendered term pages + the 4 Markdown files of the repository, copied as documents
     assert out["search"]["pages_rendered"] == 7
-    assert out["search"]["files_done"] == 7
-    hits = json.loads(
-        _cli(
-            "search",
-            "vehicle that drives on the moon",
-            "--index",
-            index,
-            "--mode",
-            "keyword",
-            "--json",
-        )
-    )
-    assert "Lunar Rover" in hits[0]["text"]
-    assert hits[0]["path"].endswith("Lunar Rover.md.md")
-    # a deleted ontology leaves the index too; an unchanged one is not re-embedded
+    assert out["search"]["docs_written"] == 4
+    assert out["search"]["files_done"] == 11
+    query = ("search", "vehicle that drives on the moon", "--index", index, "--mode", "keyword")
+    hits = json.loads(_cli(*query, "--json"))
+    paths = [h["path"] for h in hits]
+    assert any(p.endswith("/terms/onto/Lunar Rover.md.md") for p in paths[:2])
+    assert any(p.endswith("/docs/onto/Lunar Rover.md") for p in paths[:2])
+    # a deleted file leaves the index (page and document); the rest is not re-embedded
     repo.git("rm", "-q", "onto/Lunar Rover.md")
     repo.commit("drop rover")
-    out = json.loads(
-        _cli(
-            "ontology",
-            "sync",
-            str(repo.root),
-            "--db",
-            db,
-            "--index",
-            index,
-            "--embedder",
-            "hash",
-            "--json",
-        )
-    )
-    assert out["search"]["deleted"] == 1
+    out = json.loads(_cli("ontology", "sync", str(repo.root), *args))
+    assert out["search"]["deleted"] == 2
     assert out["search"]["embeddings_computed"] == 0
-    hits = json.loads(
-        _cli(
-            "search",
-            "vehicle that drives on the moon",
-            "--index",
-            index,
-            "--mode",
-            "keyword",
-            "--json",
-        )
-    )
-    assert all("Lunar Rover" not in h["text"] for h in hits)
+    hits = json.loads(_cli(*query, "--json"))
+    assert all("Lunar Rover" not in h["path"] for h in hits)
+    # without --docs the copied documents leave the index again
+    out = json.loads(_cli("ontology", "sync", str(repo.root), *args[:-2], "--json"))
+    assert out["search"]["docs_deleted"] == 3
+    assert out["search"]["deleted"] == 3

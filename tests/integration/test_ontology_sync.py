@@ -146,6 +146,16 @@ def test_path_filters(repo: Repo, tmp_path: Path) -> None:
     assert fk_violations(db) == []
 
 
+def test_changed_filters_reconcile(repo: Repo, tmp_path: Path) -> None:
+    db = tmp_path / "o.sqlite"
+    _sync(db, str(repo.root), include=["*.md"])
+    report = _sync(db, str(repo.root), include=["*.ttl", "*.nt"])
+    assert report.mode == "reconcile"
+    fresh = tmp_path / "fresh.sqlite"
+    _sync(fresh, str(repo.root), include=["*.ttl", "*.nt"])
+    assert dump(db) == dump(fresh)
+
+
 def test_remote_url_is_mirrored_and_fetched(repo: Repo, tmp_path: Path) -> None:
     url = f"file://{repo.root}"
     db = tmp_path / "o.sqlite"

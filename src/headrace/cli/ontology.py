@@ -59,6 +59,12 @@ def sync(
     embedder: Annotated[
         str | None, typer.Option("--embedder", help="embedder of the search index")
     ] = None,
+    docs: Annotated[
+        bool,
+        typer.Option(
+            "--docs", help="with --index: also index the repository's .md/.txt/.rst documents"
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Sync REPO at REF: first run the whole tree, later runs only the diff."""
@@ -73,7 +79,7 @@ def sync(
             signal.signal(sig, prev)
     data: dict[str, Any] = report.as_dict()
     if index is not None and not runner.stopped:
-        data["search"] = _refresh_search(store, index, embedder)
+        data["search"] = _refresh_search(store, runner, report.commit, index, embedder, docs=docs)
     store.close()
     _emit(data, as_json, _summary(report) + _search_summary(data.get("search")))
     if runner.stopped:
@@ -82,19 +88,45 @@ def sync(
         raise typer.Exit(1)
 
 
-def _refresh_search(store: OntologyStore, index: str, embedder: str | None) -> dict[str, Any]:
+DOC_EXTENSIONS = (".md", ".markdown", ".txt", ".rst")
+
+
+def _refresh_search(
+    store: OntologyStore,
+    runner: OntologySync,
+    commit: str,
+    index: str,
+    embedder: str | None,
+    *,
+    docs: bool,
+) -> dict[str, Any]:
+    """Terms rendered as pages (plus, with ``docs``, the repository's documents) → ``index``."""
     from headrace.api import Index
     from headrace.config.settings import load_settings
-    from headrace.ontology.search import render_pending
+    from headrace.ontology.search import render_pending, source_dir
+    from headrace.sources.git_mirror import GitMirror
 
     mirror = store.path.with_name(store.path.name + ".search")
     pages = render_pending(store, mirror)
-    mirror.mkdir(parents=True, exist_ok=True)
+    # Without --docs the mirror's docs/ is emptied, so turning it off removes them.
+    docs_dir = source_dir(mirror, runner.source) / "docs"
+    mirrored = GitMirror(
+        runner.repo,
+        docs_dir,
+        lambda p: docs and p.lower().endswith(DOC_EXTENSIONS) and runner.filter(p),
+        signature=json.dumps([docs, DOC_EXTENSIONS, runner.filter_spec]),
+        state=mirror.with_name(f"{mirror.name}-{docs_dir.parent.name}.docs-commit"),
+    ).sync(commit)
     # The mirror is derived state: emptying it is a real deletion, not an unmounted disk.
     settings = load_settings(index=index, allow_root_deletion=True)
     with Index(settings=settings, embedder=embedder) as idx:
         stats = idx.ingest([str(mirror)])
-    return {"pages_rendered": pages, "index": str(idx.path)} | stats.snapshot()
+    return {
+        "pages_rendered": pages,
+        "docs_written": mirrored.written,
+        "docs_deleted": mirrored.deleted,
+        "index": str(idx.path),
+    } | stats.snapshot()
 
 
 def _summary(r: SyncReport) -> str:
@@ -117,7 +149,8 @@ def _search_summary(search: dict[str, Any] | None) -> str:
     if not search:
         return ""
     return (
-        f"\nsearch index {search['index']}: {search['pages_rendered']} pages rendered,"
+        f"\nsearch index {search['index']}: {search['pages_rendered']} term pages rendered,"
+        f" {search['docs_written']} documents copied,"
         f" {search['files_done']} indexed, {search['deleted']} deleted,"
         f" {search['embeddings_computed']} embeddings computed"
     )

@@ -1,6 +1,6 @@
 """Ontology terms into the search index: one rendered Markdown page per ontology file.
 
-Each stored ontology is rendered to ``<mirror>/<source digest>/<path>.md`` — one
+Each stored ontology is rendered to ``<mirror>/<source digest>/terms/<path>.md`` — one
 heading per term with its labels, definition, super-classes, restrictions and
 relations as text — and the mirror folder is ingested by the ordinary pipeline
 (``Index.ingest``): chunking, embedding cache, crash safety and incremental sync
@@ -26,8 +26,12 @@ from headrace.sinks.ontology_sqlite import OntologyStore
 
 
 def mirror_path(mirror: Path, source: str, path: str) -> Path:
-    digest = hashlib.blake2b(source.encode(), digest_size=6).hexdigest()
-    return mirror / digest / f"{path}.md"
+    return source_dir(mirror, source) / "terms" / f"{path}.md"
+
+
+def source_dir(mirror: Path, source: str) -> Path:
+    """The mirror folder of one repository: ``terms/`` (rendered) and ``docs/`` (copied)."""
+    return mirror / hashlib.blake2b(source.encode(), digest_size=6).hexdigest()
 
 
 def render_pending(store: OntologyStore, mirror: Path) -> int:
@@ -122,8 +126,9 @@ def _delete_orphans(store: OntologyStore, mirror: Path) -> None:
         mirror_path(mirror, s, p)
         for s, p in store.conn.execute("SELECT source, path FROM ontologies")
     }
-    for dirpath, _, filenames in os.walk(mirror):
-        for name in filenames:
-            page = Path(dirpath) / name
-            if page not in wanted:
-                page.unlink()
+    for terms in mirror.glob("*/terms"):
+        for dirpath, _, filenames in os.walk(terms):
+            for name in filenames:
+                page = Path(dirpath) / name
+                if page not in wanted:
+                    page.unlink()

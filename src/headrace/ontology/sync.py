@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -95,6 +96,7 @@ class OntologySync:
         self.repo = GitRepo(location, cache_dir=cache_dir)
         self.ref = ref
         self.filter = PathFilter(include or [], exclude or [])
+        self.filter_spec = json.dumps([sorted(include or []), sorted(exclude or [])])
         self.attempts = attempts
         self.backoff_s = backoff_s
         self.on_file = on_file
@@ -125,7 +127,12 @@ class OntologySync:
             if not report.transient_failures and not self.stopped:
                 self._retry(
                     lambda: self.store.set_cursor(
-                        self.source, self.repo.location, self.ref, target, PARSER_VERSION
+                        self.source,
+                        self.repo.location,
+                        self.ref,
+                        target,
+                        PARSER_VERSION,
+                        filters=self.filter_spec,
                     ),
                     report,
                 )
@@ -144,6 +151,7 @@ class OntologySync:
         if (
             cursor is not None
             and cursor.parser_version == PARSER_VERSION
+            and cursor.filters == self.filter_spec
             and self.repo.has_commit(cursor.commit_sha)
             and self.repo.is_ancestor(cursor.commit_sha, target)
         ):

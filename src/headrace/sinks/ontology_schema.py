@@ -175,7 +175,13 @@ def _v2(conn: apsw.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1, _v2]
+def _v3(conn: apsw.Connection) -> None:
+    # The path filters a cursor was reached with: a diff from that cursor is only
+    # valid under the same filters; other filters mean a reconcile of the whole tree.
+    conn.execute("ALTER TABLE sync_state ADD COLUMN filters TEXT NOT NULL DEFAULT ''")
+
+
+MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1, _v2, _v3]
 LATEST = len(MIGRATIONS)
 
 

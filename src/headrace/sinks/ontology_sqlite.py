@@ -46,6 +46,7 @@ class Cursor:
     commit_sha: str
     parser_version: str
     synced_at: float
+    filters: str
 
 
 def connect_ontology_db(path: Path) -> apsw.Connection:
@@ -196,22 +197,30 @@ class OntologyStore:
 
     def cursor(self, source: str) -> Cursor | None:
         row = self.conn.execute(
-            "SELECT source, location, ref, commit_sha, parser_version, synced_at"
+            "SELECT source, location, ref, commit_sha, parser_version, synced_at, filters"
             " FROM sync_state WHERE source = ?",
             (source,),
         ).fetchone()
         return Cursor(*row) if row else None
 
     def set_cursor(
-        self, source: str, location: str, ref: str, commit_sha: str, parser_version: str
+        self,
+        source: str,
+        location: str,
+        ref: str,
+        commit_sha: str,
+        parser_version: str,
+        *,
+        filters: str = "",
     ) -> None:
         with self.transaction() as c:
             c.execute(
-                "INSERT INTO sync_state VALUES (?,?,?,?,?,?) ON CONFLICT(source) DO UPDATE SET"
+                "INSERT INTO sync_state(source, location, ref, commit_sha, parser_version,"
+                " synced_at, filters) VALUES (?,?,?,?,?,?,?) ON CONFLICT(source) DO UPDATE SET"
                 " location = excluded.location, ref = excluded.ref,"
                 " commit_sha = excluded.commit_sha, parser_version = excluded.parser_version,"
-                " synced_at = excluded.synced_at",
-                (source, location, ref, commit_sha, parser_version, time.time()),
+                " synced_at = excluded.synced_at, filters = excluded.filters",
+                (source, location, ref, commit_sha, parser_version, time.time(), filters),
             )
 
     def count(self, sql: str) -> int:

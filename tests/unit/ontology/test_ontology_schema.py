@@ -48,12 +48,16 @@ def test_each_step_alone(tmp_path: Path) -> None:
         "INSERT INTO axioms(ontology_id, subject_iri, kind, target_iri, expression)"
         " VALUES (1, 'x:A', 'subclass_of', 'x:Missing', 'SubClassOf(x:A x:Missing)')"
     )
-    assert migrate(conn) == LATEST == 2
+    assert migrate(conn, 2) == 2
     assert _objects(conn)["dangling_references"] == "view"
     assert conn.execute("SELECT target FROM dangling_references").fetchall() == [("x:Missing",)]
+    conn.execute("INSERT INTO sync_state VALUES ('s', 'loc', 'HEAD', 'c', '1', 0)")
+    assert migrate(conn) == LATEST == 3
+    # step 3: a cursor written before filters were recorded reads as "no filters known"
+    assert conn.execute("SELECT filters FROM sync_state").fetchall() == [("",)]
     names = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY version")]
-    assert names == ["v1", "v2"]
-    assert migrate(conn) == 2  # idempotent
+    assert names == ["v1", "v2", "v3"]
+    assert migrate(conn) == 3  # idempotent
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
