@@ -237,3 +237,29 @@ def test_a_failed_replace_leaves_the_old_version(
         _sync(db, str(repo.root))
     assert dump(db) == before
     assert fk_violations(db) == []
+
+
+def test_oversized_and_crashing_files_are_dead_letters(
+    repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from headrace.ontology import sync as sync_module
+
+    repo.write("onto/huge.ttl", "# " + "x" * 5000 + "\n")
+    repo.commit("huge")
+    real = sync_module.parse_ontology
+
+    def buggy(path: str, data: bytes):  # type: ignore[no-untyped-def]
+        if path.endswith("shapes.owx"):
+            raise KeyError("a parser bug")
+        return real(path, data)
+
+    monkeypatch.setattr(sync_module, "parse_ontology", buggy)
+    db = tmp_path / "o.sqlite"
+    store = OntologyStore(db)
+    report = OntologySync(store, str(repo.root), max_bytes=4096).run()
+    failures = {f["path"]: f for f in q.failures(store.conn)}
+    store.close()
+    assert report.complete
+    assert failures["onto/huge.ttl"]["stage"] == "read"
+    assert failures["onto/shapes.owx"]["error_type"] == "KeyError"
+    assert report.stored == 6  # everything else synced; the blob reader kept working

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -34,6 +35,7 @@ from headrace.sinks.ontology_sqlite import OntologyStore, StoredOntology
 from headrace.sources.git import BlobReader, Change, GitRepo, PathFilter
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -76,7 +78,8 @@ class OntologySync:
 
     ``include``/``exclude`` are gitignore-style globs over repository paths; by
     default every file with an ontology extension counts. ``attempts`` bounds the
-    retries of a transient failure (exponential backoff from ``backoff_s``).
+    retries of a transient failure (exponential backoff from ``backoff_s``); a file
+    over ``max_bytes`` is a dead letter, never read into memory.
     """
 
     def __init__(
@@ -89,6 +92,7 @@ class OntologySync:
         exclude: list[str] | None = None,
         cache_dir: Path | None = None,
         attempts: int = 4,
+        max_bytes: int = 64 << 20,
         backoff_s: float = 0.05,
         on_file: Callable[[SyncReport], None] | None = None,
     ) -> None:
@@ -98,6 +102,7 @@ class OntologySync:
         self.filter = PathFilter(include or [], exclude or [])
         self.filter_spec = json.dumps([sorted(include or []), sorted(exclude or [])])
         self.attempts = attempts
+        self.max_bytes = max_bytes
         self.backoff_s = backoff_s
         self.on_file = on_file
         self.stopped = False
@@ -219,17 +224,24 @@ class OntologySync:
         if run.failed.get(path) == blob:
             report.skipped += 1
             return
-        data = self._retry(lambda: run.blobs.read(blob), report)
         try:
+            data = self._retry(lambda: run.blobs.read(blob, max_bytes=self.max_bytes), report)
             doc = parse_ontology(path, data)
         except InputError as exc:
             self._dead_letter(
                 path, blob, run, stage=exc.stage, exc=exc, message=exc.message, line=exc.line
             )
             return
-        except (RecursionError, ValueError, UnicodeError) as exc:
-            # A parser library's own failure on hostile input is a defect of the file.
-            self._dead_letter(path, blob, run, stage="parse", exc=exc, message=str(exc), line=None)
+        except TransientError:
+            raise
+        except Exception as exc:
+            # A parser's own failure on one hostile or unforeseen file (a library error,
+            # deep recursion, a bug of ours) must not stop the rest of the corpus: it is
+            # that file's dead letter, with the exception type to report the defect.
+            log.warning("parser failure on %s", path, exc_info=True)
+            self._dead_letter(
+                path, blob, run, stage="parse", exc=exc, message=f"{exc!r}"[:500], line=None
+            )
             return
         if doc is None:
             if known is not None or path in run.failed:

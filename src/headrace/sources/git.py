@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
 
-from headrace.errors import RootUnavailableError, TransientError
+from headrace.errors import InputError, RootUnavailableError, TransientError
 from headrace.sources.globs import compile_rules
 
 ChangeKind = Literal["add", "modify", "delete", "rename"]
@@ -184,8 +184,12 @@ class BlobReader:
             env={**os.environ, **_GIT_ENV},
         )
 
-    def read(self, sha: str) -> bytes:
-        """The content of blob ``sha``; a vanished process is ``TransientError``."""
+    def read(self, sha: str, *, max_bytes: int | None = None) -> bytes:
+        """The content of blob ``sha``; a vanished process is ``TransientError``.
+
+        A blob over ``max_bytes`` is drained from the pipe unread and refused with
+        ``InputError`` (stage ``read``), so one huge file never sits in memory.
+        """
         stdin, stdout = self._pipes()
         try:
             stdin.write(sha.encode() + b"\n")
@@ -196,6 +200,16 @@ class BlobReader:
         if len(header) != 3 or header[1] != b"blob":
             raise TransientError(f"git cat-file: cannot read blob {sha}: {header!r}")
         size = int(header[2])
+        if max_bytes is not None and size > max_bytes:
+            left = size + 1  # the content and its trailing newline
+            while left:
+                chunk = stdout.read(min(1 << 20, left))
+                if not chunk:
+                    raise TransientError(f"git cat-file: short read of {sha}")
+                left -= len(chunk)
+            raise InputError(
+                f"{size} bytes is over the {max_bytes}-byte limit for one file", stage="read"
+            )
         data = stdout.read(size)
         stdout.read(1)  # the newline after each object
         if len(data) != size:
@@ -252,9 +266,20 @@ class PathFilter:
         return out
 
 
+GIT_TIMEOUT_S = 600  # a fetch that hangs (dead network) must end, as a transient failure
+
+
 def _run(cmd: list[str], *, check: bool = True, transient: bool = False) -> str:
     try:
-        proc = subprocess.run(cmd, capture_output=True, env={**os.environ, **_GIT_ENV}, check=False)
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            env={**os.environ, **_GIT_ENV},
+            check=False,
+            timeout=GIT_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise TransientError(f"git {' '.join(cmd[1:3])}: no answer in {GIT_TIMEOUT_S} s") from exc
     except OSError as exc:
         raise TransientError(f"cannot run git: {exc}") from exc
     if check and proc.returncode != 0:
