@@ -2,12 +2,16 @@
 
 The registry is explicit: ``PARSERS`` maps each built-in parser's ``name`` to its
 class and ``EXTENSIONS`` maps a lower-case extension to a parser name.
-``parser_for`` answers only for known extensions; what to do with any other file
+``PATTERNS`` maps a file-name glob to a parser name and is checked first: it
+routes scraped-page items (``item_*.json`` …) to the ``scraped`` parser while every
+other ``.json`` keeps the JSON parser; ``register_pattern`` adds one.
+``parser_for`` answers only for known names; what to do with any other file
 (treat it as text if it is not binary, or skip it) is the caller's decision.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from typing import Protocol
 
@@ -16,6 +20,7 @@ from headrace.parsers.json import JsonParser
 from headrace.parsers.jsonl import JsonlParser
 from headrace.parsers.markdown import MarkdownParser
 from headrace.parsers.rst import RstParser
+from headrace.parsers.scraped import SCRAPED_PATTERNS, ScrapedPageParser
 from headrace.parsers.text import TextParser
 
 
@@ -31,6 +36,7 @@ PARSERS: dict[str, ParserFactory] = {
     RstParser.name: RstParser,
     JsonParser.name: JsonParser,
     JsonlParser.name: JsonlParser,
+    ScrapedPageParser.name: ScrapedPageParser,
 }
 
 EXTENSIONS: dict[str, str] = {
@@ -46,8 +52,23 @@ EXTENSIONS: dict[str, str] = {
 }
 
 
+# File-name globs (on the base name, case-sensitive) checked before extensions.
+PATTERNS: dict[str, str] = dict.fromkeys(SCRAPED_PATTERNS, ScrapedPageParser.name)
+
+
+def register_pattern(glob: str, parser: str) -> None:
+    """Route base names matching ``glob`` to ``parser`` (a ``PARSERS`` name)."""
+    if parser not in PARSERS:
+        raise KeyError(f"unknown parser {parser!r}")
+    PATTERNS[glob] = parser
+
+
 def parser_name_for(path: str) -> str | None:
-    """The name of the parser for ``path``'s extension (case-insensitive), or ``None``."""
+    """The parser for ``path``: a matching ``PATTERNS`` glob, else its extension."""
+    base = os.path.basename(path)
+    for glob, name in PATTERNS.items():
+        if fnmatch.fnmatchcase(base, glob):
+            return name
     return EXTENSIONS.get(os.path.splitext(path)[1].lower())
 
 
@@ -67,6 +88,7 @@ def parser_for(path: str, *, max_section_chars: int | None = None) -> Parser | N
 __all__ = [
     "EXTENSIONS",
     "PARSERS",
+    "PATTERNS",
     "JsonParser",
     "JsonlParser",
     "MarkdownParser",
@@ -74,7 +96,9 @@ __all__ = [
     "ParserFactory",
     "ParserOutput",
     "RstParser",
+    "ScrapedPageParser",
     "TextParser",
     "parser_for",
     "parser_name_for",
+    "register_pattern",
 ]
