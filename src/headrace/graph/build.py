@@ -78,8 +78,11 @@ class FragmentBuilder:
         db, schema, rel = self._qualify(name)
         schema_key = self._schema_node(db, schema, MENTIONS if role else DEFINES, line)
         key = self._key("relation", db, schema, rel)
-        if role == DEFINES:
-            self.frag.drop(key)  # a second CREATE in the same file replaces the first
+        old = self.frag.nodes.get(key)
+        if role == DEFINES and old is not None and old.role == DEFINES:
+            # A second CREATE in the same file replaces the first; a mention (a
+            # foreign key's target seen earlier) is upgraded and keeps its edges.
+            self.frag.drop(key)
         qualified = f"{db}.{schema}.{rel}"
         self._node(key, kind, rel, role, line, qualified=qualified, **props)
         self._edge(schema_key, "CONTAINS", key)

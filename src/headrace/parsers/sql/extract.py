@@ -390,7 +390,11 @@ def _alter(tree: exp.Alter, stmt: Statement) -> Fact:
 
 # -- routines and context --------------------------------------------------------
 
-_BLANK_STRINGS = re.compile(r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/", re.S)
+# Strings, comments, and calls whose FROM is not a table (EXTRACT(YEAR FROM d)).
+_BLANK_STRINGS = re.compile(
+    r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/|\b(?:EXTRACT|SUBSTRING|TRIM|OVERLAY|POSITION)\s*\([^()]*\)",
+    re.S | re.I,
+)
 _IDENT = r"(?:[`\"\[]?[A-Za-z_][\w$#]*[`\"\]]?)"
 _QNAME = rf"({_IDENT}(?:\s*\.\s*{_IDENT}){{0,2}})"
 _ROUTINE_NAME = re.compile(
@@ -398,6 +402,12 @@ _ROUTINE_NAME = re.compile(
     re.I,
 )
 _TRIGGER_ON = re.compile(rf"\bON\s+{_QNAME}", re.I)
+# Tables a routine creates for itself (MySQL's rewards_report and its tmpCustomer)
+# are scratch space, not schema the routine reads or writes.
+_OWN_TABLE = re.compile(
+    rf"\bCREATE\s+(?:(?:GLOBAL\s+|LOCAL\s+)?TEMP(?:ORARY)?\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?{_QNAME}",
+    re.I,
+)
 _READ_REF = re.compile(rf"\b(?:FROM|JOIN)\s+{_QNAME}", re.I)
 _WRITE_REF = re.compile(
     rf"\b(?:INSERT\s+(?:IGNORE\s+)?INTO|UPDATE|DELETE\s+FROM|MERGE\s+INTO)\s+{_QNAME}", re.I
@@ -449,6 +459,7 @@ def _routine(stmt: Statement) -> Fact:
     kind = "procedure" if kind == "proc" else kind
     name = _split_name(m.group(2)) if m else [None, None, None]
     own = {(name[2] or "").lower()}
+    own |= {(_split_name(t.group(1))[2] or "").lower() for t in _OWN_TABLE.finditer(text)}
     head_end = m.end() if m else 0
     on = None
     if kind == "trigger":

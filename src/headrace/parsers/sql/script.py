@@ -29,7 +29,7 @@ from headrace.parsers.sql.split import Statement, split_statements, statement_he
 PARSER_NAME = "sql"
 # Bump when the facts extracted from a statement change: cached results of other
 # versions are then ignored (and age out of the cache).
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
 
 _NEXT_STATEMENT = re.compile(r"^[ \t]*(?=(?:CREATE|ALTER|DROP)\b)", re.M | re.I)
 
