@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from headrace.runtime.write import WriteStage
 from headrace.sinks.base import Hit
 from headrace.sinks.sqlite import SqliteSink
 from headrace.sinks.sqlite_search import hybrid_search
+from headrace.sources.base import SkippedFile
 from headrace.sources.folder import FolderSource
 
 CHUNKER_VERSION = "1"
@@ -100,6 +101,40 @@ class Index:
             self._run(plan.to_process, plan.hashes, stats)
         return stats
 
+    def ingest_paths(
+        self, roots: Sequence[str], paths: Iterable[str], *, stats: RunStats | None = None
+    ) -> RunStats:
+        """Sync only ``paths`` under ``roots``: live mode's unit of work.
+
+        Each path is added, updated, moved (a vanished path and a new one with its
+        content in the same call) or deleted exactly as ``ingest(roots)`` would do it;
+        other files are not looked at. Discovery still walks the roots (stat only), so
+        ignore files, globs and the symlink guard decide as in a full sync, and the
+        deletion guard holds. No ``runs`` row is written: a watcher makes many calls.
+        """
+        stats = stats or RunStats()
+        wanted = {os.path.abspath(p) for p in paths}
+        with self._writer_lock():
+            source = self._source(roots)
+            stored = {p: f for p in wanted if (f := self.ledger.get(p)) is not None}
+            discovered = (
+                item
+                for item in source.discover()
+                if item.path in wanted or (isinstance(item, SkippedFile) and item.unreadable)
+            )
+            plan = make_plan(
+                discovered,
+                stored,
+                source.check_roots(),
+                self._signature,
+                allow_root_deletion=self.settings.allow_root_deletion,
+            )
+            self._refuse_unsafe(plan)
+            self._bind_model()
+            self._apply_cheap(plan, stats)
+            self._run(plan.to_process, plan.hashes, stats, record_run=False)
+        return stats
+
     def retry(self, *, stats: RunStats | None = None) -> RunStats:
         """Process every failed file or file with dead letters again, changed or not."""
         stats = stats or RunStats()
@@ -115,9 +150,26 @@ class Index:
         if self._runner is not None:
             self._runner.request_stop()
 
-    def _run(self, refs: list[FileRef], hashes: dict[str, str], stats: RunStats) -> None:
+    def _run(
+        self,
+        refs: list[FileRef],
+        hashes: dict[str, str],
+        stats: RunStats,
+        *,
+        record_run: bool = True,
+    ) -> None:
         stats.files_total = len(refs)
         stats.bytes_total = sum(r.size for r in refs)
+        if not record_run:
+            if refs and not self.stopped:
+                with transaction(self.conn):
+                    self.conn.execute("DELETE FROM pending")  # leftovers of a stopped call
+                self._runner = self._make_runner(stats)
+                try:
+                    self._runner.run(refs, hashes)
+                finally:
+                    self._runner = None
+            return
         run_id = self._record_run_start()
         status = "failed"
         try:

@@ -31,6 +31,7 @@ class RunStats:
     unchanged: int = 0
     started: float = field(default_factory=time.monotonic)
     embed_seconds: float = 0.0
+    write_seconds: float = 0.0  # time inside the write stage's transactions (store timing)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **deltas: float) -> None:

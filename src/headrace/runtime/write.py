@@ -33,6 +33,13 @@ class WriteStage:
         self.stats = stats
 
     def apply(self, window: Window) -> None:
+        started = time.perf_counter()
+        try:
+            self._apply(window)
+        finally:
+            self.stats.add(write_seconds=time.perf_counter() - started)
+
+    def _apply(self, window: Window) -> None:
         with transaction(self.conn):
             self.sink.stage("", [], window.vectors)
             buffered: dict[str, list[Chunk]] = defaultdict(list)

@@ -7,10 +7,12 @@ import pytest
 from headrace.parsers import (
     EXTENSIONS,
     PARSERS,
+    PATTERNS,
     JsonlParser,
     JsonParser,
     MarkdownParser,
     RstParser,
+    ScrapedPageParser,
     TextParser,
     parser_for,
     parser_name_for,
@@ -25,12 +27,13 @@ def test_registry_names_match_the_parsers() -> None:
         "rst": RstParser,
         "json": JsonParser,
         "jsonl": JsonlParser,
+        "scraped": ScrapedPageParser,
     }
     assert expected == PARSERS
     for name, factory in PARSERS.items():
         parser: Parser = factory()
         assert (parser.name, parser.version) == (name, "1")
-    assert set(EXTENSIONS.values()) == set(PARSERS)
+    assert set(EXTENSIONS.values()) | set(PATTERNS.values()) == set(PARSERS)
 
 
 @pytest.mark.parametrize(
@@ -45,6 +48,10 @@ def test_registry_names_match_the_parsers() -> None:
         ("data.json", JsonParser),
         ("events.jsonl", JsonlParser),
         ("events.ndjson", JsonlParser),
+        ("/raw/item_3f2a.json", ScrapedPageParser),
+        ("page.scraped.json", ScrapedPageParser),
+        ("/raw/my_item_3f2a.json", JsonParser),
+        ("/item_dir/data.json", JsonParser),
     ],
 )
 def test_parser_for_known_extensions(path: str, expected: type) -> None:
