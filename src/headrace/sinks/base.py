@@ -15,7 +15,7 @@ the ledger commits 3 afterwards, and ``reconcile`` repairs any difference on sta
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -55,3 +55,42 @@ class Sink(Protocol):
     def publish(self, path: str, file_id: int) -> int: ...
 
     def remove(self, file_id: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChunk:
+    """A published chunk as a replica receives it: position, metadata, float32 vector."""
+
+    id: str
+    path: str
+    text: str
+    ordinal: int
+    line_start: int
+    line_end: int
+    byte_start: int
+    byte_end: int
+    heading: str | None
+    metadata: Mapping[str, object]
+    vector: bytes
+
+
+class Replica(Protocol):
+    """A second store that follows the embedded index (Qdrant, …). Idempotent.
+
+    The embedded index stays the ledger: the write stage calls the replica *inside*
+    the window's transaction, after a file's chunks are published there and before
+    the ledger commits, so progress is recorded only after the replica acknowledged.
+    A crash between the acknowledgement and the commit replays the same ids
+    (overwrite); reconciliation on start repairs any other difference.
+
+    - ``upsert`` returns only once the store acknowledged every chunk (retrying
+      transient failures itself); it raises ``StoreError`` otherwise;
+    - ``delete`` removes chunks by id; unknown ids are a no-op;
+    - ``ids`` lists the chunk ids the store holds for this index (for reconcile).
+    """
+
+    def upsert(self, chunks: Sequence[StoredChunk]) -> None: ...
+
+    def delete(self, chunk_ids: Sequence[str]) -> None: ...
+
+    def ids(self) -> Iterator[str]: ...

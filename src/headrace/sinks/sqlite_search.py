@@ -16,28 +16,47 @@ import numpy as np
 from headrace.embedding.base import Embedder
 from headrace.errors import ConfigError
 from headrace.sinks.base import Hit
+from headrace.sinks.filters import SearchFilters
 from headrace.sinks.sqlite import fts_query
 
 RRF_K = 60
 MODES = ("hybrid", "vector", "keyword")
 
 
-def _vector_ranks(conn: apsw.Connection, embedder: Embedder, query: str, n: int) -> list[int]:
+def _vector_ranks(
+    conn: apsw.Connection, embedder: Embedder, query: str, n: int, filters: SearchFilters
+) -> list[int]:
     vector = np.asarray(embedder.embed([query])[0], dtype=np.float32)
+    if not filters:
+        rows = conn.execute(
+            "SELECT rowid FROM chunks_vec WHERE embedding MATCH ? AND k = ? ORDER BY distance",
+            (vector.tobytes(), n),
+        )
+        return [row[0] for row in rows]
+    # Filter first, then KNN among the matches: filtering the top n afterwards would
+    # return nothing for a rare project or tool.
+    where, params = filters.sql()
+    allowed = [r[0] for r in conn.execute(f"SELECT c.rowid FROM chunks c WHERE {where}", params)]
+    if not allowed:
+        return []
     rows = conn.execute(
-        "SELECT rowid FROM chunks_vec WHERE embedding MATCH ? AND k = ? ORDER BY distance",
-        (vector.tobytes(), n),
+        "SELECT rowid FROM chunks_vec WHERE embedding MATCH ? AND k = ?"
+        " AND rowid IN (SELECT value FROM json_each(?)) ORDER BY distance",
+        (vector.tobytes(), n, json.dumps(allowed)),
     )
     return [row[0] for row in rows]
 
 
-def _keyword_ranks(conn: apsw.Connection, query: str, n: int) -> list[int]:
+def _keyword_ranks(conn: apsw.Connection, query: str, n: int, filters: SearchFilters) -> list[int]:
     match = fts_query(query)
     if match is None:
         return []
+    where, params = filters.sql()
     rows = conn.execute(
-        "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
-        (match, n),
+        "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?"
+        + ("" if not filters else f" AND rowid IN (SELECT c.rowid FROM chunks c WHERE {where})")
+        + " ORDER BY rank LIMIT ?",
+        (match, *(params if filters else []), n),
     )
     return [row[0] for row in rows]
 
@@ -51,14 +70,25 @@ def _fuse(rankings: list[list[int]]) -> dict[int, float]:
 
 
 def hybrid_search(
-    conn: apsw.Connection, query: str, k: int, *, embedder: Embedder | None, mode: str
+    conn: apsw.Connection,
+    query: str,
+    k: int,
+    *,
+    embedder: Embedder | None,
+    mode: str,
+    filters: SearchFilters | None = None,
 ) -> list[Hit]:
-    """The top ``k`` chunks; without an embedder the search is keyword-only."""
+    """The top ``k`` chunks matching ``filters``; without an embedder keyword-only."""
     if mode not in MODES:
         raise ConfigError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
     depth = max(4 * k, 40)
-    vec = _vector_ranks(conn, embedder, query, depth) if embedder and mode != "keyword" else []
-    kw = _keyword_ranks(conn, query, depth) if mode != "vector" else []
+    where = filters or SearchFilters()
+    vec = (
+        _vector_ranks(conn, embedder, query, depth, where)
+        if embedder and mode != "keyword"
+        else []
+    )
+    kw = _keyword_ranks(conn, query, depth, where) if mode != "vector" else []
     scores = _fuse([vec, kw])
     top = sorted(scores, key=lambda r: -scores[r])[:k]
     vec_rank = {r: i for i, r in enumerate(vec, start=1)}
