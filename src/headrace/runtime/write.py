@@ -17,6 +17,7 @@ from headrace.ledger.db import transaction
 from headrace.ledger.ledger import DeadLetter, Ledger
 from headrace.records import Chunk
 from headrace.runtime.items import FileDone, FileFailed, FileSkipped, FileStart, Window
+from headrace.runtime.replicate import Replicator
 from headrace.runtime.stats import RunStats
 from headrace.sinks.sqlite import SqliteSink
 
@@ -25,12 +26,20 @@ class WriteStage:
     """Applies windows to the index; the only writer of the index during a run."""
 
     def __init__(
-        self, conn: apsw.Connection, sink: SqliteSink, ledger: Ledger, stats: RunStats
+        self,
+        conn: apsw.Connection,
+        sink: SqliteSink,
+        ledger: Ledger,
+        stats: RunStats,
+        replicator: Replicator | None = None,
     ) -> None:
         self.conn = conn
         self.sink = sink
         self.ledger = ledger
         self.stats = stats
+        # A replica (Qdrant) is written inside the window's transaction, before it
+        # commits: the ledger records a file only after the replica acknowledged it.
+        self.replicator = replicator
 
     def apply(self, window: Window) -> None:
         started = time.perf_counter()
@@ -63,7 +72,10 @@ class WriteStage:
         file_id = self.ledger.upsert(
             item.ref, content_hash=item.content_hash, state="indexed", signature=item.signature
         )
+        before = self.replicator.snapshot(file_id) if self.replicator else None
         count = self.sink.publish(item.ref.path, file_id)
+        if self.replicator is not None and before is not None:
+            self.replicator.sync(file_id, before)
         self.ledger.set_chunk_count(file_id, count)
         now = time.time()
         letters = [
@@ -108,6 +120,8 @@ class WriteStage:
             signature=item.signature,
             reason=item.reason,
         )
+        if self.replicator is not None:
+            self.replicator.drop(self.replicator.snapshot(file_id))
         self.sink.remove(file_id)
         self.ledger.set_chunk_count(file_id, 0)
         self.ledger.replace_dead_letters(item.ref.path, [])
