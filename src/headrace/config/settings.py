@@ -65,6 +65,18 @@ class Settings(BaseSettings):
     allow_root_deletion: bool = Field(
         False, description="allow deleting everything of a missing or empty root"
     )
+    parser: str | None = Field(
+        None, description="one parser for every file (e.g. claude-code), not by extension"
+    )
+    concepts: dict[str, str] | None = Field(
+        None, description="claude-code concept name -> regex (default: the seed's list)"
+    )
+    store: str = Field("sqlite", description="vector store: sqlite (embedded) or qdrant")
+    qdrant_url: str | None = Field(None, description="Qdrant server URL (store = qdrant)")
+    qdrant_api_key: str | None = Field(None, description="Qdrant API key for the server")
+    qdrant_path: str | None = Field(None, description="Qdrant embedded local mode folder")
+    qdrant_collection: str = Field("headrace", description="Qdrant collection name")
+    qdrant_timeout_s: float = Field(10.0, gt=0, description="timeout of each Qdrant call")
 
     @classmethod
     def settings_customise_sources(
