@@ -16,6 +16,7 @@ import os
 from typing import Protocol
 
 from headrace.parsers.base import Parser, ParserOutput
+from headrace.parsers.claude_code import ClaudeCodeParser
 from headrace.parsers.json import JsonParser
 from headrace.parsers.jsonl import JsonlParser
 from headrace.parsers.markdown import MarkdownParser
@@ -37,6 +38,9 @@ PARSERS: dict[str, ParserFactory] = {
     JsonParser.name: JsonParser,
     JsonlParser.name: JsonlParser,
     ScrapedPageParser.name: ScrapedPageParser,
+    # Not routed by extension (a .jsonl is not necessarily a transcript): chosen by
+    # the ``parser`` setting, e.g. through the ``claude-code`` preset.
+    ClaudeCodeParser.name: ClaudeCodeParser,
 }
 
 EXTENSIONS: dict[str, str] = {
@@ -89,6 +93,7 @@ __all__ = [
     "EXTENSIONS",
     "PARSERS",
     "PATTERNS",
+    "ClaudeCodeParser",
     "JsonParser",
     "JsonlParser",
     "MarkdownParser",

@@ -8,6 +8,7 @@ from headrace.parsers import (
     EXTENSIONS,
     PARSERS,
     PATTERNS,
+    ClaudeCodeParser,
     JsonlParser,
     JsonParser,
     MarkdownParser,
@@ -28,12 +29,16 @@ def test_registry_names_match_the_parsers() -> None:
         "json": JsonParser,
         "jsonl": JsonlParser,
         "scraped": ScrapedPageParser,
+        "claude-code": ClaudeCodeParser,
     }
     assert expected == PARSERS
     for name, factory in PARSERS.items():
         parser: Parser = factory()
-        assert (parser.name, parser.version) == (name, "1")
-    assert set(EXTENSIONS.values()) | set(PATTERNS.values()) == set(PARSERS)
+        # A "+suffix" is a digest of the parser's settings (claude-code's concepts).
+        assert (parser.name, parser.version.split("+")[0]) == (name, "1")
+    # claude-code is chosen by the ``parser`` setting (a preset), never by extension.
+    routed = set(EXTENSIONS.values()) | set(PATTERNS.values())
+    assert routed | {"claude-code"} == set(PARSERS)
 
 
 @pytest.mark.parametrize(
