@@ -39,7 +39,12 @@ class FileProcessor:
     max_line_bytes: int
     max_section_chars: int
 
+    # Set when one parser is configured for every file (the ``parser`` setting).
+    make_parser: Callable[[], Parser] | None = None
+
     def parser(self, path: str) -> Parser:
+        if self.make_parser is not None:
+            return self.make_parser()
         return parser_for(path, max_section_chars=self.max_section_chars) or TextParser(
             max_section_chars=self.max_section_chars
         )
