@@ -19,6 +19,7 @@ import typer
 from headrace.api import Index
 from headrace.cli.graph import cache_app, graph_app
 from headrace.cli.ontology import ontology_app
+from headrace.cli.watch import watch_command, watcher_status
 from headrace.config.settings import Settings, load_settings
 from headrace.errors import ConfigError, HeadraceError, RootUnavailableError, StoreError
 from headrace.observability.progress import show_progress
@@ -44,6 +45,7 @@ app = typer.Typer(
 app.add_typer(ontology_app, name="ontology")
 app.add_typer(graph_app, name="graph")
 app.add_typer(cache_app, name="cache")
+app.command("watch")(watch_command)
 state: dict[str, Any] = {}
 
 IndexOpt = Annotated[
@@ -186,6 +188,7 @@ def status(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
     """Files, chunks, last run, failures and index size."""
     with _open(index) as idx:
         st = idx.status()
+        st["watcher"], watcher_text = watcher_status(idx.path)
     files = st["files"]
     last = st["last_run"] or {}
     text = (
@@ -193,7 +196,8 @@ def status(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
         f"files      {files.get('indexed', 0)} indexed, {files.get('skipped', 0)} skipped,"
         f" {files.get('failed', 0)} failed\nchunks     {files['chunks']}\n"
         f"failures   {files['dead_letters']} dead letters (headrace failed)\n"
-        f"last run   {last.get('status', 'never')} {json.dumps(last.get('summary', {}))}"
+        f"last run   {last.get('status', 'never')} {json.dumps(last.get('summary', {}))}\n"
+        f"{watcher_text}"
     )
     _emit(st, as_json, text)
 

@@ -56,6 +56,7 @@ def configure_logging(fmt: str, *, quiet: bool = False) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.WARNING if quiet else logging.INFO)
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)  # one line per event batch
 
 
 __all__ = ["JsonFormatter", "TextFormatter", "configure_logging"]
