@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
-from collections.abc import Iterable, Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +20,22 @@ from headrace.chunking.token import TokenChunker
 from headrace.config.settings import Settings, load_settings
 from headrace.embedding.base import Embedder
 from headrace.embedding.registry import make_embedder
-from headrace.errors import RootUnavailableError, StoreError
+from headrace.errors import ConfigError, RootUnavailableError, StoreError
 from headrace.ids import chunk_id
 from headrace.ledger.db import connect, scalar, transaction
 from headrace.ledger.ledger import DeadLetter, Ledger
+from headrace.parsers import PARSERS, ClaudeCodeParser
+from headrace.parsers.base import Parser
 from headrace.pipeline.plan import Plan, make_plan
 from headrace.records import FileRef
 from headrace.runtime.embed import EmbedStage
 from headrace.runtime.produce import FileProcessor, parser_signature
+from headrace.runtime.replicate import ReconcileReport, Replicator
 from headrace.runtime.runner import Runner
 from headrace.runtime.stats import RunStats
 from headrace.runtime.write import WriteStage
 from headrace.sinks.base import Hit
+from headrace.sinks.filters import SearchFilters
 from headrace.sinks.sqlite import SqliteSink
 from headrace.sinks.sqlite_search import hybrid_search
 from headrace.sources.base import SkippedFile
@@ -62,6 +68,8 @@ class Index:
         self.sink = SqliteSink(self.conn, model_id, self.embedder.dim if self.embedder else None)
         self._runner: Runner | None = None
         self.stopped = False
+        self._replica: Any = None  # QdrantReplica when store = qdrant (loaded lazily)
+        self.reconciled: ReconcileReport | None = None
 
     def _resolve_embedder(self, embedder: str | Embedder | None) -> Embedder | None:
         """An instance as given; else a name: given, the index's own, or the setting."""
@@ -192,11 +200,15 @@ class Index:
     def _make_runner(self, stats: RunStats) -> Runner:
         s = self.settings
         processor = FileProcessor(
-            self._chunker(), self._signature, s.max_line_bytes, s.max_section_chars
+            self._chunker(),
+            self._signature,
+            s.max_line_bytes,
+            s.max_section_chars,
+            make_parser=self._configured_parser(),
         )
         lookup = SqliteSink(connect(self.path), self.sink.model_id, self.sink.dim)
         embed = EmbedStage(self.embedder, lookup.cached, stats, s.batch_tokens)
-        write = WriteStage(self.conn, self.sink, self.ledger, stats)
+        write = WriteStage(self.conn, self.sink, self.ledger, stats, self._replicator())
         return Runner(processor, embed, write, workers=s.workers, queue_bytes=s.queue_bytes)
 
     def _apply_cheap(self, plan: Plan, stats: RunStats) -> None:
@@ -205,6 +217,8 @@ class Index:
             for path in plan.deleted:
                 old = self.ledger.get(path)
                 if old is not None:
+                    if (replicator := self._replicator()) is not None:
+                        replicator.drop(replicator.snapshot(old.id))
                     self.sink.remove(old.id)
                     self.ledger.forget(path)
             for old_path, ref in plan.renamed:
@@ -230,8 +244,12 @@ class Index:
             occurrence = seen.get(text_hash, 0)
             seen[text_hash] = occurrence + 1
             new_ids[rowid] = chunk_id(ref.path, text_hash, occurrence)
+        replicator = self._replicator()
+        before = replicator.snapshot(old.id) if replicator else {}
         self.sink.rekey(old.id, new_ids)
         self.ledger.move(old_path, ref)
+        if replicator is not None:
+            replicator.sync(old.id, before)  # new ids: re-sent, the old points deleted
 
     def _refuse_unsafe(self, plan: Plan) -> None:
         if plan.protected and not self.settings.allow_root_deletion:
@@ -248,6 +266,56 @@ class Index:
             if self.ledger.meta("embedder") is None and self._embedder_label is not None:
                 # Lets later commands (search, status) load the index's own model.
                 self.ledger.set_meta("embedder", self._embedder_label)
+        replicator = self._replicator()
+        if replicator is not None and self.reconciled is None:
+            # Once per Index: repair what a crash or an outside change left different.
+            self.reconciled = replicator.reconcile()
+
+    def _replicator(self) -> Replicator | None:
+        """The Qdrant replica's writer when ``store = qdrant``, else ``None``."""
+        s = self.settings
+        if s.store == "sqlite":
+            return None
+        if s.store != "qdrant":
+            raise ConfigError(f"unknown store {s.store!r}: use sqlite or qdrant")
+        if self.embedder is None:
+            raise ConfigError("store = qdrant needs an embedder (vectors), not --embedder none")
+        if self._replica is None:
+            from headrace.sinks.qdrant import QdrantReplica, config_from
+
+            config = config_from(
+                url=s.qdrant_url,
+                api_key=s.qdrant_api_key,
+                path=s.qdrant_path,
+                collection=s.qdrant_collection,
+                timeout_s=s.qdrant_timeout_s,
+            )
+            self._replica = QdrantReplica(
+                config, dim=self.embedder.dim, model_id=self.embedder.model_id, owner=self._owner()
+            )
+        return Replicator(self.conn, self._replica, self.embedder.model_id)
+
+    def _owner(self) -> str:
+        """This index's id in a shared collection (created once, kept in ``meta``)."""
+        owner = self.ledger.meta("replica_owner")
+        if owner is None:
+            owner = uuid.uuid4().hex
+            with transaction(self.conn):
+                self.ledger.set_meta("replica_owner", owner)
+        return owner
+
+    def _configured_parser(self) -> Callable[[], Parser] | None:
+        """The ``parser`` setting as a factory (every file gets it), else ``None``."""
+        s = self.settings
+        if s.parser is None:
+            return None
+        if s.parser not in PARSERS:
+            raise ConfigError(f"unknown parser {s.parser!r}; known: {', '.join(PARSERS)}")
+        if s.parser == ClaudeCodeParser.name:
+            return functools.partial(
+                ClaudeCodeParser, max_section_chars=s.max_section_chars, concepts=s.concepts
+            )
+        return functools.partial(PARSERS[s.parser], max_section_chars=s.max_section_chars)
 
     def _source(self, roots: Sequence[str]) -> FolderSource:
         s = self.settings
@@ -271,8 +339,10 @@ class Index:
 
     def _signature(self, ref: FileRef) -> str:
         s = self.settings
+        forced = self._configured_parser()
+        parser = f"{(p := forced()).name}@{p.version}" if forced else parser_signature(ref.path)
         return (
-            f"{parser_signature(ref.path)}|chunker{CHUNKER_VERSION}:o{s.overlap_tokens}"
+            f"{parser}|chunker{CHUNKER_VERSION}:o{s.overlap_tokens}"
             f":s{s.max_section_chars}:l{s.max_line_bytes}|{self.sink.model_id}"
         )
 
@@ -291,12 +361,29 @@ class Index:
 
     # -- reading ------------------------------------------------------------------
 
-    def search(self, query: str, k: int = 10, *, mode: str = "hybrid") -> list[Hit]:
-        """Top ``k`` chunks for ``query``: vector and keyword results fused by RRF."""
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        mode: str = "hybrid",
+        filters: SearchFilters | None = None,
+    ) -> list[Hit]:
+        """Top ``k`` chunks for ``query`` meeting ``filters`` (see ``SearchFilters``).
+
+        With ``store = sqlite``: vector and keyword results fused by RRF. With
+        ``store = qdrant``: vector search in Qdrant with the filters as payload
+        conditions (``mode="keyword"`` still uses the embedded full-text index).
+        """
         embedder = self.embedder if self.sink.has_vectors and mode != "keyword" else None
         if embedder is not None:
             self.sink.check_model()  # another model's query vector would rank nonsense
-        return hybrid_search(self.conn, query, k, embedder=embedder, mode=mode)
+        if embedder is not None and self.settings.store == "qdrant":
+            self._replicator()
+            vector = embedder.embed([query])[0]
+            hits: list[Hit] = self._replica.search(vector, k, filters)
+            return hits
+        return hybrid_search(self.conn, query, k, embedder=embedder, mode=mode, filters=filters)
 
     def status(self) -> dict[str, Any]:
         """Files by state, chunks, dead letters, model, last run and size on disk."""
@@ -321,6 +408,9 @@ class Index:
         return export_rows(self.conn, has_vectors=self.sink.has_vectors)
 
     def close(self) -> None:
+        if self._replica is not None:
+            self._replica.close()
+            self._replica = None
         self.conn.close()
 
     def __enter__(self) -> Index:
