@@ -2,8 +2,8 @@
 
 A preset says where a kind of data lives and how to follow it, so that
 ``headrace watch --preset claude-code`` needs no other flag. ``PRESETS`` is the
-explicit registry (name → ``Preset``); built-ins register themselves here (the
-Claude Code preset belongs to its own issue). Explicit flags always win over a
+explicit registry (name → ``Preset``); built-ins register themselves here
+(``claude-code``). Explicit flags, the environment and TOML always win over a
 preset's values.
 """
 
@@ -14,13 +14,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from headrace.config.settings import Settings
 from headrace.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)
 class Preset:
     """``roots`` are expanded (``~``, ``$VAR``) when used; ``watch`` holds
-    ``WatchConfig`` field overrides (e.g. ``{"debounce_s": 1.0}``)."""
+    ``WatchConfig`` field overrides (e.g. ``{"debounce_s": 1.0}``); ``settings``
+    holds ``Settings`` field defaults (e.g. ``{"parser": "claude-code"}``), applied
+    by ``apply_settings`` below any TOML, environment or flag value."""
 
     name: str
     description: str
@@ -28,6 +31,7 @@ class Preset:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     watch: Mapping[str, Any] = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
     def expanded_roots(self) -> list[str]:
         return [os.path.expandvars(os.path.expanduser(r)) for r in self.roots]
@@ -50,4 +54,36 @@ def get_preset(name: str) -> Preset:
         raise ConfigError(f"unknown preset {name!r} (known: {known})") from None
 
 
-__all__ = ["PRESETS", "Preset", "get_preset", "register_preset"]
+def apply_settings(settings: Settings, preset: Preset | None) -> Settings:
+    """``settings`` with the preset's values for every field nobody set explicitly.
+
+    Fields given by a flag, the environment or a TOML file win (pydantic-settings
+    counts them in ``model_fields_set``); ``include`` / ``exclude`` come from the
+    preset's own fields when not given.
+    """
+    if preset is None:
+        return settings
+    given = settings.model_fields_set
+    values: dict[str, Any] = {"include": list(preset.include), "exclude": list(preset.exclude)}
+    values.update(preset.settings)
+    unknown = set(values) - set(type(settings).model_fields)
+    if unknown:
+        raise ConfigError(f"preset {preset.name!r}: unknown settings {sorted(unknown)}")
+    update = {k: v for k, v in values.items() if k not in given and v not in ([], None)}
+    return settings.model_copy(update=update)
+
+
+# Claude Code keeps one JSONL transcript per session under ~/.claude/projects/
+# <mangled project dir>/ (subagents in <session>/subagents/). The index is its own
+# named index, so `headrace search --preset claude-code` finds it without --index.
+CLAUDE_CODE = Preset(
+    name="claude-code",
+    description="Claude Code session transcripts (~/.claude/projects), turn by turn",
+    roots=("~/.claude/projects",),
+    include=("*.jsonl",),
+    settings={"parser": "claude-code", "index": "claude-code"},
+)
+register_preset(CLAUDE_CODE)
+
+
+__all__ = ["CLAUDE_CODE", "PRESETS", "Preset", "apply_settings", "get_preset", "register_preset"]

@@ -21,7 +21,7 @@ from headrace.live.logs import configure_logging
 from headrace.live.service import Watcher
 from headrace.live.state import read_state, state_path
 from headrace.parsers import register_pattern
-from headrace.presets import Preset, get_preset
+from headrace.presets import Preset, apply_settings, get_preset
 
 
 def _opt(flag: str, env: str, text: str) -> Any:
@@ -136,6 +136,7 @@ def watch_command(
         workers=workers,
         allow_root_deletion=allow_root_deletion,
     )
+    settings = apply_settings(settings, chosen)  # the preset's parser, index … (flags win)
     run_watcher(Index(settings=settings, embedder=embedder), paths, config)
 
 
