@@ -22,6 +22,7 @@ from headrace.embedding.base import Embedder
 from headrace.embedding.registry import make_embedder
 from headrace.errors import ConfigError, RootUnavailableError, StoreError
 from headrace.ids import chunk_id
+from headrace.ledger.cursors import CursorStore
 from headrace.ledger.db import connect, scalar, transaction
 from headrace.ledger.ledger import DeadLetter, Ledger
 from headrace.parsers import PARSERS, ClaudeCodeParser
@@ -171,7 +172,7 @@ class Index:
         if not record_run:
             if refs and not self.stopped:
                 with transaction(self.conn):
-                    self.conn.execute("DELETE FROM pending")  # leftovers of a stopped call
+                    self.sink.clear_stale()  # leftovers of a stopped call
                 self._runner = self._make_runner(stats)
                 try:
                     self._runner.run(refs, hashes)
@@ -194,7 +195,7 @@ class Index:
 
     def _record_run_start(self) -> int:
         with transaction(self.conn):
-            self.conn.execute("DELETE FROM pending")  # leftovers of a crashed run
+            self.sink.clear_stale()  # leftovers of a crashed run (cursors resume)
             return self.ledger.start_run()
 
     def _make_runner(self, stats: RunStats) -> Runner:
@@ -204,6 +205,8 @@ class Index:
             self._signature,
             s.max_line_bytes,
             s.max_section_chars,
+            cursors=CursorStore(connect(self.path)),
+            segment_bytes=s.segment_bytes,
             make_parser=self._configured_parser(),
         )
         lookup = SqliteSink(connect(self.path), self.sink.model_id, self.sink.dim)

@@ -1,7 +1,7 @@
 """Frozen records passed between stages.
 
 The flow is one way: ``FileRef`` (source) -> ``Line`` (reader) -> ``Section`` /
-``ParseIssue`` (parser) -> ``Chunk`` (chunker) -> vectors (embedder) -> store.
+``ParseIssue`` / ``Seam`` (parser) -> ``Chunk`` (chunker) -> vectors (embedder) -> store.
 Records are frozen, slotted dataclasses: cheap to create on the hot path and
 impossible to mutate behind another stage's back.
 """
@@ -39,7 +39,8 @@ class Line:
     ``number`` is 1-based, ``offset`` is the byte offset of the line's first byte,
     ``length`` its length in bytes including the newline. ``text`` is decoded UTF-8
     without the line terminator; invalid bytes became U+FFFD (``replaced`` counts
-    them).
+    them). ``terminated`` is False only for a last line without its newline (a line
+    that may still be being written).
     """
 
     number: int
@@ -47,6 +48,7 @@ class Line:
     length: int
     text: str
     replaced: int = 0
+    terminated: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,20 @@ class Section:
     byte_end: int
     heading: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Seam:
+    """A point in a file where a parser holds no state: a resumable boundary.
+
+    Everything the parser derives from bytes before ``offset`` has been yielded, and a
+    fresh parser fed the lines from ``offset`` (numbered from ``line``) yields exactly
+    the rest of the output. Resumable parsers yield one at every such point; the
+    runtime picks some of them as durable segment cursors.
+    """
+
+    offset: int
+    line: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Protocol
 
-from headrace.records import Chunk, Section
+from headrace.chunking.occurrences import Occurrences
+from headrace.records import Chunk, Seam, Section
 
 
 class Chunker(Protocol):
@@ -17,7 +18,19 @@ class Chunker(Protocol):
     - chunks never span sections; together they cover all non-blank text;
     - ids are deterministic (source, text hash, occurrence) and an edit in one part
       of a file leaves the ids of chunks in untouched parts unchanged;
-    - streams: holds at most one section and its pending chunks.
+    - streams: holds at most one section and its pending chunks;
+    - ``stream`` passes ``Seam`` items through in order and, started at ``ordinal``
+      with the ``occurrences`` of the chunks before a seam, yields exactly what an
+      uninterrupted run yields after it (resumable files depend on this).
     """
 
     def chunk(self, source: str, sections: Iterable[Section]) -> Iterator[Chunk]: ...
+
+    def stream(
+        self,
+        source: str,
+        items: Iterable[Section | Seam],
+        *,
+        ordinal: int = 0,
+        occurrences: Occurrences | None = None,
+    ) -> Iterator[Chunk | Seam]: ...

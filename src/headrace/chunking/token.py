@@ -40,8 +40,12 @@ section's ``line_start`` and ``byte_start``. They are exact when ``section.text`
 decoded bytes of ``[byte_start, byte_end)`` (line-preserving parsers); a parser that
 rewrites text (CRLF folding, U+FFFD) makes them approximate.
 
-Memory: one section, its offsets and chunks; per file, one entry per distinct chunk
-text hash (for occurrences).
+Memory: one section, its offsets and chunks; per file, the occurrence counts
+(``chunking.occurrences``).
+
+Resuming: ``stream`` passes a parser's ``Seam`` items through in order and can start
+at a chunk ordinal with the occurrence counts of the chunks before it, so a file
+chunked in two runs, split at a seam, gets exactly the chunks (and ids) of one run.
 """
 
 from __future__ import annotations
@@ -56,9 +60,10 @@ from typing import Literal
 
 from tokenizers import Encoding, Tokenizer
 
+from headrace.chunking.occurrences import OccurrenceCounter, Occurrences
 from headrace.errors import ConfigError, InputError
 from headrace.ids import chunk_id, text_hash
-from headrace.records import Chunk, Section
+from headrace.records import Chunk, Seam, Section
 
 __all__ = ["TokenChunker"]
 
@@ -188,22 +193,36 @@ class TokenChunker:
 
     def chunk(self, source: str, sections: Iterable[Section]) -> Iterator[Chunk]:
         """Yield the chunks of one file's sections in order; see the ``Chunker`` contract."""
-        seen: dict[str, int] = {}  # text hash -> chunks of this file with that hash so far
-        ordinal = 0
-        for section in sections:
-            for chunk in self._chunks_of(source, section, seen, ordinal):
+        for item in self.stream(source, sections):
+            if isinstance(item, Chunk):
+                yield item
+
+    def stream(
+        self,
+        source: str,
+        items: Iterable[Section | Seam],
+        *,
+        ordinal: int = 0,
+        occurrences: Occurrences | None = None,
+    ) -> Iterator[Chunk | Seam]:
+        """Chunks of ``items``' sections with seams passed through, from ``ordinal`` on."""
+        seen = occurrences if occurrences is not None else OccurrenceCounter()
+        for item in items:
+            if isinstance(item, Seam):
+                yield item
+                continue
+            for chunk in self._chunks_of(source, item, seen, ordinal):
                 ordinal += 1
                 yield chunk
 
     def _chunks_of(
-        self, source: str, section: Section, seen: dict[str, int], ordinal: int
+        self, source: str, section: Section, seen: Occurrences, ordinal: int
     ) -> Iterator[Chunk]:
         starts, ends = _Cursor(section.text), _Cursor(section.text)
         for n, (a, b, tokens) in enumerate(self._spans(section.text), start=ordinal):
             text = section.text[a:b]
             digest = text_hash(text)
-            occurrence = seen.get(digest, 0)
-            seen[digest] = occurrence + 1
+            occurrence = seen.next(digest)
             (l0, b0), (l1, b1) = starts.move(a), ends.move(b)
             yield Chunk(
                 chunk_id(source, digest, occurrence), source, n, text, digest, tokens,

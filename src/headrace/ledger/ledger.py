@@ -140,6 +140,11 @@ class Ledger:
             "UPDATE files SET size=?, mtime_ns=?, inode=? WHERE path=?",
             (ref.size, ref.mtime_ns, ref.inode, ref.path),
         )
+        # Same bytes: a final cursor stays true (an interrupted new version is moot).
+        self.conn.execute("DELETE FROM cursors WHERE path=? AND mode='partial'", (ref.path,))
+        self.conn.execute(
+            "UPDATE cursors SET inode=? WHERE path=? AND mode='final'", (ref.inode, ref.path)
+        )
 
     def move(self, old_path: str, ref: FileRef) -> None:
         self.conn.execute(
@@ -147,10 +152,17 @@ class Ledger:
             (ref.path, ref.root, ref.size, ref.mtime_ns, ref.inode, old_path),
         )
         self.conn.execute("UPDATE dead_letters SET path=? WHERE path=?", (ref.path, old_path))
+        self.conn.execute("DELETE FROM cursors WHERE path=?", (ref.path,))
+        self.conn.execute(
+            "UPDATE cursors SET path=?, inode=? WHERE path=? AND mode='final'",
+            (ref.path, ref.inode, old_path),
+        )
+        self.conn.execute("DELETE FROM cursors WHERE path=?", (old_path,))
 
     def forget(self, path: str) -> None:
         self.conn.execute("DELETE FROM files WHERE path = ?", (path,))
         self.conn.execute("DELETE FROM dead_letters WHERE path = ?", (path,))
+        self.conn.execute("DELETE FROM cursors WHERE path = ?", (path,))
 
     # -- dead letters -------------------------------------------------------------
 

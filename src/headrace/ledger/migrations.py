@@ -109,7 +109,34 @@ def _v1(conn: apsw.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1]
+def _v2(conn: apsw.Connection) -> None:
+    # Durable byte cursors of large and growing files (issue 3). ``partial``: a file
+    # part-way through, its chunks before ``ordinal`` staged in ``pending``; ``final``:
+    # a published file and the last seam before its end, where an append resumes.
+    # ``base_ordinal``: chunks below it are published and kept, pending holds the rest.
+    conn.execute(
+        """
+        CREATE TABLE cursors(
+            path TEXT PRIMARY KEY,
+            mode TEXT NOT NULL CHECK (mode IN ('partial', 'final')),
+            signature TEXT NOT NULL,
+            inode INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            offset INTEGER NOT NULL,
+            line INTEGER NOT NULL,
+            ordinal INTEGER NOT NULL,
+            base_ordinal INTEGER NOT NULL,
+            head_digest TEXT NOT NULL,
+            seam_digest TEXT NOT NULL,
+            issues TEXT NOT NULL DEFAULT '[]',
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX pending_hash ON pending(path, text_hash);
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1, _v2]
 LATEST = len(MIGRATIONS)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Protocol
 
-from headrace.records import Line, ParseIssue, Section
+from headrace.records import Line, ParseIssue, Seam, Section
 
-ParserOutput = Iterator[Section | ParseIssue]
+ParserOutput = Iterator[Section | ParseIssue | Seam]
 
 
 class Parser(Protocol):
@@ -21,6 +21,9 @@ class Parser(Protocol):
     - a recoverable defect (a malformed JSON line) is yielded as ``ParseIssue`` and
       parsing continues; an unrecoverable one raises ``ParseError`` with the line;
     - passes ``ParseIssue`` items it receives from the reader through unchanged;
+    - a *resumable* parser yields a ``Seam`` at each point where it holds no state
+      (see ``records.Seam``); the runtime resumes large or growing files there.
+      Parsers that yield none are simply re-read from byte 0;
     - never does I/O of its own and never imports runtime, ledger or sinks.
     ``name`` and ``version`` identify the parser (a version bump re-parses files).
     """

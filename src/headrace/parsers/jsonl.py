@@ -7,6 +7,11 @@ and null are left to the metadata. A top-level string is its own text. A
 malformed line is reported as a ``ParseIssue`` with its line number and byte
 offset, and the parser moves on.
 
+Resuming: records are independent, so the start of every line is a ``Seam`` (and so
+is the end of the last complete line). A last line without its newline that is not
+valid JSON is taken to be still being written: it is *held back* (no section, no
+issue) and the last seam lies before it, so the next sync reads it again.
+
 Records are decoded with the standard ``json`` module: ``orjson`` decodes about
 1.7 times as fast, but decoding is only some 40% of this parser's time, so it
 would gain under a fifth and is not worth a dependency.
@@ -21,7 +26,7 @@ from typing import Any
 
 from headrace.parsers.base import ParserOutput
 from headrace.parsers.sections import DEFAULT_MAX_SECTION_CHARS, is_blank, split_text
-from headrace.records import Line, ParseIssue, Section
+from headrace.records import Line, ParseIssue, Seam, Section
 
 _CONTAINERS = (dict, list)
 # Top-level scalars copied into metadata so that users can filter on them.
@@ -48,18 +53,25 @@ class JsonlParser:
 
     def parse(self, lines: Iterable[Line | ParseIssue], path: str) -> ParserOutput:
         """Yield each record's sections, and an issue for each malformed line."""
+        last: Line | None = None
         for item in lines:
             if isinstance(item, ParseIssue):
                 yield item
-            elif not is_blank(item.text):
+                continue
+            yield Seam(item.offset, item.number)
+            last = item
+            if not is_blank(item.text):
                 yield from self._record(item)
+        if last is not None and last.terminated:
+            yield Seam(last.offset + last.length, last.number + 1)
 
     def _record(self, line: Line) -> Iterator[Section | ParseIssue]:
         try:
             value = json.loads(line.text)
             text = "\n".join(render_record(value))
         except ValueError as exc:
-            yield ParseIssue(f"invalid JSON: {exc}", line.number, line.offset, "ParseError")
+            if line.terminated:
+                yield ParseIssue(f"invalid JSON: {exc}", line.number, line.offset, "ParseError")
             return
         except RecursionError:
             yield ParseIssue("invalid JSON: nested too deeply", line.number, line.offset)

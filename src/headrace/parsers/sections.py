@@ -90,6 +90,10 @@ class SectionBuilder:
         section = self._section(lines)
         return _NOTHING if section is None else (section,)
 
+    def first_pending(self) -> Line | None:
+        """The oldest line held for the next section, if any (a resumable point)."""
+        return self._lines[0] if self._lines else None
+
     def restart(self, heading: str | None) -> Sequence[Section]:
         """Flush the current run and begin a new one under ``heading``."""
         done = self.flush()

@@ -64,7 +64,7 @@ class _Builder:
 
     def hash_of(self, ref: FileRef) -> str | None:
         try:
-            digest = content_hash(ref.path)
+            digest = content_hash(ref.path, ref.size)  # as planned, even if growing
         except UnreadableFileError:
             return None  # the processing stage reports it as a dead letter
         self.plan.hashes[ref.path] = digest

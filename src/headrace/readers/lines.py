@@ -23,8 +23,14 @@ Resuming
 ``position`` is the byte offset just past the last line (or skipped line) the
 iterator has handed out; it is updated *before* the item is yielded. A caller
 resumes with ``LineReader(path, start=position, first_line=last_number + 1)``.
-A final line without a newline counts as consumed: a caller that tails a file
-still being appended to must re-read that last line.
+A final line without a newline counts as consumed but is marked
+``terminated=False``: a caller that tails a file still being appended to must
+re-read that last line (the durable cursor is never placed after it).
+
+``end`` stops reading at that byte offset (the size the file had when it was
+discovered): a file that grows faster than it is read still finishes, and a line
+cut by ``end`` is delivered as an unterminated last line; the rest waits for the
+next sync.
 """
 
 from __future__ import annotations
@@ -74,10 +80,15 @@ class LineReader:
         first_line: int = 1,
         max_line_bytes: int = 4 * 1024 * 1024,
         block_size: int = 1 << 20,
+        end: int | None = None,
     ) -> None:
         if start < 0 or first_line < 1 or max_line_bytes < 1 or block_size < 1:
             raise ValueError("start >= 0, first_line >= 1 and positive sizes are required")
+        if end is not None and end < start:
+            raise ValueError("end must not be before start")
         self.path = path
+        self.end = end
+        self._left = -1  # bytes still allowed before ``end`` (-1: unbounded)
         self.start = start
         self.first_line = first_line
         self.max_line_bytes = max_line_bytes
@@ -91,6 +102,7 @@ class LineReader:
     def __iter__(self) -> Iterator[Line | ParseIssue]:
         self.position, self._number = self.start, self.first_line
         self._pending, self._pending_len = [], 0
+        self._left = -1 if self.end is None else self.end - self.start
         try:
             # Only the open is translated here; errors from the body must not be.
             handle = open(self.path, "rb")  # noqa: SIM115 - closed by the with below
@@ -120,8 +132,10 @@ class LineReader:
     def _skip_bom(self, handle: BinaryIO) -> None:
         try:
             head = handle.read(len(_BOM))
-            if head == _BOM:
+            if head == _BOM and (self._left < 0 or self._left >= len(_BOM)):
                 self.position = len(_BOM)
+                if self._left > 0:
+                    self._left -= len(_BOM)
             else:
                 handle.seek(0)
         except OSError as exc:
@@ -166,7 +180,7 @@ class LineReader:
             return self._too_long(number, offset, size)
         raw = b"".join(parts) + tail if parts else tail
         text, replaced = decode_line(_strip_cr(raw) if terminated else raw)
-        return Line(number, offset, size, text, replaced)
+        return Line(number, offset, size, text, replaced, terminated)
 
     def _too_long(self, number: int, offset: int, size: int) -> ParseIssue:
         message = f"line is {size} bytes, over the {self.max_line_bytes}-byte cap; skipped"
@@ -175,10 +189,16 @@ class LineReader:
         )
 
     def _read(self, handle: BinaryIO) -> bytes:
+        if self._left == 0:
+            return b""
+        want = self.block_size if self._left < 0 else min(self.block_size, self._left)
         try:
-            return handle.read(self.block_size)
+            block = handle.read(want)
         except OSError as exc:
             raise self._unreadable(exc, "read failed") from exc
+        if self._left > 0:
+            self._left -= len(block)
+        return block
 
     def _unreadable(self, exc: OSError, what: str) -> UnreadableFileError:
         if isinstance(exc, FileNotFoundError):

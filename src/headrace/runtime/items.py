@@ -5,14 +5,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from headrace.errors import InputError
+from headrace.ledger.cursors import Cursor
 from headrace.records import Chunk, FileRef, ParseIssue
 
 
 @dataclass(frozen=True, slots=True)
 class FileStart:
-    """A file's processing begins: anything staged for it earlier is stale."""
+    """A file's processing begins: anything staged for it earlier is stale.
+
+    With ``resume`` it continues from that durable cursor instead: what was staged
+    before the cursor stays, what was staged after it is stale.
+    """
 
     ref: FileRef
+    resume: Cursor | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentDone:
+    """Every chunk before ``cursor`` has been sent: commit them with the cursor."""
+
+    ref: FileRef
+    cursor: Cursor
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +38,8 @@ class FileDone:
     signature: str
     issues: tuple[ParseIssue, ...] = ()
     issues_dropped: int = 0
+    final: Cursor | None = None  # the last seam, kept for appends
+    base_ordinal: int = 0  # chunks below it were published before and are kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +61,7 @@ class FileSkipped:
     signature: str
 
 
-Item = Chunk | FileStart | FileDone | FileFailed | FileSkipped
+Item = Chunk | FileStart | SegmentDone | FileDone | FileFailed | FileSkipped
 
 
 @dataclass(slots=True)

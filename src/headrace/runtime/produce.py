@@ -3,6 +3,14 @@
 Everything here is per file and streaming: the reader yields lines, the parser
 sections, the chunker chunks; nothing holds the whole file. Failures become a
 ``FileFailed`` item naming the stage, the file and the line or byte offset.
+
+Segments (issue 3): a resumable parser marks seams; once ``segment_bytes`` have
+passed since the last durable cursor, the next seam becomes a ``SegmentDone``
+whose cursor the write stage commits with the chunks before it. A file whose
+cursor is still true of its bytes (same inode, head and seam digests) resumes
+there: ``partial`` after a crash or stop, ``final`` after it grew. Reading stops at
+the size the file had when planned, so a file growing faster than it is read still
+finishes; the rest is the next sync's append.
 """
 
 from __future__ import annotations
@@ -11,17 +19,28 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from headrace.chunking.base import Chunker
+from headrace.chunking.occurrences import OccurrenceCounter
 from headrace.errors import BinaryFileError, InputError, UnreadableFileError
+from headrace.ledger.cursors import Cursor, CursorStore
 from headrace.parsers import parser_for
 from headrace.parsers.base import Parser
 from headrace.parsers.text import TextParser
 from headrace.readers.detect import sniff_binary
 from headrace.readers.lines import LineReader
-from headrace.records import FileRef, Line, ParseIssue, Section
-from headrace.runtime.items import FileDone, FileFailed, FileSkipped, FileStart, Item
-from headrace.sources.fingerprint import content_hash
+from headrace.records import Chunk, FileRef, Line, ParseIssue, Seam, Section
+from headrace.runtime.items import (
+    FileDone,
+    FileFailed,
+    FileSkipped,
+    FileStart,
+    Item,
+    SegmentDone,
+)
+from headrace.sources.fingerprint import content_hash, edge_digests
 
 MAX_KEPT_ISSUES = 1000
+# Smaller files get no final cursor: re-reading them whole on a change is cheap.
+FINAL_CURSOR_MIN_BYTES = 64 << 10
 
 
 def parser_signature(path: str) -> str:
@@ -38,6 +57,8 @@ class FileProcessor:
     signature_of: Callable[[FileRef], str]
     max_line_bytes: int
     max_section_chars: int
+    cursors: CursorStore | None = None  # None: no segments, no resuming
+    segment_bytes: int = 8 << 20
 
     # Set when one parser is configured for every file (the ``parser`` setting).
     make_parser: Callable[[], Parser] | None = None
@@ -52,39 +73,124 @@ class FileProcessor:
     def process(
         self, ref: FileRef, known_hash: str | None, stop: Callable[[], bool]
     ) -> Iterator[Item]:
-        yield FileStart(ref)
+        started = False
         try:
             reason = sniff_binary(ref.path)
-            digest = known_hash or content_hash(ref.path)
+            digest = known_hash or content_hash(ref.path, ref.size)
+            signature = self.signature_of(ref)
             if reason is not None:
-                yield FileSkipped(ref, reason, digest, self.signature_of(ref))
+                yield FileStart(ref)
+                yield FileSkipped(ref, reason, digest, signature)
                 return
-            issues = _IssueSink()
-            lines = LineReader(ref.path, max_line_bytes=self.max_line_bytes)
-            sections = issues.filter(self.parser(ref.path).parse(lines, ref.path))
-            for chunk in self.chunker.chunk(ref.path, sections):
-                if stop():
-                    return  # no FileDone: the staged part is discarded on the next run
-                yield chunk
-            yield FileDone(ref, digest, self.signature_of(ref), tuple(issues.kept), issues.dropped)
+            resume = self.resume_point(ref, signature)
+            started = True
+            yield FileStart(ref, resume)
+            yield from _FileRun(self, ref, signature, resume).items(digest, stop)
         except InputError as exc:
             exc.path = exc.path or ref.path
-            yield FileFailed(ref, exc, self.signature_of(ref))
+            yield from _failed(ref, exc, self.signature_of(ref), started)
         except OSError as exc:
             err = UnreadableFileError(str(exc), path=ref.path, stage="read")
-            yield FileFailed(ref, err, self.signature_of(ref))
+            yield from _failed(ref, err, self.signature_of(ref), started)
+
+    def resume_point(self, ref: FileRef, signature: str) -> Cursor | None:
+        """The file's durable cursor if it is still true of the file's bytes."""
+        if self.cursors is None:
+            return None
+        cur = self.cursors.get(ref.path)
+        if cur is None or cur.signature != signature or cur.inode != ref.inode:
+            return None
+        if cur.offset > ref.size or (cur.mode == "final" and ref.size <= cur.size):
+            return None  # shrank, or same size with new bytes: rewritten
+        if edge_digests(ref.path, cur.offset) != (cur.head_digest, cur.seam_digest):
+            return None  # truncated and rewritten, copy-truncated, edited
+        return cur
+
+
+def _failed(ref: FileRef, err: InputError, signature: str, started: bool) -> Iterator[Item]:
+    if not started:
+        yield FileStart(ref)
+    yield FileFailed(ref, err, signature)
+
+
+class _FileRun:
+    """One pass over one file, from its start or from a durable cursor."""
+
+    def __init__(
+        self, proc: FileProcessor, ref: FileRef, signature: str, resume: Cursor | None
+    ) -> None:
+        self.proc, self.ref, self.signature, self.resume = proc, ref, signature, resume
+        self.base = resume.base_ordinal if resume else 0
+        self.issues = _IssueSink(resume.issues if resume else ())
+
+    def items(self, digest: str, stop: Callable[[], bool]) -> Iterator[Item]:
+        proc, ref, resume = self.proc, self.ref, self.resume
+        lines = LineReader(
+            ref.path,
+            start=resume.offset if resume else 0,
+            first_line=resume.line if resume else 1,
+            max_line_bytes=proc.max_line_bytes,
+            end=ref.size,
+        )
+        ordinal = resume.ordinal if resume else 0
+        counter = None
+        if resume is not None and proc.cursors is not None:
+            store, at = proc.cursors, resume
+            counter = OccurrenceCounter(lambda h: store.occurrences_before(at, h))
+        parsed = proc.parser(ref.path).parse(lines, ref.path)
+        stream = proc.chunker.stream(
+            ref.path, self.issues.filter(parsed), ordinal=ordinal, occurrences=counter
+        )
+        durable = resume.offset if resume else 0
+        last: tuple[Seam, int] | None = None
+        for item in stream:
+            if isinstance(item, Chunk):
+                if stop():
+                    return  # no FileDone: redone from the last durable cursor
+                ordinal += 1
+                yield item
+                continue
+            last = (item, ordinal)
+            if item.offset - durable >= proc.segment_bytes and proc.cursors is not None:
+                cursor = self.cursor("partial", item, ordinal)
+                if cursor is not None:
+                    durable = item.offset
+                    yield SegmentDone(ref, cursor)
+        final = None
+        if last is not None and ref.size >= min(FINAL_CURSOR_MIN_BYTES, proc.segment_bytes):
+            final = self.cursor("final", *last)
+        issues = self.issues
+        yield FileDone(
+            ref, digest, self.signature, tuple(issues.kept), issues.dropped, final, self.base
+        )
+
+    def cursor(self, mode: str, seam: Seam, ordinal: int) -> Cursor | None:
+        if self.proc.cursors is None:
+            return None
+        head, tail = edge_digests(self.ref.path, seam.offset)
+        if head is None or tail is None:
+            return None
+        kept = tuple(i for i in self.issues.kept if i.offset is None or i.offset < seam.offset)
+        base = ordinal if mode == "final" else self.base
+        r = self.ref
+        return Cursor(
+            r.path, mode, self.signature, r.inode, r.size, seam.offset, seam.line,
+            ordinal, base, head, tail, kept,
+        )  # fmt: skip
 
 
 class _IssueSink:
-    """Separates recoverable issues from sections, keeping a bounded number."""
+    """Separates recoverable issues from sections and seams, keeping a bounded number."""
 
-    def __init__(self) -> None:
-        self.kept: list[ParseIssue] = []
+    def __init__(self, kept: Iterable[ParseIssue] = ()) -> None:
+        self.kept: list[ParseIssue] = list(kept)
         self.dropped = 0
 
-    def filter(self, stream: Iterable[Section | ParseIssue | Line]) -> Iterator[Section]:
+    def filter(
+        self, stream: Iterable[Section | ParseIssue | Seam | Line]
+    ) -> Iterator[Section | Seam]:
         for item in stream:
-            if isinstance(item, Section):
+            if isinstance(item, Section | Seam):
                 yield item
             elif isinstance(item, ParseIssue):
                 if len(self.kept) < MAX_KEPT_ISSUES:

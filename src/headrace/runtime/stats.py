@@ -20,6 +20,8 @@ class RunStats:
     files_failed: int = 0
     files_skipped: int = 0
     bytes_done: int = 0
+    bytes_resumed: int = 0  # bytes not read again thanks to a durable cursor
+    segments: int = 0  # segment cursors committed inside files
     chunks_written: int = 0
     tokens: int = 0
     embeddings_computed: int = 0

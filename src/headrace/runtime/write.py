@@ -4,6 +4,9 @@ Each window is one transaction: its new vectors enter the cache, its chunks are
 staged, and every file whose ``FileDone`` is in the window is published and
 recorded. A crash anywhere rolls the window back; files published in earlier
 windows stay published, and nothing is ever half a file.
+
+A ``SegmentDone`` commits a large file's durable cursor with the chunks staged
+before it (issue 3); the file is still published only at its ``FileDone``.
 """
 
 from __future__ import annotations
@@ -13,10 +16,18 @@ from collections import defaultdict
 
 import apsw
 
+from headrace.ledger.cursors import CursorStore
 from headrace.ledger.db import transaction
 from headrace.ledger.ledger import DeadLetter, Ledger
 from headrace.records import Chunk
-from headrace.runtime.items import FileDone, FileFailed, FileSkipped, FileStart, Window
+from headrace.runtime.items import (
+    FileDone,
+    FileFailed,
+    FileSkipped,
+    FileStart,
+    SegmentDone,
+    Window,
+)
 from headrace.runtime.replicate import Replicator
 from headrace.runtime.stats import RunStats
 from headrace.sinks.sqlite import SqliteSink
@@ -40,6 +51,8 @@ class WriteStage:
         # A replica (Qdrant) is written inside the window's transaction, before it
         # commits: the ledger records a file only after the replica acknowledged it.
         self.replicator = replicator
+        self.cursors = CursorStore(conn)
+        self._progress: dict[str, int] = {}  # bytes of a file counted as done so far
 
     def apply(self, window: Window) -> None:
         started = time.perf_counter()
@@ -56,7 +69,10 @@ class WriteStage:
                 if isinstance(item, Chunk):
                     buffered[item.source].append(item)
                 elif isinstance(item, FileStart):
-                    self.sink.discard(item.ref.path)
+                    self._start(item)
+                elif isinstance(item, SegmentDone):
+                    self.sink.stage(item.ref.path, buffered.pop(item.ref.path, []), {})
+                    self._segment(item)
                 elif isinstance(item, FileDone):
                     self.sink.stage(item.ref.path, buffered.pop(item.ref.path, []), {})
                     self._done(item)
@@ -68,12 +84,28 @@ class WriteStage:
             for path, chunks in buffered.items():
                 self.sink.stage(path, chunks, {})
 
+    def _start(self, item: FileStart) -> None:
+        path, resume = item.ref.path, item.resume
+        if resume is None:
+            self.sink.discard(path)
+            self.cursors.delete(path)
+            return
+        self.sink.discard(path, from_ordinal=resume.ordinal)  # staged past the cursor
+        self._progress[path] = resume.offset
+        self.stats.add(bytes_done=resume.offset, bytes_resumed=resume.offset)
+
+    def _segment(self, item: SegmentDone) -> None:
+        self.cursors.save(item.cursor)
+        path, offset = item.ref.path, item.cursor.offset
+        self.stats.add(bytes_done=offset - self._progress.get(path, 0), segments=1)
+        self._progress[path] = offset
+
     def _done(self, item: FileDone) -> None:
         file_id = self.ledger.upsert(
             item.ref, content_hash=item.content_hash, state="indexed", signature=item.signature
         )
         before = self.replicator.snapshot(file_id) if self.replicator else None
-        count = self.sink.publish(item.ref.path, file_id)
+        count = self.sink.publish(item.ref.path, file_id, keep_before=item.base_ordinal)
         if self.replicator is not None and before is not None:
             self.replicator.sync(file_id, before)
         self.ledger.set_chunk_count(file_id, count)
@@ -85,15 +117,21 @@ class WriteStage:
             for i in item.issues
         ]
         self.ledger.replace_dead_letters(item.ref.path, letters)
+        if item.final is not None:
+            self.cursors.save(item.final)
+        else:
+            self.cursors.delete(item.ref.path)
         self.stats.add(
             files_done=1,
-            bytes_done=item.ref.size,
+            bytes_done=item.ref.size - self._progress.pop(item.ref.path, 0),
             chunks_written=count,
             dead_letters=len(letters) + item.issues_dropped,
         )
 
     def _failed(self, item: FileFailed) -> None:
         self.sink.discard(item.ref.path)
+        self.cursors.delete(item.ref.path)
+        self._progress.pop(item.ref.path, None)
         err = item.error
         now = time.time()
         letter = DeadLetter(
@@ -113,6 +151,7 @@ class WriteStage:
 
     def _skipped(self, item: FileSkipped) -> None:
         self.sink.discard(item.ref.path)
+        self.cursors.delete(item.ref.path)
         file_id = self.ledger.upsert(
             item.ref,
             content_hash=item.content_hash,

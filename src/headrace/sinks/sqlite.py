@@ -201,19 +201,35 @@ class SqliteSink:
             "INSERT OR REPLACE INTO pending VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
         )
 
-    def discard(self, path: str) -> None:
-        """Drop whatever was staged for ``path`` (a failed or restarted file)."""
-        self.conn.execute("DELETE FROM pending WHERE path = ?", (path,))
+    def clear_stale(self) -> None:
+        """Drop staged chunks left by an earlier run, except those a durable
+        ``partial`` cursor vouches for (they resume instead of starting over)."""
+        self.conn.execute(
+            "DELETE FROM pending WHERE path NOT IN"
+            " (SELECT path FROM cursors WHERE mode = 'partial')"
+        )
+        self._seq.clear()
+
+    def discard(self, path: str, *, from_ordinal: int = 0) -> None:
+        """Drop what was staged for ``path`` (a failed or restarted file), or only its
+        chunks from ``from_ordinal`` on (a file resumed at a durable cursor)."""
+        self.conn.execute(
+            "DELETE FROM pending WHERE path = ? AND ordinal >= ?", (path, from_ordinal)
+        )
         self._seq.pop(path, None)
 
-    def publish(self, path: str, file_id: int) -> int:
-        """Make the staged chunks the file's chunks; returns how many it has now."""
+    def publish(self, path: str, file_id: int, *, keep_before: int = 0) -> int:
+        """Make the staged chunks the file's chunks; returns how many it has now.
+
+        ``keep_before``: published chunks with a lower ordinal stay as they are (an
+        appended file stages only what follows its last seam).
+        """
         c = self.conn
         stale = (
-            "SELECT rowid FROM chunks WHERE file_id = ?1 AND id NOT IN"
+            "SELECT rowid FROM chunks WHERE file_id = ?1 AND ordinal >= ?3 AND id NOT IN"
             " (SELECT chunk_id FROM pending WHERE path = ?2)"
         )
-        self._delete_rows(stale, (file_id, path))
+        self._delete_rows(stale, (file_id, path, keep_before))
         c.execute(
             "UPDATE chunks SET ordinal=p.ordinal, line_start=p.line_start,"
             " line_end=p.line_end, byte_start=p.byte_start, byte_end=p.byte_end,"

@@ -25,8 +25,11 @@ StatSignature = tuple[int, int, int]
 _buffers = threading.local()
 
 
-def content_hash(path: str) -> str:
+def content_hash(path: str, limit: int | None = None) -> str:
     """Return the blake3 hash of the file's bytes as 32 lowercase hex characters.
+
+    ``limit`` hashes only the first ``limit`` bytes: the size the file had when it
+    was discovered, so that a file still growing is hashed as it was planned.
 
     Reads in 1 MiB blocks into a reused per-thread buffer, so memory stays bounded
     whatever the file's size; blake3 releases the GIL while it hashes a block.
@@ -37,10 +40,16 @@ def content_hash(path: str) -> str:
     """
     hasher = blake3()
     buffer, view = _block_buffer()
+    left = -1 if limit is None else limit
     try:
         with open(path, "rb", buffering=0) as fh:
-            while count := fh.readinto(buffer):
+            while left:
+                count = fh.readinto(buffer if left < 0 else view[: min(left, BLOCK_BYTES)])
+                if not count:
+                    break
                 hasher.update(view[:count])
+                if left > 0:
+                    left -= count
     except FileNotFoundError as exc:
         raise UnreadableFileError(
             "file vanished between discovery and hashing", path=path, stage="fingerprint"
@@ -51,6 +60,34 @@ def content_hash(path: str) -> str:
             f"cannot read file: {reason}", path=path, stage="fingerprint"
         ) from exc
     return hasher.hexdigest(length=HASH_HEX_CHARS // 2)
+
+
+SEAM_BYTES = 4096
+
+
+def span_digest(path: str, start: int, end: int) -> str | None:
+    """blake3 of the bytes ``[start, end)`` (at most a few KiB), ``None`` if unreadable.
+
+    Durable cursors store the digest of a file's head and of the bytes just before
+    the cursor: a file that only grew keeps both, a rewritten, truncated or
+    copy-truncated one almost surely changes one of them.
+    """
+    try:
+        with open(path, "rb", buffering=0) as fh:
+            fh.seek(start)
+            data = fh.read(end - start)
+    except OSError:
+        return None
+    if len(data) != end - start:
+        return None
+    return str(blake3(data).hexdigest(length=HASH_HEX_CHARS // 2))
+
+
+def edge_digests(path: str, offset: int) -> tuple[str | None, str | None]:
+    """Digests of the head ``[0, min(offset, 4 KiB))`` and the seam ``[offset-4 KiB, offset)``."""
+    head = span_digest(path, 0, min(offset, SEAM_BYTES))
+    seam = span_digest(path, max(0, offset - SEAM_BYTES), offset)
+    return head, seam
 
 
 def stat_signature(ref: FileRef) -> StatSignature:

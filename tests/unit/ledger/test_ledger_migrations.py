@@ -34,6 +34,7 @@ STEP_TABLES = {
         "dead_letters",
         "runs",
     },
+    2: {"cursors"},
 }
 
 

@@ -7,13 +7,14 @@ from pathlib import Path
 
 from headrace.parsers.jsonl import JsonlParser, record_metadata, render_record
 from headrace.readers.lines import LineReader
-from headrace.records import ParseIssue, Section
+from headrace.records import ParseIssue, Seam, Section
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "parsers"
 
 
 def parse(path: Path, **kwargs: int) -> list[Section | ParseIssue]:
-    return list(JsonlParser(**kwargs).parse(LineReader(str(path)), str(path)))
+    items = JsonlParser(**kwargs).parse(LineReader(str(path)), str(path))
+    return [x for x in items if not isinstance(x, Seam)]  # seams: tests/unit/parsers/test_seams.py
 
 
 def test_good_lines_are_kept_around_malformed_ones(tmp_path: Path) -> None:
@@ -109,7 +110,8 @@ def test_real_transcript_edge_cases() -> None:
 def test_crlf_offsets_and_reader_issues_pass_through(tmp_path: Path) -> None:
     path = tmp_path / "w.jsonl"
     path.write_bytes(b'{"a": "1"}\r\n{"b": "' + b"x" * 100 + b'"}\r\n{"c": "3"}\r\n')
-    items = list(JsonlParser().parse(LineReader(str(path), max_line_bytes=50), str(path)))
+    stream = JsonlParser().parse(LineReader(str(path), max_line_bytes=50), str(path))
+    items = [x for x in stream if not isinstance(x, Seam)]
     assert isinstance(items[1], ParseIssue)
     assert (items[1].line, items[1].offset, items[1].error_type) == (2, 12, "LineTooLongError")
     third = items[2]

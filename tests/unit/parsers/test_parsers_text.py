@@ -6,11 +6,12 @@ from pathlib import Path
 
 from headrace.parsers.text import TextParser
 from headrace.readers.lines import LineReader
-from headrace.records import ParseIssue, Section
+from headrace.records import ParseIssue, Seam, Section
 
 
 def parse(path: Path, **kwargs: int) -> list[Section | ParseIssue]:
-    return list(TextParser(**kwargs).parse(LineReader(str(path)), str(path)))
+    items = TextParser(**kwargs).parse(LineReader(str(path)), str(path))
+    return [x for x in items if not isinstance(x, Seam)]  # seams: tests/unit/parsers/test_seams.py
 
 
 def test_small_file_is_one_section(tmp_path: Path) -> None:
@@ -44,7 +45,8 @@ def test_long_text_splits_at_paragraphs_and_ranges_hold_the_text(tmp_path: Path)
 def test_reader_issues_pass_through(tmp_path: Path) -> None:
     path = tmp_path / "a.log"
     path.write_text("ok\n" + "z" * 80 + "\nfine\n", encoding="utf-8")
-    items = list(TextParser().parse(LineReader(str(path), max_line_bytes=40), str(path)))
+    stream = TextParser().parse(LineReader(str(path), max_line_bytes=40), str(path))
+    items = [x for x in stream if not isinstance(x, Seam)]
     assert isinstance(items[0], ParseIssue)
     assert (items[0].line, items[0].offset) == (2, 3)
     assert isinstance(items[1], Section)

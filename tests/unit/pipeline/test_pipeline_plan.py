@@ -27,9 +27,9 @@ def hashed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Paths the planner hashed, in order."""
     seen: list[str] = []
 
-    def counting(path: str) -> str:
+    def counting(path: str, limit: int | None = None) -> str:
         seen.append(path)
-        return content_hash(path)
+        return content_hash(path, limit)
 
     monkeypatch.setattr(plan_module, "content_hash", counting)
     return seen

@@ -72,7 +72,7 @@ def test_crlf_terminator_is_counted_but_not_text(tmp_path: Path) -> None:
 
 def test_final_line_without_newline(tmp_path: Path) -> None:
     reader = LineReader(str(write(tmp_path, b"a\nlast")))
-    assert list(reader) == [Line(1, 0, 2, "a"), Line(2, 2, 4, "last")]
+    assert list(reader) == [Line(1, 0, 2, "a"), Line(2, 2, 4, "last", terminated=False)]
     assert reader.position == 6
 
 
@@ -157,7 +157,7 @@ def test_over_cap_line_is_skipped_in_bounded_memory(tmp_path: Path) -> None:
     issue = items[1]
     assert isinstance(issue, ParseIssue)
     assert (issue.line, issue.offset, issue.error_type) == (2, 6, "LineTooLongError")
-    assert items[2:] == [Line(3, 6 + huge + 1, 6, "after"), Line(4, 6 + huge + 7, 4, "last")]
+    assert items[2:] == [Line(3, 6 + huge + 1, 6, "after"), Line(4, 6 + huge + 7, 4, "last", terminated=False)]
 
 
 def test_over_cap_final_line_without_newline(tmp_path: Path) -> None:

@@ -1,0 +1,132 @@
+"""Durable byte cursors: where a large or growing file's ingest can resume.
+
+A cursor is written only in the transaction that stages (``partial``) or publishes
+(``final``) every chunk before it, so it never claims more than the index holds.
+It is the *durable* position; the reader's live position runs ahead of it and is
+never stored. A cursor is trusted again only if the file still has the same inode,
+at least ``offset`` bytes, and the same digests of its head and of the bytes just
+before ``offset`` (``sources.fingerprint.edge_digests``); the runtime checks that.
+
+A ``final`` cursor is used only when the file grew past ``size``: a file of the
+same size with new content was rewritten, whatever its edges say.
+
+``partial``: chunks ``[base_ordinal, ordinal)`` are in ``pending`` (and, for an
+append that was interrupted, ``[0, base_ordinal)`` published). ``final``: the file
+is published; ``offset`` is its last seam, where an append resumes, and
+``base_ordinal == ordinal``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import apsw
+
+from headrace.ledger.db import scalar
+from headrace.records import ParseIssue
+
+_COLS = (
+    "path, mode, signature, inode, size, offset, line, ordinal, base_ordinal,"
+    " head_digest, seam_digest, issues"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """A resumable point of one file (see the module docstring for ``mode``)."""
+
+    path: str
+    mode: str
+    signature: str
+    inode: int
+    size: int  # the file's size when the cursor was taken
+    offset: int
+    line: int
+    ordinal: int
+    base_ordinal: int
+    head_digest: str
+    seam_digest: str
+    issues: tuple[ParseIssue, ...] = ()
+
+
+def _dump_issues(issues: tuple[ParseIssue, ...]) -> str:
+    return json.dumps([[i.message, i.line, i.offset, i.error_type] for i in issues])
+
+
+def _load_issues(text: str) -> tuple[ParseIssue, ...]:
+    return tuple(ParseIssue(m, line, off, kind) for m, line, off, kind in json.loads(text))
+
+
+class CursorStore:
+    """Reads and writes ``cursors`` on one connection; never opens transactions."""
+
+    def __init__(self, conn: apsw.Connection) -> None:
+        self.conn = conn
+
+    def get(self, path: str) -> Cursor | None:
+        """The file's cursor; a ``final`` one only while the file is indexed."""
+        row = self.conn.execute(
+            f"SELECT {_COLS} FROM cursors AS c WHERE path = ? AND (mode = 'partial'"
+            " OR EXISTS (SELECT 1 FROM files AS f WHERE f.path = c.path"
+            " AND f.state = 'indexed' AND f.signature = c.signature))",
+            (path,),
+        ).fetchone()
+        if row is None:
+            return None
+        path_, mode, signature, inode, size, offset, line, ordinal, base, head, seam, issues = row
+        return Cursor(
+            path_, mode, signature, inode, size, offset, line, ordinal, base, head, seam,
+            _load_issues(issues),
+        )  # fmt: skip
+
+    def save(self, cursor: Cursor) -> None:
+        c = cursor
+        self.conn.execute(
+            f"INSERT OR REPLACE INTO cursors({_COLS}, updated_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                c.path,
+                c.mode,
+                c.signature,
+                c.inode,
+                c.size,
+                c.offset,
+                c.line,
+                c.ordinal,
+                c.base_ordinal,
+                c.head_digest,
+                c.seam_digest,
+                _dump_issues(c.issues),
+                time.time(),
+            ),
+        )
+
+    def delete(self, path: str) -> None:
+        self.conn.execute("DELETE FROM cursors WHERE path = ?", (path,))
+
+    def occurrences_before(self, cursor: Cursor, text_hash: str) -> int:
+        """How many chunks before ``cursor`` have this text: published plus staged."""
+        published = 0
+        if cursor.base_ordinal:
+            published = int(
+                scalar(
+                    self.conn,
+                    "SELECT count(*) FROM chunks WHERE text_hash = ?2 AND ordinal < ?3"
+                    " AND file_id = (SELECT id FROM files WHERE path = ?1)",
+                    (cursor.path, text_hash, cursor.base_ordinal),
+                )
+            )
+        staged = int(
+            scalar(
+                self.conn,
+                "SELECT count(*) FROM pending WHERE path = ? AND text_hash = ?"
+                " AND ordinal >= ? AND ordinal < ?",
+                (cursor.path, text_hash, cursor.base_ordinal, cursor.ordinal),
+            )
+        )
+        return published + staged
+
+
+__all__ = ["Cursor", "CursorStore"]
