@@ -23,7 +23,9 @@ from headrace.cli.watch import watch_command, watcher_status
 from headrace.config.settings import Settings, load_settings
 from headrace.errors import ConfigError, HeadraceError, RootUnavailableError, StoreError
 from headrace.observability.progress import show_progress
+from headrace.presets import apply_settings, get_preset
 from headrace.runtime.stats import RunStats
+from headrace.sinks.filters import SearchFilters, parse_time
 
 
 def _settings_help() -> str:
@@ -77,8 +79,28 @@ def _main(
     )
 
 
-def _open(index: str | None, embedder: str | None = None, **flags: Any) -> Index:
-    settings = load_settings(index=index, **flags)
+PresetOpt = Annotated[
+    str | None, typer.Option("--preset", help="named preset, e.g. claude-code (roots, parser)")
+]
+StoreOpt = Annotated[
+    str | None, typer.Option("--store", envvar="HEADRACE_STORE", help="sqlite | qdrant")
+]
+QdrantUrlOpt = Annotated[
+    str | None,
+    typer.Option("--qdrant-url", envvar="HEADRACE_QDRANT_URL", help="Qdrant server URL"),
+]
+QdrantPathOpt = Annotated[
+    str | None,
+    typer.Option("--qdrant-path", envvar="HEADRACE_QDRANT_PATH", help="Qdrant local-mode folder"),
+]
+
+
+def _open(
+    index: str | None, embedder: str | None = None, preset: str | None = None, **flags: Any
+) -> Index:
+    settings = apply_settings(
+        load_settings(index=index, **flags), get_preset(preset) if preset else None
+    )
     return Index(settings=settings, embedder=embedder)
 
 
@@ -88,9 +110,15 @@ def _emit(data: Any, as_json: bool, text: str) -> None:
 
 @app.command()
 def ingest(
-    roots: Annotated[list[Path], typer.Argument(help="folders to sync")],
+    roots: Annotated[
+        list[Path] | None, typer.Argument(help="folders to sync (or from --preset)")
+    ] = None,
     index: IndexOpt = None,
     embedder: EmbedderOpt = None,
+    preset: PresetOpt = None,
+    store: StoreOpt = None,
+    qdrant_url: QdrantUrlOpt = None,
+    qdrant_path: QdrantPathOpt = None,
     include: Annotated[list[str] | None, typer.Option(help="glob to include (repeat)")] = None,
     exclude: Annotated[list[str] | None, typer.Option(help="glob to exclude (repeat)")] = None,
     overlap: Annotated[
@@ -111,9 +139,16 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Sync folders into the index: first run everything, later runs only changes."""
+    paths = [str(r) for r in roots or []] or (get_preset(preset).expanded_roots() if preset else [])
+    if not paths:
+        raise ConfigError("ingest needs ROOTS or a --preset that names them")
     idx = _open(
         index,
         embedder,
+        preset,
+        store=store,
+        qdrant_url=qdrant_url,
+        qdrant_path=qdrant_path,
         include=include or None,
         exclude=exclude or None,
         overlap_tokens=overlap,
@@ -125,7 +160,7 @@ def ingest(
     old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with show_progress(stats, enabled=not state.get("quiet") and not as_json):
-            idx.ingest([str(r) for r in roots], stats=stats)
+            idx.ingest(paths, stats=stats)
     finally:
         for sig, prev in old.items():
             signal.signal(sig, prev)
@@ -159,11 +194,27 @@ def search(
     k: Annotated[int, typer.Option("-k", help="number of results")] = 10,
     mode: Annotated[str, typer.Option(help="hybrid | vector | keyword")] = "hybrid",
     index: IndexOpt = None,
+    preset: PresetOpt = None,
+    store: StoreOpt = None,
+    qdrant_url: QdrantUrlOpt = None,
+    qdrant_path: QdrantPathOpt = None,
+    project: Annotated[str | None, typer.Option(help="only this project")] = None,
+    session: Annotated[str | None, typer.Option(help="only this session id")] = None,
+    since: Annotated[str | None, typer.Option(help="from: 2026-02-10, …T21:00Z or 7d")] = None,
+    until: Annotated[str | None, typer.Option(help="up to: a date, a time or an age")] = None,
+    tool: Annotated[str | None, typer.Option(help="turns that used this tool (Bash …)")] = None,
+    file: Annotated[str | None, typer.Option(help="turns that touched this path or name")] = None,
+    concept: Annotated[str | None, typer.Option(help="turns about this concept")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Search the index: vector and keyword results fused (RRF)."""
-    with _open(index) as idx:
-        hits = idx.search(query, k, mode=mode)
+    """Search the index: vector and keyword results fused (RRF), optionally filtered."""
+    filters = SearchFilters(
+        project, session, tool, file, concept, parse_time(since), parse_time(until)
+    )
+    with _open(
+        index, None, preset, store=store, qdrant_url=qdrant_url, qdrant_path=qdrant_path
+    ) as idx:
+        hits = idx.search(query, k, mode=mode, filters=filters)
     if as_json:
         typer.echo(
             json.dumps(
@@ -176,7 +227,16 @@ def search(
     for n, h in enumerate(hits, 1):
         where = f"{h.path}:{h.line_start}-{h.line_end}" + (f"  [{h.heading}]" if h.heading else "")
         snippet = " ".join(h.text.split())[:300]
-        typer.echo(f"{n}. {where}  score={h.score:.4f}\n   {snippet}\n")
+        typer.echo(f"{n}. {where}  score={h.score:.4f}{_said(h.metadata)}\n   {snippet}\n")
+
+
+def _said(meta: Any) -> str:
+    """When and where a conversation passage was said (transcript metadata only)."""
+    if not isinstance(meta, dict) or "session" not in meta or "project" not in meta:
+        return ""
+    parts = [str(meta.get("timestamp") or "?"), f"project={meta['project']}"]
+    parts += [f"{k}={meta[k]}" for k in ("session", "git_branch", "cwd") if meta.get(k)]
+    return "\n   said " + " ".join(parts)
 
 
 def _hit_dict(h: Any) -> dict[str, Any]:
