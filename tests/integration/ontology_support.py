@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import apsw
+import pytest
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "ontology"
 GIT_ENV = {
@@ -110,6 +112,29 @@ def fk_violations(db: Path) -> list[Any]:
         ]
     finally:
         conn.close()
+
+
+def ontology_dbs(root: Path) -> list[Path]:
+    """Every SQLite file under ``root`` that holds an ontology model."""
+    found = []
+    for path in sorted(root.rglob("*.sqlite")):
+        conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        finally:
+            conn.close()
+        if "ontologies" in tables:
+            found.append(path)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def foreign_keys_hold(tmp_path: Path) -> Iterator[None]:
+    """After every test of a module that imports it: every ontology database under
+    ``tmp_path`` passes ``PRAGMA foreign_key_check`` and ``integrity_check``."""
+    yield
+    for db in ontology_dbs(tmp_path):
+        assert fk_violations(db) == [], db
 
 
 PAGE = """- ### OntologyBlock

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ontology_support import Repo
+from ontology_support import (  # foreign_keys_hold: autouse, checks every database
+    Repo,
+    foreign_keys_hold,  # noqa: F401
+)
 
 from headrace.sources.git import GitRepo
 from headrace.sources.git_mirror import GitMirror

@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from ontology_support import Repo
+from ontology_support import (  # foreign_keys_hold: autouse, checks every database
+    Repo,
+    foreign_keys_hold,  # noqa: F401
+)
 
 BASE = [
     "Lunar Rover.md",

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import apsw
 import pytest
-from ontology_support import Repo, dump, fk_violations, write_pages
+from ontology_support import (  # foreign_keys_hold: autouse, checks every database
+    Repo,
+    dump,
+    fk_violations,
+    foreign_keys_hold,  # noqa: F401
+    write_pages,
+)
 
 from headrace.ontology import OntologySync
 from headrace.sinks.ontology_sqlite import OntologyStore

@@ -5,7 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ontology_support import Repo, dump, fk_violations
+from ontology_support import (  # foreign_keys_hold: autouse, checks every database
+    Repo,
+    dump,
+    fk_violations,
+    foreign_keys_hold,  # noqa: F401
+)
 
 from headrace.errors import RootUnavailableError, TransientError
 from headrace.ontology import OntologySync

@@ -135,8 +135,10 @@ def _summary(r: SyncReport) -> str:
     text = (
         f"{head}: {r.files} changed files; {r.stored} stored, {r.renamed} renamed,"
         f" {r.deleted} deleted, {r.documents} plain documents, {r.skipped} already done,"
-        f" {r.failed} failed in {r.elapsed_s:.2f}s"
+        f" {r.failed} failed in {r.elapsed_s:.2f}s [{r.outcome}]"
     )
+    if r.dangling:
+        text += f"\n{r.dangling} dangling references kept (see: headrace ontology dangling)"
     if r.transient_failures:
         text += f"\n{len(r.transient_failures)} transient failures (cursor kept; run again):"
         text += "".join(f"\n  {t}" for t in r.transient_failures[:20])

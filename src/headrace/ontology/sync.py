@@ -30,9 +30,9 @@ import blake3
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from headrace.errors import InputError, RootUnavailableError, StoreError, TransientError
-from headrace.parsers.ontology import PARSER_VERSION, parse_ontology, syntax_for
+from headrace.parsers.ontology import PARSER_VERSION, parse_ontology, same_parse, syntax_for
 from headrace.sinks.ontology_sqlite import OntologyStore, StoredOntology
-from headrace.sources.git import BlobReader, Change, GitRepo, PathFilter
+from headrace.sources.git import BlobReader, Change, GitRepo, PathFilter, filter_changes
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -40,7 +40,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class SyncReport:
-    """What one sync did; ``complete`` is True when the cursor reached ``commit``."""
+    """What one sync did; ``complete`` is True when the cursor reached ``commit``.
+
+    ``dangling`` counts the source's references that resolve to no stored term
+    (kept, reported, never fatal); it is counted only when the run changed files.
+    """
 
     source: str
     commit: str = ""
@@ -56,10 +60,18 @@ class SyncReport:
     transient_failures: list[str] = field(default_factory=list)
     retries: int = 0
     complete: bool = False
+    dangling: int | None = None
     elapsed_s: float = 0.0
 
+    @property
+    def outcome(self) -> str:
+        """``complete``; ``partial`` (complete, some files dead-lettered); ``incomplete``."""
+        if not self.complete:
+            return "incomplete"
+        return "partial" if self.failed else "complete"
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self) | {"outcome": self.outcome}
 
 
 @dataclass(slots=True)
@@ -142,6 +154,8 @@ class OntologySync:
                     report,
                 )
                 report.complete = True
+            if report.files:
+                report.dangling = self.store.dangling_count(self.source)
         report.elapsed_s = time.perf_counter() - started
         return report
 
@@ -161,8 +175,9 @@ class OntologySync:
             and self.repo.is_ancestor(cursor.commit_sha, target)
         ):
             report.mode = "incremental" if cursor.commit_sha != target else "up-to-date"
-            diff = self.repo.diff(cursor.commit_sha, target)
-            return [c for c in self.filter.changes(diff) if _typed(c)]
+            # Seen through the same test as a full tree: a rename from ``a.ttl`` to
+            # ``a.txt`` is a deletion, exactly as a fresh sync of the target would see it.
+            return filter_changes(self.repo.diff(cursor.commit_sha, target), self._counts)
         report.mode = "full" if cursor is None else "reconcile"
         tree = {p: b for p, b in self.repo.tree(target).items() if self._counts(p)}
         changes = reconcile(tree, self.store.stored(self.source))
@@ -203,7 +218,14 @@ class OntologySync:
         if ch.kind == "rename" and ch.old_path is not None:
             old_path = ch.old_path
             old = run.stored.get(old_path)
-            if old is not None and old.blob_sha == ch.blob and old.parser_version == PARSER_VERSION:
+            if (
+                old is not None
+                and old.blob_sha == ch.blob
+                and old.parser_version == PARSER_VERSION
+                and same_parse(
+                    old_path, ch.path, uses_base=self.store.mentions_base(self.source, old_path)
+                )
+            ):
                 self._retry(
                     lambda: self.store.rename(self.source, old_path, ch.path, run.target), report
                 )
@@ -318,13 +340,6 @@ class OntologySync:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _typed(change: Change) -> bool:
-    """A change concerns an ontology-typed path (old or new)."""
-    return syntax_for(change.path) is not None or (
-        change.old_path is not None and syntax_for(change.old_path) is not None
-    )
 
 
 def reconcile(tree: dict[str, str], stored: dict[str, StoredOntology]) -> list[Change]:

@@ -21,7 +21,7 @@ import apsw
 
 from headrace.errors import StoreError, TransientError
 from headrace.ledger.migrations import scalar
-from headrace.parsers.ontology.model import PROPERTY_KINDS, OntologyDoc
+from headrace.parsers.ontology.model import PROPERTY_KINDS, OntologyDoc, base_iri
 from headrace.sinks.ontology_schema import migrate
 
 BUSY_TIMEOUT_MS = 10_000
@@ -76,21 +76,25 @@ class OntologyStore:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[apsw.Connection]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT``; busy → ``TransientError``, other → ``StoreError``."""
+        """``BEGIN IMMEDIATE`` … ``COMMIT``, with SQLite's errors translated by kind.
+
+        Busy, locked, I/O and disk-full errors are ``TransientError`` (retried by the
+        caller); a constraint violation or any other SQLite error is ``StoreError``
+        (permanent for that file). Either way the transaction is rolled back first.
+        """
         try:
             self.conn.execute("BEGIN IMMEDIATE")
-        except apsw.BusyError as exc:
-            raise TransientError(f"{self.path}: ontology database is busy") from exc
+        except apsw.Error as exc:
+            raise _translate(self.path, "begin", exc) from exc
         try:
             yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        try:
             self.conn.execute("COMMIT")
-        except apsw.BusyError as exc:
-            self.conn.execute("ROLLBACK")
-            raise TransientError(f"{self.path}: commit failed, database busy") from exc
+        except BaseException as exc:
+            if self.conn.in_transaction:  # SQLite rolls back by itself on some I/O errors
+                self.conn.execute("ROLLBACK")
+            if isinstance(exc, apsw.Error):
+                raise _translate(self.path, "write", exc) from exc
+            raise
 
     # -- per-file writes -------------------------------------------------------------
 
@@ -105,30 +109,31 @@ class OntologyStore:
         content_hash: str,
         parser_version: str,
     ) -> int:
-        """Store ``doc`` as the only version of ``path``; returns the ontology id."""
-        try:
-            with self.transaction() as c:
-                self._drop(source, path)
-                c.execute(
-                    "INSERT INTO ontologies(source, path, iri, format, commit_sha, blob_sha,"
-                    " content_hash, parser_version, synced_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (
-                        source,
-                        path,
-                        doc.iri,
-                        doc.format,
-                        commit_sha,
-                        blob_sha,
-                        content_hash,
-                        parser_version,
-                        time.time(),
-                    ),
-                )
-                oid = c.last_insert_rowid()
-                _insert_doc(c, oid, doc)
-                return oid
-        except apsw.ConstraintError as exc:
-            raise StoreError(f"{path}: rejected by the schema: {exc}") from exc
+        """Store ``doc`` as the only version of ``path``; returns the ontology id.
+
+        A row the schema rejects is ``StoreError`` (that file's dead letter); a busy or
+        failing disk is ``TransientError``. Either way the old version stays.
+        """
+        with self.transaction() as c:
+            self._drop(source, path)
+            c.execute(
+                "INSERT INTO ontologies(source, path, iri, format, commit_sha, blob_sha,"
+                " content_hash, parser_version, synced_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    source,
+                    path,
+                    doc.iri,
+                    doc.format,
+                    commit_sha,
+                    blob_sha,
+                    content_hash,
+                    parser_version,
+                    time.time(),
+                ),
+            )
+            oid = c.last_insert_rowid()
+            _insert_doc(c, oid, doc)
+            return oid
 
     def remove(self, source: str, path: str) -> None:
         """Forget ``path`` (deleted, or no longer an ontology)."""
@@ -223,11 +228,57 @@ class OntologyStore:
                 (source, location, ref, commit_sha, parser_version, time.time(), filters),
             )
 
+    def mentions_base(self, source: str, path: str) -> bool:
+        """Whether the stored model of ``path`` holds an IRI under its base IRI.
+
+        Such IRIs came from relative references, which resolve differently at
+        another path: a rename of that file must re-parse it.
+        """
+        base = base_iri(path)
+        row = self.conn.execute(_MENTIONS_BASE, {"s": source, "p": path, "b": base}).fetchone()
+        return row is not None
+
+    def dangling_count(self, source: str) -> int:
+        """References of ``source``'s files that resolve to no term of any file."""
+        return int(
+            scalar(
+                self.conn,
+                "SELECT count(*) FROM dangling_references d JOIN ontologies o"
+                " ON o.id = d.ontology_id WHERE o.source = ?",
+                (source,),
+            )
+        )
+
     def count(self, sql: str) -> int:
         return int(scalar(self.conn, sql) or 0)
 
     def close(self) -> None:
         self.conn.close()
+
+
+# Every column that can hold an IRI of the file; subjects are covered by ``terms``.
+_MENTIONS_BASE = """
+SELECT 1 FROM ontologies o WHERE o.source = :s AND o.path = :p AND (
+    instr(o.iri, :b) = 1
+    OR EXISTS (SELECT 1 FROM terms x WHERE x.ontology_id = o.id AND instr(x.iri, :b) = 1)
+    OR EXISTS (SELECT 1 FROM axioms x WHERE x.ontology_id = o.id AND (instr(x.target_iri, :b) = 1
+        OR instr(x.property_iri, :b) = 1 OR instr(x.expression, :b) > 0))
+    OR EXISTS (SELECT 1 FROM relationships x WHERE x.ontology_id = o.id
+        AND (instr(x.predicate, :b) = 1 OR instr(x.target, :b) = 1))
+    OR EXISTS (SELECT 1 FROM annotations x WHERE x.ontology_id = o.id
+        AND (instr(x.property, :b) = 1 OR instr(x.datatype, :b) = 1))
+    OR EXISTS (SELECT 1 FROM imports x WHERE x.ontology_id = o.id AND instr(x.iri, :b) = 1))
+"""
+
+# Failures that say nothing about the data: another writer, a flaky disk, a full disk.
+_TRANSIENT_SQLITE = (apsw.BusyError, apsw.LockedError, apsw.IOError, apsw.FullError)
+
+
+def _translate(path: Path, step: str, exc: apsw.Error) -> TransientError | StoreError:
+    """SQLite's error as headrace's: retryable by type, never by message."""
+    if isinstance(exc, _TRANSIENT_SQLITE):
+        return TransientError(f"{path}: {step} failed ({type(exc).__name__}): {exc}")
+    return StoreError(f"{path}: {step} failed ({type(exc).__name__}): {exc}")
 
 
 def _insert_doc(c: apsw.Connection, oid: int, doc: OntologyDoc) -> None:

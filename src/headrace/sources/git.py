@@ -16,11 +16,12 @@ unchanged, whatever its mtime, so resuming or reconciling never re-reads it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
@@ -173,16 +174,28 @@ class GitRepo:
 
 
 class BlobReader:
-    """``git cat-file --batch``: read many blobs through one process. Use as a context."""
+    """``git cat-file --batch``: read many blobs through one process. Use as a context.
+
+    A failure of the pipe (the process died, a short read) is ``TransientError`` and
+    marks the process broken: the next ``read`` starts a new one, so a retry works.
+    """
 
     def __init__(self, git_dir: Path) -> None:
         dot = git_dir / ".git"
-        self._proc = subprocess.Popen(
-            ["git", f"--git-dir={dot if dot.exists() else git_dir}", "cat-file", "--batch"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env={**os.environ, **_GIT_ENV},
-        )
+        self._cmd = ["git", f"--git-dir={dot if dot.exists() else git_dir}", "cat-file", "--batch"]
+        self._proc = self._start()
+        self._broken = False
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        try:
+            return subprocess.Popen(
+                self._cmd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env={**os.environ, **_GIT_ENV},
+            )
+        except OSError as exc:
+            raise TransientError(f"cannot run git cat-file: {exc}") from exc
 
     def read(self, sha: str, *, max_bytes: int | None = None) -> bytes:
         """The content of blob ``sha``; a vanished process is ``TransientError``.
@@ -190,6 +203,15 @@ class BlobReader:
         A blob over ``max_bytes`` is drained from the pipe unread and refused with
         ``InputError`` (stage ``read``), so one huge file never sits in memory.
         """
+        if self._broken or self._proc.poll() is not None:
+            self._restart()
+        try:
+            return self._read(sha, max_bytes)
+        except TransientError:
+            self._broken = True
+            raise
+
+    def _read(self, sha: str, max_bytes: int | None) -> bytes:
         stdin, stdout = self._pipes()
         try:
             stdin.write(sha.encode() + b"\n")
@@ -221,9 +243,17 @@ class BlobReader:
             raise TransientError("git cat-file is not running")
         return self._proc.stdin, self._proc.stdout
 
+    def _restart(self) -> None:
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            self._proc.kill()
+            self.close()
+        self._proc = self._start()
+        self._broken = False
+
     def close(self) -> None:
         if self._proc.stdin is not None:
-            self._proc.stdin.close()
+            with contextlib.suppress(OSError):  # the pipe of a dead process
+                self._proc.stdin.close()
         self._proc.wait(timeout=10)
         if self._proc.stdout is not None:
             self._proc.stdout.close()
@@ -249,21 +279,31 @@ class PathFilter:
 
     def changes(self, changes: Iterable[Change]) -> list[Change]:
         """Filtered changes; a rename across the filter becomes an add or a delete."""
-        out: list[Change] = []
-        for ch in changes:
-            new_in = self(ch.path)
-            if ch.kind != "rename":
-                if new_in:
-                    out.append(ch)
-                continue
-            old_in = self(ch.old_path or "")
-            if new_in and old_in:
+        return filter_changes(changes, self)
+
+
+def filter_changes(changes: Iterable[Change], accept: Callable[[str], bool]) -> list[Change]:
+    """The changes that concern paths ``accept`` takes, as seen through it.
+
+    A rename whose old path is accepted and new path is not is a deletion; the other
+    way round an addition. A modification or deletion of a path that is not accepted
+    concerns nothing stored, so it is dropped.
+    """
+    out: list[Change] = []
+    for ch in changes:
+        new_in = accept(ch.path)
+        if ch.kind != "rename":
+            if new_in:
                 out.append(ch)
-            elif new_in:
-                out.append(Change("add", ch.path, ch.blob))
-            elif old_in:
-                out.append(Change("delete", ch.old_path or "", None, old_blob=ch.old_blob))
-        return out
+            continue
+        old_in = accept(ch.old_path or "")
+        if new_in and old_in:
+            out.append(ch)
+        elif new_in:
+            out.append(Change("add", ch.path, ch.blob))
+        elif old_in:
+            out.append(Change("delete", ch.old_path or "", None, old_blob=ch.old_blob))
+    return out
 
 
 GIT_TIMEOUT_S = 600  # a fetch that hangs (dead network) must end, as a transient failure
@@ -290,4 +330,4 @@ def _run(cmd: list[str], *, check: bool = True, transient: bool = False) -> str:
     return proc.stdout.decode("utf-8", "surrogateescape")
 
 
-__all__ = ["BlobReader", "Change", "GitRepo", "PathFilter", "is_url"]
+__all__ = ["BlobReader", "Change", "GitRepo", "PathFilter", "filter_changes", "is_url"]

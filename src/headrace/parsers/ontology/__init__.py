@@ -21,7 +21,8 @@ from headrace.parsers.ontology.ofn import Interpreter, read
 from headrace.parsers.ontology.xmlguard import sanitize_xml
 
 # A bump makes the next sync re-parse every file (stored per ontology).
-PARSER_VERSION = "1"
+# 2: owl:FunctionalProperty no longer makes a data property an object property.
+PARSER_VERSION = "2"
 
 EXTENSIONS: dict[str, str] = {
     ".md": "markdown",
@@ -41,6 +42,30 @@ EXTENSIONS: dict[str, str] = {
 def syntax_for(relpath: str) -> str | None:
     """The syntax family of ``relpath`` by extension, or ``None`` if not an ontology type."""
     return EXTENSIONS.get(posixpath.splitext(relpath)[1].lower())
+
+
+# Syntaxes whose result depends on the file's path only through Logseq's page name.
+_PATH_FREE = frozenset({"owx", "ofn", "jsonld"})
+# RDF resolves relative IRIs against the file's path (``model.base_iri``).
+_RDF = frozenset({"owl", "rdfxml", "turtle", "ntriples"})
+
+
+def same_parse(old: str, new: str, *, uses_base: bool) -> bool:
+    """True when the content stored for ``old`` parses to the same model at ``new``.
+
+    ``uses_base``: whether the stored model mentions ``base_iri(old)`` (the file had
+    relative IRIs). A file moved unchanged can then keep its stored rows (a rename);
+    otherwise it is parsed again, or an incremental sync would differ from a fresh one
+    (another format, another base IRI, another page name).
+    """
+    syntax = syntax_for(old)
+    if syntax is None or syntax != syntax_for(new):
+        return False
+    if syntax == "markdown":
+        return page_name(old) == page_name(new)
+    if syntax in _RDF:
+        return old == new or not uses_base
+    return syntax in _PATH_FREE
 
 
 def _text(data: bytes) -> str:
@@ -96,4 +121,11 @@ def parse_ontology(relpath: str, data: bytes) -> OntologyDoc | None:
     raise ParseError(f"not an ontology file type: {relpath}", path=relpath)
 
 
-__all__ = ["EXTENSIONS", "PARSER_VERSION", "OntologyDoc", "parse_ontology", "syntax_for"]
+__all__ = [
+    "EXTENSIONS",
+    "PARSER_VERSION",
+    "OntologyDoc",
+    "parse_ontology",
+    "same_parse",
+    "syntax_for",
+]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import quote
 
 TermKind = Literal[
     "ontology",
@@ -139,9 +140,17 @@ class OntologyDoc:
     imports: list[str] = field(default_factory=list)
 
     def term(self, iri: str, kind: TermKind, line: int | None = None) -> None:
-        """Record ``iri`` as a subject; a specific kind wins over ``resource``."""
+        """Record ``iri`` as a subject; a more specific kind wins, whatever the order.
+
+        ``resource`` yields to anything; ``property`` (e.g. ``owl:FunctionalProperty``,
+        which object and data properties share) yields to a specific property kind.
+        """
         old = self.terms.get(iri)
-        if old is None or (old.kind == "resource" and kind != "resource"):
+        if (
+            old is None
+            or (old.kind == "resource" and kind != "resource")
+            or (old.kind == "property" and kind in PROPERTY_KINDS and kind != "property")
+        ):
             self.terms[iri] = Term(iri, kind, line if old is None else old.line)
 
     def annotate(
@@ -168,6 +177,11 @@ def expand(name: str, prefixes: dict[str, str]) -> str:
         if base is not None:
             return base + local
     return name
+
+
+def base_iri(relpath: str) -> str:
+    """The base IRI relative IRIs of the file at ``relpath`` resolve against (RDF)."""
+    return "file:///" + quote(relpath)
 
 
 def is_builtin(iri: str) -> bool:

@@ -16,6 +16,7 @@ Blank-node class expressions are rendered in OWL Functional Syntax.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -32,6 +33,7 @@ from headrace.parsers.ontology.model import (
     OntologyDoc,
     Relationship,
     TermKind,
+    base_iri,
 )
 
 FORMATS = {
@@ -93,19 +95,41 @@ def parse_rdf(data: bytes, fmt: str, relpath: str) -> OntologyDoc:
     """Parse ``data`` (already XML-sanitised for RDF/XML) into an ``OntologyDoc``."""
     try:
         quads = list(
-            ox.parse(data, format=FORMATS[fmt], base_iri=_base(relpath), without_named_graphs=True)
+            ox.parse(
+                data, format=FORMATS[fmt], base_iri=base_iri(relpath), without_named_graphs=True
+            )
         )
     except SyntaxError as exc:
-        raise ParseError(str(exc.msg or exc), path=relpath, line=exc.lineno) from None
+        message = str(exc.msg or exc)
+        line = exc.lineno if exc.lineno is not None else _locate(data, message, fmt)
+        raise ParseError(message, path=relpath, line=line) from None
     except ValueError as exc:
-        raise ParseError(str(exc), path=relpath) from None
+        raise ParseError(str(exc), path=relpath, line=_locate(data, str(exc), fmt)) from None
     return _Mapper(fmt).run(quads)
 
 
-def _base(relpath: str) -> str:
-    from urllib.parse import quote
+_QUOTED = re.compile(r"'([^']{2,200})'|\"([^\"]{2,200})\"")
 
-    return "file:///" + quote(relpath)
+
+def _locate(data: bytes, message: str, fmt: str) -> int | None:
+    """A line for an error pyoxigraph reports without one (its RDF/XML parser).
+
+    A well-formedness error is located by lxml (entities and network off; the data
+    is already sanitised); otherwise the first line holding the value the message
+    quotes (``'a b'``) or starts with (``333-555-666 is not a valid rdf:nodeID``).
+    """
+    if fmt == "rdfxml":
+        from lxml import etree
+
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+        try:
+            etree.fromstring(data, parser)
+        except etree.XMLSyntaxError as exc:
+            return int(exc.lineno) if exc.lineno else None
+    quoted = _QUOTED.search(message)
+    token = (quoted.group(1) or quoted.group(2)) if quoted else message.split(" ", 1)[0]
+    at = data.find(token.encode()) if len(token) > 1 else -1
+    return data.count(b"\n", 0, at) + 1 if at >= 0 else None
 
 
 def short(iri: str) -> str:
@@ -142,7 +166,8 @@ class _Mapper:
             if t == OWL + "Ontology" and self.doc.iri is None:
                 self.doc.iri = s
         elif t in _CHARACTERISTICS:
-            self.doc.term(s, "object_property")
+            # Functional applies to data properties too; the others only to object ones.
+            self.doc.term(s, "property" if t == OWL + "FunctionalProperty" else "object_property")
             self.doc.axioms.append(
                 Axiom(s, "characteristic", f"{t[len(OWL) :]}({short(s)})", None, None, None)
             )
