@@ -127,12 +127,20 @@ def ingest(
     allow_root_deletion: Annotated[
         bool, typer.Option("--allow-root-deletion", help="drop the graph of a vanished root")
     ] = False,
+    search_index: Annotated[
+        str | None,
+        typer.Option("--index", help="also put the schema text into this search index"),
+    ] = None,
+    embedder: Annotated[
+        str | None, typer.Option("--embedder", help="embedder of the search index")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Sync SQL files into the graph: first run everything, later runs only changes."""
     parse_cache = _cache(cache, enabled=not no_cache)
+    path_ = graph_path(graph)
     index = GraphIndex(
-        graph_path(graph),
+        path_,
         store=_make_store(store, uri, user, neo4j_database),
         cache=parse_cache,
         database=database,
@@ -142,6 +150,7 @@ def ingest(
         include=include or (),
         exclude=exclude or (),
         allow_root_deletion=allow_root_deletion,
+        search_mirror=search_mirror(path_),
     )
     try:
         stats = index.ingest([str(r) for r in roots])
@@ -156,10 +165,34 @@ def ingest(
         index.close()
         if parse_cache is not None:
             parse_cache.close()
-    snap = stats.snapshot()
-    _emit(snap, as_json, _summary(stats))
+    snap: dict[str, Any] = stats.snapshot()
+    text = _summary(stats)
+    if search_index is not None:
+        snap["search"] = _refresh_search(path_, search_index, embedder)
+        text += f"\nsearch index {snap['search']['index']}: {snap['search']['files_done']} pages"
+    _emit(snap, as_json, text)
     if stats.files_failed or stats.dead_letters:
         raise typer.Exit(1)
+
+
+def search_mirror(graph: Path) -> Path:
+    """The folder of rendered schema pages that the search index ingests."""
+    return graph.with_name(graph.name + ".search")
+
+
+def _refresh_search(graph: Path, index: str, embedder: str | None) -> dict[str, Any]:
+    """The rendered pages → the search index (an unchanged page costs nothing)."""
+    from headrace.api import Index
+    from headrace.config.settings import load_settings
+
+    mirror = search_mirror(graph)
+    mirror.mkdir(parents=True, exist_ok=True)
+    # The mirror is derived state: an emptied mirror is a real deletion.
+    settings = load_settings(index=index, allow_root_deletion=True)
+    with Index(settings=settings, embedder=embedder) as idx:
+        result: dict[str, Any] = idx.ingest([str(mirror)]).snapshot()
+        result["index"] = str(idx.path)
+    return result
 
 
 def _summary(s: GraphRunStats) -> str:
@@ -168,7 +201,8 @@ def _summary(s: GraphRunStats) -> str:
         f"{s.files_done} files ingested ({s.cache_file_hits} from the parse cache),"
         f" {s.renamed} renamed, {s.touched} touched, {s.deleted} deleted, {s.unchanged} unchanged,"
         f" {s.files_failed} failed; {s.statements} statements ({s.data_statements} data skipped,"
-        f" {s.parsed_statements} parsed, {s.failed_statements} unreadable); {s.nodes_written}"
+        f" {s.parsed_statements} parsed, {s.cached_statements} from the cache,"
+        f" {s.failed_statements} unreadable); {s.nodes_written}"
         f" node and {s.edges_written} edge rows in {s.write_calls} writes ({s.retries} retries,"
         f" {s.splits} splits); {s.dead_letters} dead letters; {s.elapsed_s:.2f}s"
         + (f", p50 {snap['p50_ms']} ms/file" if "p50_ms" in snap else "")

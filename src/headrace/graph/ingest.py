@@ -13,24 +13,32 @@ files are re-ingested at their new path (a parse-cache hit) before the old path
 is removed, so entities they share never disappear in between; deleted files lose
 their contributions. A changed database/dialect setting or store changes every
 file's signature and re-ingests it.
+
+Crash safety: before a group's first write its paths are recorded in the ledger
+(``graph_pending``); a run that finds that record left behind first drops those
+files' contributions and ledger rows, so a kill at any instant converges on the
+next run to the graph of a fresh ingest (``tests/integration/test_sql_graph_kill.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import apsw
 from blake3 import blake3
 
 from headrace.errors import InputError, RootUnavailableError, StoreError, UnreadableFileError
 from headrace.graph.build import BUILDER_VERSION, build_fragment
 from headrace.graph.model import Fragment
+from headrace.graph.render import remove_page, write_page
 from headrace.graph.writer import BatchWriter, RetryPolicy
 from headrace.ledger.db import connect, transaction
 from headrace.ledger.ledger import DeadLetter, Ledger
@@ -44,6 +52,7 @@ from headrace.sources.folder import FolderSource
 
 SQL_GLOBS = ("*.sql", "*.ddl", "*.pgsql", "*.psql", "*.mysql", "*.tsql", "*.plsql")
 MAX_FILE_BYTES = 256 << 20
+PENDING_KEY = "graph_pending"  # ledger meta: paths of the group being written
 
 
 @dataclass(slots=True)
@@ -60,6 +69,7 @@ class GraphRunStats:
     statements: int = 0
     data_statements: int = 0
     parsed_statements: int = 0
+    cached_statements: int = 0
     failed_statements: int = 0
     cache_file_hits: int = 0
     nodes_written: int = 0
@@ -94,8 +104,11 @@ class GraphIndex:
 
     ``database`` names the database of unqualified objects (default: the name of
     each root folder); ``dialect`` forces a SQL dialect (default: detect per file).
-    ``store`` is built from the opened ledger connection by ``store_factory`` (the
-    embedded store shares the file), or passed ready-made (Neo4j, test doubles).
+    ``store`` is passed ready-made (Neo4j), or built from the opened ledger
+    connection by ``store_factory`` (default: the embedded ``SqliteGraphStore``,
+    which shares the file; tests wrap it in a fault injector). With
+    ``search_mirror``, each file's schema is also rendered as a Markdown page in
+    that folder (``graph/render.py``) for the search index.
     """
 
     def __init__(
@@ -103,6 +116,7 @@ class GraphIndex:
         path: str | os.PathLike[str],
         *,
         store: GraphStore | None = None,
+        store_factory: Callable[[apsw.Connection], GraphStore] | None = None,
         cache: ParseCache | None = None,
         database: str | None = None,
         dialect: str | None = None,
@@ -112,6 +126,7 @@ class GraphIndex:
         include: Sequence[str] = (),
         exclude: Sequence[str] = (),
         allow_root_deletion: bool = False,
+        search_mirror: str | os.PathLike[str] | None = None,
     ) -> None:
         self.path = Path(path)
         self.conn = connect(self.path)
@@ -119,7 +134,7 @@ class GraphIndex:
         if store is None:
             from headrace.sinks.graph_sqlite import SqliteGraphStore
 
-            store = SqliteGraphStore(self.conn)
+            store = (store_factory or SqliteGraphStore)(self.conn)
         self.store = store
         self.cache = cache
         self.database = database
@@ -130,6 +145,7 @@ class GraphIndex:
         self.include = list(include) or list(SQL_GLOBS)
         self.exclude = list(exclude)
         self.allow_root_deletion = allow_root_deletion
+        self.search_mirror = Path(search_mirror) if search_mirror is not None else None
         self._parsers: dict[str, ScriptParser] = {}
         self.writer = BatchWriter(batch_size, retry)
 
@@ -166,6 +182,7 @@ class GraphIndex:
         started = time.perf_counter()
         self.writer = BatchWriter(self.batch_size, self.retry)
         with self._writer_lock():
+            self._recover()
             plan = self.plan([os.path.abspath(r) for r in roots])
             self._refuse_unsafe(plan)
             with transaction(self.conn):
@@ -199,8 +216,28 @@ class GraphIndex:
             self._forget(path)
         stats.deleted += len(plan.deleted)
 
+    def _recover(self) -> None:
+        """Finish what a crashed run left: files whose rows were being written.
+
+        A store upserts a file's rows in place, so after a crash mid-group the
+        file may hold a mix of its old and new rows. Each such file loses all its
+        contributions and its ledger row, and the plan then ingests it afresh (or
+        not at all, if it is gone meanwhile).
+        """
+        pending = json.loads(self.ledger.meta(PENDING_KEY) or "[]")
+        for path in pending:
+            self._forget(path)
+        if pending:
+            self._set_pending([])
+
+    def _set_pending(self, paths: list[str]) -> None:
+        with transaction(self.conn):
+            self.ledger.set_meta(PENDING_KEY, json.dumps(paths))
+
     def _forget(self, path: str) -> None:
         self.store.finish_file(path, None, (), ())
+        if self.search_mirror is not None:
+            remove_page(self.search_mirror, path)
         with transaction(self.conn):
             self.ledger.forget(path)
 
@@ -243,8 +280,13 @@ class GraphIndex:
         counts = result.counts
         stats.statements += counts.get("statements", 0)
         stats.data_statements += counts.get("data", 0)
-        stats.parsed_statements += counts.get("parsed", 0)
         stats.failed_statements += counts.get("failed", 0)
+        reused = counts.get("cached", 0)
+        if cached:  # nothing was parsed in this run
+            reused += counts.get("parsed", 0)
+        else:
+            stats.parsed_statements += counts.get("parsed", 0)
+        stats.cached_statements += reused
         return _Pending(ref, digest, started, fragment)
 
     def _flush(self, group: list[_Pending], stats: GraphRunStats) -> None:
@@ -259,6 +301,7 @@ class GraphIndex:
             for p in group
             for e in p.fragment.edges.values()
         ]
+        self._set_pending([p.ref.path for p in group])  # durable before the first write
         failures: dict[str, list[DeadLetter]] = {}
         now = time.time()
         for fail in self.writer.write(self.store.write_nodes, node_rows) + self.writer.write(
@@ -282,6 +325,7 @@ class GraphIndex:
         stats.edges_written += len(edge_rows)
         for item in group:
             self._finish(item, failures.get(item.ref.path, []), stats)
+        self._set_pending([])
 
     def _finish(
         self, item: _Pending, write_failures: list[DeadLetter], stats: GraphRunStats
@@ -306,6 +350,8 @@ class GraphIndex:
             )
             for issue in frag.issues
         ]
+        if self.search_mirror is not None:
+            write_page(self.search_mirror, frag)
         with transaction(self.conn):
             self.ledger.upsert(
                 item.ref, content_hash=item.digest, state="indexed", signature=self.signature()

@@ -26,7 +26,8 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from headrace.errors import StoreError, TransientError
@@ -122,9 +123,10 @@ class BatchWriter:
         retrying = Retrying(
             retry=retry_if_exception_type(TransientError),
             stop=stop_after_attempt(policy.attempts),
-            wait=wait_exponential_jitter(
-                initial=policy.initial_wait_s, max=policy.max_wait_s, jitter=policy.jitter_s
-            ),
+            # exponential (initial, 2x, 4x ... capped at max) plus uniform jitter; the
+            # composition works on tenacity 8 and 9 alike (9 renamed jitter's arguments)
+            wait=wait_exponential(multiplier=policy.initial_wait_s, max=policy.max_wait_s)
+            + wait_random(0, policy.jitter_s),
             sleep=self._sleep,
             before_sleep=self._count_retry,
         )

@@ -142,7 +142,12 @@ def _error(exc: Exception, stmt: Statement) -> StatementError:
     info = errors[0]
     line = stmt.line + max(int(info.get("line") or 1) - 1, 0)
     text = str(info.get("description") or exc).split("\n", 1)[0]
+    text = _TOKEN_REPR.sub(r"'\1' (column \2)", text)
     return StatementError(f"{stmt.head}: {text}"[:500], line)
+
+
+# sqlglot describes the offending token by its repr; keep what a reader needs.
+_TOKEN_REPR = re.compile(r"<Token token_type: [\w.]+, text: (.*?), line: \d+, col: (\d+)[^>]*>")
 
 
 def _name(table: exp.Table | None) -> Name:
@@ -392,7 +397,7 @@ def _alter(tree: exp.Alter, stmt: Statement) -> Fact:
 
 # Strings, comments, and calls whose FROM is not a table (EXTRACT(YEAR FROM d)).
 _BLANK_STRINGS = re.compile(
-    r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/|\b(?:EXTRACT|SUBSTRING|TRIM|OVERLAY|POSITION)\s*\([^()]*\)",
+    r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/|\b(?:EXTRACT|SUBSTRING|TRIM|OVERLAY|POSITION)\s*\((?:[^()]|\([^()]*\))*\)",
     re.S | re.I,
 )
 _IDENT = r"(?:[`\"\[]?[A-Za-z_][\w$#]*[`\"\]]?)"

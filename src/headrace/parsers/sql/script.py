@@ -40,7 +40,8 @@ class ScriptResult:
 
     ``statements`` holds ``(line, facts)`` for statements that yielded facts;
     ``issues`` holds ``(line, message)``; ``counts`` has ``statements``, ``data``
-    (skipped unparsed), ``parsed``, ``ignored`` and ``failed``.
+    (skipped unparsed), ``parsed``, ``cached`` (statement-level cache hits),
+    ``ignored`` and ``failed``.
     """
 
     dialect: str
@@ -120,7 +121,7 @@ class ScriptParser:
 
     def _replay(self, result: ScriptResult, stmt: Statement, hit: Any) -> None:
         """A cached statement: ``["ok", facts]`` or ``["error", line_delta, message]``."""
-        _count(result, "parsed")
+        _count(result, "cached")
         if hit[0] == "ok":
             self._add(result, stmt, _shift(hit[1], stmt.line))  # relative -> absolute
         else:
