@@ -25,9 +25,9 @@ came from. Records by ``type``:
 - a line that is not JSON, or JSON that is not an object: a ``ParseIssue``
   (dead letter) with its line number and byte offset; parsing goes on.
 
-Metadata of every section: ``project`` (the basename of the turn's ``cwd``, i.e.
-the real project folder, not the mangled directory name; without a ``cwd`` the
-directory name), ``session``, ``agent`` (subagents), ``sidechain``, ``record``
+Metadata of every section: ``project`` (the real project folder's name: the
+ancestor of the turn's ``cwd`` that the mangled project directory names, see
+``project_name``; without a ``cwd`` the directory name), ``session``, ``agent`` (subagents), ``sidechain``, ``record``
 (the turn's first line), ``kind``, ``timestamp`` / ``timestamp_end`` (ISO) and ``ts`` (epoch
 seconds, for range filters), ``git_branch``, ``cwd``, ``model``, ``tools``,
 ``files_read`` / ``files_edited`` / ``files_written`` / ``files`` / ``file_names``,
@@ -89,6 +89,7 @@ BOOKKEEPING = frozenset(
 # echoes (``<command-name>/model</command-name>``, ``<local-command-stdout>``).
 _NOT_A_PROMPT = ("[Request interrupted", "<command-", "<local-command-")
 _TAG = re.compile(r"</?[a-z-]+>")
+_NON_ALNUM = re.compile(r"[^A-Za-z0-9]")
 # A turn's buffered text is bounded: past this it is emitted and the turn goes on
 # in a new section, so one endless turn never grows memory.
 MAX_TURN_CHARS = 256_000
@@ -358,9 +359,10 @@ class _Session:
                 )  # fmt: skip
 
     def _metadata(self, turn: _Turn, text: str) -> dict[str, Any]:
+        cwd = turn.meta.get("cwd")
         meta: dict[str, Any] = {
             "kind": turn.kind,
-            "project": _project_from_path(self.path),
+            "project": project_name(cwd, self.path) if cwd else _project_from_path(self.path),
             "session": _session_from_path(self.path),
             "timestamp": turn.ts_first,
             "timestamp_end": turn.ts_last,
@@ -380,7 +382,6 @@ def _identity(r: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     cwd = r.get("cwd") if isinstance(r.get("cwd"), str) else r.get("project")
     if isinstance(cwd, str) and cwd.startswith("/"):
-        out["project"] = os.path.basename(cwd.rstrip("/")) or cwd
         out["cwd"] = cwd
     for key, name in (("sessionId", "session"), ("gitBranch", "git_branch"), ("agentId", "agent")):
         value = r.get(key)
@@ -411,6 +412,29 @@ def _epoch(stamp: str) -> float | None:
         return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
+
+
+def _mangled(path: str) -> str:
+    # Claude Code names a project's folder after the launch directory with its
+    # separators replaced by "-"; compare in a form where every non-alphanumeric is "-".
+    return _NON_ALNUM.sub("-", path)
+
+
+def project_name(cwd: str, path: str) -> str:
+    """The real project name: the launch directory of the session, by its base name.
+
+    ``cwd`` follows the shell (``cd assets`` makes it ``…/spotter/assets``), so the
+    ancestor of ``cwd`` whose mangled form is the transcript's project folder
+    (``-home-me-projects-spotter``) is the launch directory; without such an
+    ancestor (a moved or sanitised transcript) it is ``cwd`` itself.
+    """
+    folder = _mangled(_project_from_path(path))
+    current = cwd.rstrip("/") or "/"
+    while current not in ("", "/"):
+        if _mangled(current) == folder:
+            return os.path.basename(current)
+        current = os.path.dirname(current)
+    return os.path.basename(cwd.rstrip("/")) or cwd
 
 
 def _session_parts(path: str) -> list[str]:

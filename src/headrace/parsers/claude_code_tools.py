@@ -38,7 +38,16 @@ def scrub(text: str) -> str:
     """Replace base64-looking runs (pasted images, binary dumps) by a placeholder."""
     if len(text) < 160:
         return text
-    return _BASE64_RUN.sub(lambda m: f"[base64: {len(m.group(0))} chars]", text)
+    return _BASE64_RUN.sub(_placeholder, text)
+
+
+def _placeholder(match: re.Match[str]) -> str:
+    run = match.group(0)
+    # Encoded bytes mix cases and digits; "xxxx…" or "----" runs are left alone.
+    mixed = any(c.isdigit() for c in run) and any(c.islower() for c in run)
+    if not (mixed and any(c.isupper() for c in run)):
+        return run
+    return f"[base64: {len(run)} chars]"
 
 
 @dataclass(slots=True)

@@ -349,6 +349,24 @@ class QdrantReplica:
         log.warning("qdrant: transient failure, retrying: %s", state.outcome.exception())
 
 
+def config_from(
+    *,
+    url: str | None,
+    api_key: str | None,
+    path: str | None,
+    collection: str,
+    timeout_s: float,
+) -> QdrantConfig:
+    """A ``QdrantConfig`` from the ``qdrant_*`` settings (``ConfigError`` if unusable)."""
+    if url is None and path is None:
+        raise ConfigError("store = qdrant needs qdrant_url (a server) or qdrant_path (local)")
+    if url is not None and path is not None:
+        raise ConfigError("set qdrant_url or qdrant_path, not both")
+    return QdrantConfig(
+        url=url, api_key=api_key, path=path, collection=collection, timeout_s=timeout_s
+    )
+
+
 def _connect(config: QdrantConfig) -> QdrantClient:
     try:
         from qdrant_client import QdrantClient
@@ -392,4 +410,4 @@ def _hit(payload: Mapping[str, Any], score: float, rank: int) -> Hit:
     )
 
 
-__all__ = ["QdrantConfig", "QdrantReplica", "classify", "point_id"]
+__all__ = ["QdrantConfig", "QdrantReplica", "classify", "config_from", "point_id"]
