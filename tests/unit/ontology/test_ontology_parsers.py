@@ -196,3 +196,28 @@ def test_owl_rdfxml_sniffing_of_turtle_content() -> None:
 
 def test_owl_constant_sanity() -> None:
     assert OWL.endswith("#")
+
+
+def test_no_parser_touches_the_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """owl:imports, remote JSON-LD contexts and DTD URLs are all in these files."""
+    import socket
+
+    attempts: list[object] = []
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        attempts.append(args)
+        raise OSError("network access from a parser")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    files = sorted(p for p in FIXTURES.rglob("*") if p.is_file() and p.suffix != ".tsv")
+    parsed = 0
+    for path in files:
+        try:
+            doc = parse_ontology(path.name, path.read_bytes())
+        except ParseError:
+            continue
+        parsed += doc is not None
+    assert parsed >= 10
+    assert attempts == []

@@ -99,3 +99,23 @@ def test_connect_twice_is_a_no_op(tmp_path: Path) -> None:
     conn = connect_ontology_db(tmp_path / "o.sqlite")
     assert current_version(conn) == LATEST
     conn.close()
+
+
+def test_a_failing_step_leaves_the_previous_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from headrace.sinks import ontology_schema
+
+    def broken(conn: apsw.Connection) -> None:
+        conn.execute("CREATE TABLE half_done(x)")
+        raise apsw.SQLError("step fails half-way")
+
+    conn = apsw.Connection(str(tmp_path / "o.sqlite"))
+    assert migrate(conn, 2) == 2
+    with monkeypatch.context() as m:
+        m.setattr(ontology_schema, "MIGRATIONS", [*ontology_schema.MIGRATIONS[:2], broken])
+        with pytest.raises(apsw.SQLError):
+            ontology_schema.migrate(conn, 3)
+    assert current_version(conn) == 2
+    assert "half_done" not in _objects(conn)
+    assert migrate(conn) == LATEST  # the real step 3 applies on the next open
