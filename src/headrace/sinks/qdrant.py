@@ -133,6 +133,7 @@ class QdrantReplica:
         self.model_id = model_id
         self.owner = owner
         self._sleep = sleep
+        self._owns_client = client is None  # an injected client is its owner's to close
         self.client = client if client is not None else _connect(config)
         self.retries = 0  # transient failures retried, for statistics and tests
         self._ready = False
@@ -267,7 +268,8 @@ class QdrantReplica:
         return int(found.count)
 
     def close(self) -> None:
-        self.client.close()
+        if self._owns_client:
+            self.client.close()
 
     # -- internals ----------------------------------------------------------------
 

@@ -1,0 +1,260 @@
+"""Claude Code transcripts end to end: SQLite ledger + Qdrant replica (client local mode).
+
+No Qdrant server can run here; the client's local mode (in memory, or a folder
+for the restart tests) stands in, and the server path differs only in the
+connection. Embeddings come from the shipped HashEmbedder.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from qdrant_client import QdrantClient
+from qdrant_client.http import models
+
+from headrace.api import Index
+from headrace.config.settings import load_settings
+from headrace.errors import StoreError
+from headrace.presets import apply_settings, get_preset
+from headrace.runtime.replicate import Replicator
+from headrace.sinks.filters import SearchFilters
+from headrace.sinks.qdrant import QdrantConfig, QdrantReplica, point_id
+from headrace.testing.embedders import HashEmbedder
+from headrace.testing.qdrant import FlakyQdrantClient
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "claude_code"
+PROJECT = "-home-marco-projects-spotter"
+SESSION = "4d5611e5-241a-462a-8d15-5122611a9569"
+
+
+@pytest.fixture
+def projects(tmp_path: Path) -> Path:
+    root = tmp_path / "projects"
+    shutil.copytree(FIXTURES / PROJECT, root / PROJECT)
+    return root
+
+
+@pytest.fixture
+def inner() -> Iterator[QdrantClient]:
+    client = QdrantClient(location=":memory:")
+    yield client
+    client.close()
+
+
+def open_index(path: Path, client: Any = None, store: str = "qdrant") -> Index:
+    settings = apply_settings(
+        load_settings(index=str(path), store=store, qdrant_path=":memory:"),
+        get_preset("claude-code"),
+    )
+    idx = Index(settings=settings, embedder=HashEmbedder())
+    if client is not None:
+        embedder = idx.embedder
+        assert embedder is not None
+        idx._replica = QdrantReplica(
+            QdrantConfig(path=":memory:", batch_size=16),
+            dim=embedder.dim,
+            model_id=embedder.model_id,
+            owner=idx._owner(),
+            client=client,
+            sleep=lambda _s: None,
+        )
+    return idx
+
+
+def sqlite_ids(idx: Index) -> set[str]:
+    return {row[0] for row in idx.conn.execute("SELECT id FROM chunks")}
+
+
+def qdrant_ids(idx: Index) -> set[str]:
+    replicator = idx._replicator()
+    assert replicator is not None
+    found = list(replicator.replica.ids())
+    assert len(found) == len(set(found))
+    return set(found)
+
+
+def assert_mirrored(idx: Index) -> None:
+    ids = sqlite_ids(idx)
+    assert ids
+    assert qdrant_ids(idx) == ids
+    assert idx._replica.count() == len(ids)  # nothing duplicated
+
+
+def test_ingest_mirrors_every_chunk_and_both_stores_filter_alike(
+    tmp_path: Path, projects: Path, inner: QdrantClient
+) -> None:
+    with open_index(tmp_path / "i.sqlite", inner) as idx:
+        stats = idx.ingest([str(projects)]).snapshot()
+        assert stats["files_done"] == 4
+        assert stats["dead_letters"] == 0
+        assert_mirrored(idx)
+        for f in (
+            SearchFilters(project="spotter", tool="Bash"),
+            SearchFilters(file="app.js"),
+            SearchFilters(session=SESSION),
+            SearchFilters(since=1770764000.0, until=1770765000.0),
+        ):
+            in_qdrant = idx.search("phoenix server in background", 50, filters=f)
+            idx.settings = idx.settings.model_copy(update={"store": "sqlite"})
+            in_sqlite = idx.search("phoenix server in background", 50, mode="vector", filters=f)
+            idx.settings = idx.settings.model_copy(update={"store": "qdrant"})
+            assert in_qdrant
+            assert {h.chunk_id for h in in_qdrant} == {h.chunk_id for h in in_sqlite}
+            for hit in in_qdrant:
+                meta = hit.metadata
+                assert f.project is None or meta["project"] == f.project
+                assert f.tool is None or f.tool in meta["tools"]
+                assert f.file is None or f.file in meta["file_names"]
+                assert f.session is None or meta["session"] == f.session
+                assert f.since is None or f.since <= meta["ts"] <= (f.until or 1e12)
+
+
+def test_a_transcript_growing_line_by_line_ends_as_a_one_shot_ingest(
+    tmp_path: Path, inner: QdrantClient
+) -> None:
+    source = (FIXTURES / PROJECT / "tool_heavy.jsonl").read_bytes().splitlines(keepends=True)
+    root = tmp_path / "projects"
+    live = root / PROJECT / "d6e0bada.jsonl"
+    live.parent.mkdir(parents=True)
+    live.write_bytes(b"")
+    with open_index(tmp_path / "grown.sqlite", inner) as idx:
+        for line in source:
+            with live.open("ab") as handle:
+                handle.write(line)
+            idx.ingest([str(root)])
+            assert qdrant_ids(idx) == sqlite_ids(idx)
+        grown = list(idx.export())
+    with open_index(tmp_path / "once.sqlite", QdrantClient(location=":memory:")) as idx:
+        idx.ingest([str(root)])
+        once = list(idx.export())
+        assert_mirrored(idx)
+    assert grown == once
+    assert len(once) >= 2
+
+
+def test_deleting_a_session_removes_its_points(
+    tmp_path: Path, projects: Path, inner: QdrantClient
+) -> None:
+    with open_index(tmp_path / "i.sqlite", inner) as idx:
+        idx.ingest([str(projects)])
+        gone = {
+            h.chunk_id for h in idx.search("summary", 200, filters=SearchFilters(session=SESSION))
+        }
+        assert gone
+        (projects / PROJECT / f"{SESSION}.jsonl").unlink()
+        shutil.rmtree(projects / PROJECT / SESSION)
+        assert idx.ingest([str(projects)]).snapshot()["deleted"] == 2
+        assert_mirrored(idx)
+        assert not gone & qdrant_ids(idx)
+        assert idx.search("summary", 10, filters=SearchFilters(session=SESSION)) == []
+        ids = [point_id(c) for c in gone]
+        assert inner.retrieve(idx.settings.qdrant_collection, ids=ids) == []
+
+
+def test_injected_timeouts_and_errors_lose_nothing_and_duplicate_nothing(
+    tmp_path: Path, projects: Path, inner: QdrantClient
+) -> None:
+    failures = {
+        "upsert": {1: "timeout", 3: "unavailable", 4: "ack-lost", 7: "timeout", 9: "ack-lost"},
+        "delete": {1: "unavailable"},
+        "scroll": {1: "timeout"},
+    }
+    flaky = FlakyQdrantClient(inner, failures)
+    with open_index(tmp_path / "i.sqlite", flaky) as idx:
+        idx.ingest([str(projects)])
+        assert_mirrored(idx)
+        assert idx._replica.retries >= 5
+        (projects / PROJECT / "short.jsonl").write_text("", encoding="utf-8")  # shrunk to nothing
+        idx.ingest([str(projects)])
+        assert_mirrored(idx)
+
+
+def test_a_permanent_failure_records_no_progress_and_the_next_run_repairs(
+    tmp_path: Path, projects: Path, inner: QdrantClient
+) -> None:
+    broken = FlakyQdrantClient(inner, {"upsert": {3: "bad-request"}})
+    with open_index(tmp_path / "i.sqlite", broken) as idx:
+        with pytest.raises(StoreError, match="permanent"):
+            idx.ingest([str(projects)])
+        assert sqlite_ids(idx) == set()  # the window rolled back: no file is recorded
+        assert idx.ledger.counts().get("indexed", 0) == 0
+        assert qdrant_ids(idx)  # but batches 1-2 reached Qdrant
+    with open_index(tmp_path / "i.sqlite", inner) as idx:
+        idx.ingest([str(projects)])
+        assert idx.reconciled is not None
+        assert idx.reconciled.orphaned > 0
+        assert_mirrored(idx)
+
+
+def test_a_crash_after_the_acknowledgement_replays_idempotently(
+    tmp_path: Path, projects: Path, inner: QdrantClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = Replicator.sync
+
+    def sync_then_crash(self: Replicator, file_id: int, before: dict[str, Any]) -> None:
+        original(self, file_id, before)
+        raise RuntimeError("killed between the acknowledgement and the commit")
+
+    with open_index(tmp_path / "i.sqlite", inner) as idx:
+        monkeypatch.setattr(Replicator, "sync", sync_then_crash)
+        with pytest.raises(RuntimeError):
+            idx.ingest([str(projects)])
+        monkeypatch.setattr(Replicator, "sync", original)
+        assert sqlite_ids(idx) == set()
+        assert qdrant_ids(idx)
+    with open_index(tmp_path / "i.sqlite", inner) as idx:
+        idx.ingest([str(projects)])
+        assert_mirrored(idx)
+
+
+def test_reconcile_on_start_repairs_missing_and_orphaned_points(
+    tmp_path: Path, projects: Path, inner: QdrantClient
+) -> None:
+    with open_index(tmp_path / "i.sqlite", inner) as idx:
+        idx.ingest([str(projects)])
+        ids = sorted(sqlite_ids(idx))
+        owner, collection = idx._owner(), idx.settings.qdrant_collection
+    lost = ids[:5]
+    inner.delete(
+        collection, points_selector=models.PointIdsList(points=[point_id(c) for c in lost])
+    )
+    orphan = "ab" * 16
+    inner.upsert(
+        collection,
+        points=[
+            models.PointStruct(id=point_id(orphan), vector=[0.1] * 384, payload={"owner": owner})
+        ],
+    )
+    with open_index(tmp_path / "i.sqlite", inner) as idx:
+        idx.ingest([str(projects)])  # nothing changed on disk
+        assert idx.reconciled is not None
+        assert (idx.reconciled.missing, idx.reconciled.orphaned) == (5, 1)
+        assert_mirrored(idx)
+
+
+def test_the_local_mode_persists_across_processes_in_a_folder(
+    tmp_path: Path, projects: Path
+) -> None:
+    def index() -> Index:
+        settings = apply_settings(
+            load_settings(
+                index=str(tmp_path / "i.sqlite"), store="qdrant", qdrant_path=str(tmp_path / "q")
+            ),
+            get_preset("claude-code"),
+        )
+        return Index(settings=settings, embedder=HashEmbedder())
+
+    (projects / PROJECT / SESSION).mkdir(exist_ok=True)
+    shutil.rmtree(projects / PROJECT / SESSION)  # a small corpus: the folder mode is slow
+    with index() as idx:
+        idx.ingest([str(projects)])
+        expected = sqlite_ids(idx)
+    with index() as idx:
+        idx.ingest([str(projects)])
+        assert idx.reconciled is not None
+        assert (idx.reconciled.missing, idx.reconciled.orphaned) == (0, 0)
+        assert qdrant_ids(idx) == expected
