@@ -109,6 +109,7 @@ class Watcher:
         self._idle = threading.Condition()
         self._state_file = state_path(index.path)
         self._state_at = 0.0
+        self._dirty = True  # the state file lags what it shows: write it soon
         self._alert_at = 0.0
         self._deferred_seen = 0
         self._feed: NotificationFeed | None = None
@@ -180,10 +181,10 @@ class Watcher:
         room = len(self.scheduler) < self.config.max_pending // 2
         if now >= self._rescan_at or (self.scheduler.overflowed and room):
             self._rescan()
-        limit = self.governor.batch_limit()
         self.governor.wait_for_room(self._stop)
         if self._stop.is_set():
             return
+        limit = self.governor.batch_limit()
         batch = self.scheduler.take(limit, self.config.batch_bytes)
         if batch:
             self._process(batch)
@@ -205,6 +206,9 @@ class Watcher:
             timeout = min(timeout, due + 0.001)
         if self.scheduler.overflowed:
             timeout = min(timeout, 1.0)
+        if self._dirty:
+            next_state = self._state_at + self.config.state_interval_s - time.monotonic()
+            timeout = min(timeout, max(0.0, next_state))
         return timeout
 
     def _is_idle(self) -> bool:
@@ -364,8 +368,9 @@ class Watcher:
             log.warning("queue full: changes deferred to a rescan",
                         extra={"fields": {"deferred": deferred - self._deferred_seen}})  # fmt: skip
             self._deferred_seen = deferred
-        every = self.config.state_interval_s if busy or self.scheduler else _IDLE_STATE_EVERY_S
-        if now - self._state_at >= min(every, self.config.state_interval_s if busy else every):
+        self._dirty = self._dirty or busy or bool(self.scheduler)
+        every = self.config.state_interval_s if self._dirty else _IDLE_STATE_EVERY_S
+        if now - self._state_at >= every:
             self._write_state()
 
     def snapshot(self) -> dict[str, Any]:
@@ -409,6 +414,7 @@ class Watcher:
 
     def _write_state(self) -> None:
         self._state_at = time.monotonic()
+        self._dirty = False
         try:
             write_state(self._state_file, self.snapshot())
         except OSError as exc:
