@@ -21,7 +21,7 @@ from typing import Any
 
 import apsw
 
-from headrace.parsers.ontology.rdf import short
+from headrace.ontology.words import readable, restriction, words
 from headrace.sinks.ontology_sqlite import OntologyStore
 
 
@@ -66,18 +66,19 @@ def render(conn: apsw.Connection, oid: int, path: str, commit: str) -> str:
     ):
         notes[subject].append((role, prop, value))
     facts: dict[str, list[str]] = defaultdict(list)
-    for subject, kind, expression in conn.execute(
-        "SELECT subject_iri, kind, expression FROM axioms WHERE ontology_id = ? ORDER BY id",
+    for subject, kind, prop, target, expression in conn.execute(
+        "SELECT subject_iri, kind, property_iri, target_iri, expression FROM axioms"
+        " WHERE ontology_id = ? ORDER BY id",
         (oid,),
     ):
-        facts[subject].append(f"{kind.replace('_', ' ')}: {expression}")
+        facts[subject].append(_fact(kind, prop, target, expression))
     links: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for subject, predicate, target in conn.execute(
         "SELECT subject_iri, predicate, target FROM relationships WHERE ontology_id = ?"
         " ORDER BY id",
         (oid,),
     ):
-        links[subject][short(predicate)].append(short(target))
+        links[subject][words(predicate)].append(words(target))
     out = [f"<!-- ontology {path} @ {commit} -->"]
     for iri, kind in conn.execute(
         "SELECT iri, kind FROM terms WHERE ontology_id = ? AND kind != 'ontology' ORDER BY line",
@@ -100,13 +101,21 @@ def _section(
     iri: str, kind: str, path: str, notes: list[tuple[str | None, str, str]], facts: list[str]
 ) -> str:
     labels = [v for r, _, v in notes if r == "label"]
-    lines = [f"# {labels[0] if labels else short(iri)}", ""]
+    lines = [f"# {labels[0] if labels else words(iri)}", ""]
     lines += [v for r, _, v in notes if r in ("definition", "comment")]
-    lines.append(f"\n{kind.replace('_', ' ')} {short(iri)} in {path}")
+    lines.append(f"\n{kind.replace('_', ' ')} {iri} in {path}")
     others = [(r, p, v) for r, p, v in notes if r not in ("label", "definition", "comment")]
-    lines += [f"- {r or short(p)}: {v[:300]}" for r, p, v in others[:12]]
+    lines += [f"- {(r or words(p)).replace('_', ' ')}: {v[:300]}" for r, p, v in others[:12]]
     lines += [f"- {f[:300]}" for f in facts[:24]]
     return "\n".join(lines)
+
+
+def _fact(kind: str, prop: str | None, target: str | None, expression: str) -> str:
+    if kind == "subclass_of" and target is not None:
+        return f"sub-class of {words(target)}"
+    if kind == "restriction":
+        return restriction(expression, prop, target)
+    return f"{kind.replace('_', ' ')}: {readable(expression)}"
 
 
 def _write_atomic(target: Path, text: str) -> None:
