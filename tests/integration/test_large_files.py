@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from tests.conftest import WORDS
 
 from headrace import Index, Settings
 from headrace.ledger.cursors import CursorStore
@@ -24,7 +25,6 @@ from headrace.runtime.stats import RunStats
 from headrace.testing.embedders import HashEmbedder
 
 SEGMENT = 16 << 10
-WORDS = "alpha beta gamma delta index ledger chunk vector shard replay commit seam".split()
 
 
 def _settings(**extra: int) -> Settings:
