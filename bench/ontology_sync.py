@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 OUT = Path(os.environ.get("HEADRACE_BENCH_DIR", "/tmp/headrace-bench")) / "ontology"
@@ -83,24 +84,31 @@ def child(phase: str, repo: str, db: str, extra: list[str]) -> None:
     """Run one phase in this (fresh) process and print its figures as JSON."""
     import psutil
 
-    from headrace.ontology import OntologySync
+    from headrace.ontology import OntologySync, SyncReport
     from headrace.sinks.ontology_sqlite import OntologyStore
 
+    embedder = None
+    if extra:
+        from headrace.embedding.registry import make_embedder
+
+        embedder = make_embedder(extra[0])
+        if embedder is not None:  # load the model now: the figure is RSS beyond it
+            embedder.embed(["warm up the model"])
     base_rss = psutil.Process().memory_info().rss
     store = OntologyStore(Path(db))
     first: list[float] = []
 
-    def on_file(r: object) -> None:  # time to the first file stored by this run
-        if not first and getattr(r, "stored", 0):
+    def on_file(r: SyncReport) -> None:  # time to the first file stored by this run
+        if not first and r.stored:
             first.append(time.perf_counter() - started)
 
     started = time.perf_counter()
     report = OntologySync(store, repo, on_file=on_file).run()
     elapsed = time.perf_counter() - started
-    out = {
+    out: dict[str, Any] = {
         "phase": phase,
         "elapsed_s": elapsed,
-        "first_store_s": (first or [None])[0],
+        "first_store_s": first[0] if first else None,
         "report": report.as_dict(),
     }
     if extra:
@@ -110,12 +118,15 @@ def child(phase: str, repo: str, db: str, extra: list[str]) -> None:
 
         mirror = Path(db + ".search")
         t = time.perf_counter()
-        render_pending(store, mirror)
+        out["pages"] = render_pending(store, mirror)
         settings = load_settings(index=db + ".index.sqlite", allow_root_deletion=True)
-        with Index(settings=settings, embedder=extra[0]) as idx:
+        with Index(settings=settings, embedder=embedder or extra[0]) as idx:
             stats = idx.ingest([str(mirror)])
-        out["search_s"] = time.perf_counter() - t
-        out["search"] = stats.snapshot()
+            out["search_s"] = time.perf_counter() - t
+            out["search"] = stats.snapshot()
+            out["hits"] = [
+                f"{h.heading} [{h.path.split('/terms/')[-1]}]" for h in idx.search(SEED_QUERY, k=5)
+            ]
     store.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     out |= {
@@ -126,10 +137,14 @@ def child(phase: str, repo: str, db: str, extra: list[str]) -> None:
     print(json.dumps(out))
 
 
-def _phase(phase: str, repo: Path, db: Path, *extra: str) -> dict[str, object]:
+SEED_QUERY = "physical object in the metaverse"
+
+
+def _phase(phase: str, repo: Path, db: Path, *extra: str) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--child", phase, str(repo), str(db), *extra]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    data: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return data
 
 
 def _fresh_db(name: str) -> Path:
@@ -143,7 +158,8 @@ def _rows(db: Path) -> int:
 
     try:
         conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
-        n = int(conn.execute("SELECT count(*) FROM ontologies").fetchone()[0])
+        row = conn.execute("SELECT count(*) FROM ontologies").fetchone()
+        n = int(row[0]) if row else 0
         conn.close()
         return n
     except apsw.Error:
@@ -196,7 +212,7 @@ def main() -> None:
     cold = _phase("cold", repo, db)
     r = cold["report"]
     print(
-        f"cold sync: {cold['elapsed_s']:.2f} s, {files / cold['elapsed_s']:.0f} files/s"  # type: ignore[index,operator]
+        f"cold sync: {cold['elapsed_s']:.2f} s, {files / cold['elapsed_s']:.0f} files/s"
         f" (stored {r['stored']}, plain documents {r['documents']}, failed {r['failed']});"
         f" peak RSS {cold['peak_rss_mb']:.0f} MB, {cold['peak_above_base_mb']:.0f} MB above"
         f" interpreter+imports ({cold['base_rss_mb']:.0f} MB)"
@@ -205,9 +221,9 @@ def main() -> None:
     inc = _phase("incremental", repo, db)
     print(
         f"incremental (10 files changed): {inc['elapsed_s']:.3f} s,"
-        f" {inc['report']['stored']} stored,"  # type: ignore[index]
+        f" {inc['report']['stored']} stored,"
         f" {inc['report']['documents']} plain documents"
-    )  # type: ignore[index]
+    )
     noop = _phase("noop", repo, db)
     print(f"no-op: {noop['elapsed_s']:.3f} s")
     kdb = _fresh_db("kill.sqlite")
@@ -217,18 +233,28 @@ def main() -> None:
         f"resume after SIGKILL with {done} files stored: first new file stored after"
         f" {resume['first_store_s']:.3f} s; whole resumed run {resume['elapsed_s']:.3f} s"
         f" for the remaining {resume['report']['stored']} files"
-    )  # type: ignore[index]
+    )
     for name in [e for e in args.embedders.split(",") if e]:
         sdb = _fresh_db(f"search-{name}.sqlite")
         res = _phase("search", repo, sdb, name)
         s = res["search"]
-        total = res["elapsed_s"] + res["search_s"]  # type: ignore[operator]
+        total = res["elapsed_s"] + res["search_s"]
         print(
             f"with search index ({name}): sync {res['elapsed_s']:.2f} s + index"
             f" {res['search_s']:.2f} s = {total:.2f} s, {files / total:.1f} files/s;"
-            f" {s['chunks_written']} chunks, {s['embeddings_computed']} embeddings;"  # type: ignore[index]
-            f" peak RSS {res['peak_rss_mb']:.0f} MB"
+            f" {res['pages']} pages, {s['chunks_written']} chunks,"
+            f" {s['embeddings_computed']} embeddings;"
+            f" peak RSS {res['peak_rss_mb']:.0f} MB, {res['peak_above_base_mb']:.0f} MB above"
+            f" interpreter+imports+loaded model ({res['base_rss_mb']:.0f} MB)"
         )
+        _touch_ten(repo)
+        inc = _phase("search-incremental", repo, sdb, name)
+        print(
+            f"  incremental with search index ({name}, 10 files changed): sync"
+            f" {inc['elapsed_s']:.3f} s + render and index {inc['search_s']:.2f} s;"
+            f" {inc['pages']} pages, {inc['search']['embeddings_computed']} embeddings"
+        )
+        print(f"  search {SEED_QUERY!r}: " + "; ".join(inc["hits"]))
 
 
 if __name__ == "__main__":

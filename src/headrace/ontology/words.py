@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from headrace.parsers.ontology.model import local_name
+
 _IRI = re.compile(r"<([^<>\s]+)>")
 _CURIE = re.compile(r"\b[A-Za-z][\w.-]*:([A-Za-z_][\w.-]*)")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
@@ -25,16 +27,6 @@ _QUANTIFIERS = (
     ("HasSelf", "self"),
 )
 _NUMBER = re.compile(r"Cardinality\((\d+)")
-
-
-def local_name(ref: str) -> str:
-    """The part of an IRI or CURIE that names the thing; a page name as it is."""
-    ref = ref.strip("<>")
-    if "://" in ref or ref.startswith(("urn:", "file:")):
-        cut = max(ref.rfind("#"), ref.rfind("/"), ref.rfind(":"))
-        return ref[cut + 1 :] or ref
-    prefix, sep, local = ref.partition(":")
-    return local if sep and prefix and " " not in prefix and local else ref
 
 
 def words(ref: str) -> str:

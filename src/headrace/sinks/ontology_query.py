@@ -14,7 +14,7 @@ from typing import Any
 import apsw
 
 from headrace.ledger.migrations import scalar
-from headrace.parsers.ontology.model import expand
+from headrace.parsers.ontology.model import expand, name_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +47,7 @@ def find_terms(conn: apsw.Connection, query: str) -> list[TermRef]:
     named: list[Any] = conn.execute(
         f"{_TERM_SQL} JOIN names n ON n.ontology_id = t.ontology_id AND n.iri = t.iri"
         f" WHERE n.name_key = ?{_KIND_ORDER}",
-        (query.lower(),),
+        (name_key(query),),
     ).fetchall()
     return [TermRef(*r) for r in dict.fromkeys(named)]
 
@@ -61,7 +61,7 @@ def resolve(conn: apsw.Connection, target: str, target_kind: str) -> TermRef | N
         row = conn.execute(
             f"{_TERM_SQL} JOIN names n ON n.ontology_id = t.ontology_id AND n.iri = t.iri"
             f" WHERE n.name_key = ?{_KIND_ORDER} LIMIT 1",
-            (target.lower(),),
+            (name_key(target),),
         ).fetchone()
     return TermRef(*row) if row else None
 

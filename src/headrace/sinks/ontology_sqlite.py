@@ -21,7 +21,13 @@ import apsw
 
 from headrace.errors import StoreError, TransientError
 from headrace.ledger.migrations import scalar
-from headrace.parsers.ontology.model import PROPERTY_KINDS, OntologyDoc, base_iri
+from headrace.parsers.ontology.model import (
+    PROPERTY_KINDS,
+    OntologyDoc,
+    base_iri,
+    local_name,
+    name_key,
+)
 from headrace.sinks.ontology_schema import migrate
 
 BUSY_TIMEOUT_MS = 10_000
@@ -321,7 +327,7 @@ def _insert_doc(c: apsw.Connection, oid: int, doc: OntologyDoc) -> None:
                 r.predicate,
                 r.target,
                 r.target_kind,
-                r.target.lower() if r.target_kind == "name" else None,
+                name_key(r.target) if r.target_kind == "name" else None,
                 r.line,
             )
             for r in doc.relationships
@@ -336,11 +342,16 @@ def _insert_doc(c: apsw.Connection, oid: int, doc: OntologyDoc) -> None:
 
 
 def _names(doc: OntologyDoc) -> Iterator[tuple[str, str]]:
-    """Lower-cased names → term: labels of every term, page names of the primary one."""
+    """Name keys → term, first wins: the primary term's page names, every term's
+    labels, then every named term's local name (``mv:WheelAssembly`` → "wheelassembly",
+    which is how the Logseq corpora link to classes that have no page of their own)."""
     primary = doc.primary or next((t.iri for t in doc.terms.values() if t.kind == "class"), None)
     if primary is not None:
         for name in doc.names:
-            yield name.lower(), primary
+            yield name_key(name), primary
     for a in doc.annotations:
         if a.role == "label" and a.subject in doc.terms:
-            yield a.value.lower(), a.subject
+            yield name_key(a.value), a.subject
+    for t in doc.terms.values():
+        if t.kind not in ("resource", "ontology") and not t.iri.startswith("_:"):
+            yield name_key(local_name(t.iri)), t.iri

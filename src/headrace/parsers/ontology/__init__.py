@@ -22,7 +22,8 @@ from headrace.parsers.ontology.xmlguard import sanitize_xml
 
 # A bump makes the next sync re-parse every file (stored per ontology).
 # 2: owl:FunctionalProperty no longer makes a data property an object property.
-PARSER_VERSION = "2"
+# 3: name keys ignore spaces and punctuation; local names of terms are names.
+PARSER_VERSION = "3"
 
 EXTENSIONS: dict[str, str] = {
     ".md": "markdown",

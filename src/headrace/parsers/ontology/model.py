@@ -13,6 +13,7 @@ at query time, so a reference to a term defined in another file needs no order.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import quote
@@ -177,6 +178,28 @@ def expand(name: str, prefixes: dict[str, str]) -> str:
         if base is not None:
             return base + local
     return name
+
+
+def local_name(ref: str) -> str:
+    """The part of an IRI or CURIE that names the thing; a page name as it is."""
+    ref = ref.strip("<>")
+    if "://" in ref or ref.startswith(("urn:", "file:")):
+        cut = max(ref.rfind("#"), ref.rfind("/"), ref.rfind(":"))
+        return ref[cut + 1 :] or ref
+    prefix, sep, local = ref.partition(":")
+    return local if sep and prefix and " " not in prefix and local else ref
+
+
+_NOT_A_LETTER = re.compile(r"[\W_]+")
+
+
+def name_key(name: str) -> str:
+    """How names are compared: case, spaces and punctuation ignored.
+
+    So the wikilink ``[[Communication Protocol]]``, the label "communication
+    protocol" and the local name of ``mv:CommunicationProtocol`` are one name.
+    """
+    return _NOT_A_LETTER.sub("", name.casefold()) or name.casefold()
 
 
 def base_iri(relpath: str) -> str:
