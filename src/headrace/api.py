@@ -209,7 +209,10 @@ class Index:
             segment_bytes=s.segment_bytes,
             make_parser=self._configured_parser(),
         )
-        lookup = SqliteSink(connect(self.path), self.sink.model_id, self.sink.dim)
+        # Read-only, with a small page cache: it only probes embed_cache by hash.
+        lookup = SqliteSink(
+            connect(self.path, readonly=True), self.sink.model_id, self.sink.dim
+        )
         embed = EmbedStage(self.embedder, lookup.cached, stats, s.batch_tokens)
         write = WriteStage(self.conn, self.sink, self.ledger, stats, self._replicator())
         return Runner(processor, embed, write, workers=s.workers, queue_bytes=s.queue_bytes)

@@ -64,10 +64,18 @@ def _failures(index: Path, env: dict[str, str]) -> list[tuple[object, ...]]:
 
 def _ingest(index: Path, corpus: Path, env: dict[str, str]) -> int:
     proc = subprocess.run(
-        _cli(index, "ingest", str(corpus)), env=env, capture_output=True, text=True, check=False
+        _cli(index, "ingest", str(corpus), "--json"),
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    # Exit 1 is expected for the malformed line; a traceback never is.
-    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    # Exit 1 is expected for the malformed line, and only then: an error of the run
+    # itself (busy index, bad schema, a traceback) prints to stderr and no summary.
+    assert proc.stderr == "", f"exit {proc.returncode}: {proc.stderr[-3000:]}"
+    summary = json.loads(proc.stdout)
+    if proc.returncode == 1:
+        assert summary["dead_letters"] or summary["files_failed"], summary
     return proc.returncode
 
 

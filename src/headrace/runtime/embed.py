@@ -12,9 +12,9 @@ docs/design.md). Items leave in their original order, so every
 
 from __future__ import annotations
 
+import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -22,8 +22,6 @@ from headrace.embedding.base import Embedder
 from headrace.records import Chunk
 from headrace.runtime.items import Item, Window
 from headrace.runtime.stats import RunStats
-
-RECENT_LIMIT = 50_000
 
 
 def token_batches(chunks: list[Chunk], budget: int) -> Iterator[list[Chunk]]:
@@ -52,7 +50,11 @@ class EmbedStage:
         self.cached = cached
         self.stats = stats
         self.batch_tokens = batch_tokens
-        self._recent: OrderedDict[str, None] = OrderedDict()
+        # Texts embedded in windows not yet committed: the cache lookup (another
+        # connection) cannot see them yet. Forgotten at commit, so this holds at most
+        # the windows in flight, whatever the size of the corpus.
+        self._recent: set[str] = set()
+        self._lock = threading.Lock()
 
     def run(self, items: list[Item]) -> Window:
         window = Window(items=items)
@@ -64,7 +66,8 @@ class EmbedStage:
         return window
 
     def _missing(self, by_hash: dict[str, Chunk]) -> dict[str, Chunk]:
-        fresh = {h: c for h, c in by_hash.items() if h not in self._recent}
+        with self._lock:
+            fresh = {h: c for h, c in by_hash.items() if h not in self._recent}
         known = self.cached(list(fresh)) if fresh else set()
         missing = {h: c for h, c in fresh.items() if h not in known}
         self.stats.add(embeddings_cached=len(by_hash) - len(missing))
@@ -89,7 +92,10 @@ class EmbedStage:
         return out
 
     def _remember(self, hashes: dict[str, bytes]) -> None:
-        for h in hashes:
-            self._recent[h] = None
-        while len(self._recent) > RECENT_LIMIT:
-            self._recent.popitem(last=False)
+        with self._lock:
+            self._recent.update(hashes)
+
+    def committed(self, hashes: Iterable[str]) -> None:
+        """The write stage committed these vectors: the cache lookup sees them now."""
+        with self._lock:
+            self._recent.difference_update(hashes)

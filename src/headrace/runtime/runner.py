@@ -130,6 +130,7 @@ class Runner:
                 return
             if window is not None:
                 self.write.apply(window)
+                self.embed.committed(window.vectors)
 
     def request_stop(self) -> None:
         """Graceful stop (signal handlers call this): finish what is embedded, exit."""
