@@ -1,0 +1,126 @@
+"""Cold ingest of a Claude Code transcript corpus, against the raw model's ceiling.
+
+Builds (once) a corpus of ``--mb`` megabytes from the shared samples
+(``claude_code_corpus.py``), ingests it with the ``claude-code`` preset's parser
+into a fresh index (``--store sqlite``, or ``qdrant-local``: the Qdrant replica in
+the client's local folder mode, which the client itself calls slow beyond ~20k
+points), and prints turns/s, chunks/s, MB/s, the share of wall time spent in the
+model, peak RSS of the whole process (model included), and the bare embedder's
+ceiling: the same model over a fixed sample (``--ceiling-sample`` texts, 3000 by
+default) of exactly the run's chunk texts, sorted by length and cut by the same padded-token budget, measured once
+before the run and once after it (the machine is shared: the mean of the two
+brackets the load the run saw). The ceiling is a rate, so a sample suffices.
+
+    flock /tmp/headrace-bench.lock python bench/claude_code_ingest.py --mb 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from claude_code_corpus import OUT, build
+from ingest_cold import ceiling
+from rss import PeakRss
+
+from headrace import Index
+from headrace.config.settings import load_settings
+from headrace.embedding.registry import make_embedder
+from headrace.presets import apply_settings, get_preset
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mb", type=float, default=200.0)
+    ap.add_argument("--embedder", default="minilm")
+    ap.add_argument("--store", choices=("sqlite", "qdrant-local"), default="sqlite")
+    ap.add_argument("--no-ceiling", action="store_true")
+    ap.add_argument("--ceiling-sample", type=int, default=3000)
+    args = ap.parse_args()
+    corpus = build(args.mb)
+    size = sum(p.stat().st_size for p in corpus.rglob("*.jsonl"))
+    work = OUT / f"cc-index-{args.mb:g}-{args.store}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    qdrant = {"store": "qdrant", "qdrant_path": str(work / "qdrant")}
+    flags = qdrant if args.store == "qdrant-local" else {}
+    settings = apply_settings(
+        load_settings(index=str(work / "index.sqlite"), embedder=args.embedder, **flags),
+        get_preset("claude-code"),
+    )
+    rss = PeakRss().start()  # the whole process: the model's memory counts
+    embedder = make_embedder(args.embedder)
+    prior = _prior_sample(corpus, args)
+    before = ceiling(embedder, prior, settings.batch_tokens) if embedder and prior else None
+    idx = Index(settings=settings, embedder=embedder)
+    started = time.perf_counter()
+    stats = idx.ingest([str(corpus)])
+    elapsed = time.perf_counter() - started
+    peak = rss.stop()
+    rows = list(idx.export())
+    turns = len({(r["source"], r["metadata"].get("record")) for r in rows})
+    tokens = sum(int(r["tokens"]) for r in rows)
+    result: dict[str, object] = {
+        "store": args.store,
+        "corpus_mb": round(size / 1e6, 1),
+        "files": stats.files_done,
+        "turns": turns,
+        "chunks": stats.chunks_written,
+        "tokens": tokens,
+        "embeddings": stats.embeddings_computed,
+        "dead_letters": stats.dead_letters,
+        "seconds": round(elapsed, 1),
+        "turns_per_s": round(turns / elapsed, 1),
+        "chunks_per_s": round(stats.chunks_written / elapsed, 1),
+        "mb_per_s": round(size / 1e6 / elapsed, 2),
+        "embedded_tokens_per_s": round(stats.tokens / elapsed, 1),
+        "model_share": round(stats.embed_seconds / elapsed, 3),
+        "model_tokens_per_s_in_run": round(stats.tokens / max(stats.embed_seconds, 1e-9), 1),
+        "write_seconds": round(stats.write_seconds, 1),
+        "peak_rss_mb_with_model": round(peak / 2**20, 1),
+    }
+    if embedder is not None and not args.no_ceiling:
+        sample = _sample({str(r["text"]): int(r["tokens"]) for r in rows}, args.ceiling_sample)
+        _save_sample(corpus, args, sample)
+        after = ceiling(embedder, sample, settings.batch_tokens)
+        ceils = [c for c in (before, after) if c is not None]
+        ceil = sum(ceils) / len(ceils)
+        result["ceiling_tokens_per_s"] = [round(c, 1) for c in ceils]
+        result["pipeline_vs_ceiling"] = round(float(stats.tokens / elapsed) / ceil, 3)
+    idx.close()
+    print(json.dumps(result, indent=2))
+
+
+def _sample(texts: dict[str, int], n: int) -> dict[str, int]:
+    keys = sorted(texts)
+    return {k: texts[k] for k in random.Random(0).sample(keys, min(n, len(keys)))}
+
+
+def _sample_file(corpus: Path, args: argparse.Namespace) -> Path:
+    return corpus.parent / f"ceiling-sample-{args.ceiling_sample}.json"
+
+
+def _prior_sample(corpus: Path, args: argparse.Namespace) -> dict[str, int]:
+    """The sample saved by an earlier run on this corpus (same texts), if any."""
+    path = _sample_file(corpus, args)
+    if args.no_ceiling or not path.exists():
+        return {}
+    loaded: dict[str, int] = json.loads(path.read_text(encoding="utf-8"))
+    return loaded
+
+
+def _save_sample(corpus: Path, args: argparse.Namespace, sample: dict[str, int]) -> None:
+    _sample_file(corpus, args).write_text(json.dumps(sample), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
