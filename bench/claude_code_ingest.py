@@ -7,9 +7,10 @@ the client's local folder mode, which the client itself calls slow beyond ~20k
 points), and prints turns/s, chunks/s, MB/s, the share of wall time spent in the
 model, peak RSS of the whole process (model included), and the bare embedder's
 ceiling: the same model over a fixed sample (``--ceiling-sample`` texts, 3000 by
-default) of exactly the run's chunk texts, sorted by length and cut by the same padded-token budget, measured once
-before the run and once after it (the machine is shared: the mean of the two
-brackets the load the run saw). The ceiling is a rate, so a sample suffices.
+default) of exactly the run's chunk texts, sorted by length and cut by the same
+padded-token budget, measured once before the run and once after it (the machine
+is shared: the mean of the two brackets the load the run saw). The ceiling is a
+rate, so a sample suffices.
 
     flock /tmp/headrace-bench.lock python bench/claude_code_ingest.py --mb 200
 """
