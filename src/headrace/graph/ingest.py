@@ -39,7 +39,7 @@ from headrace.errors import InputError, RootUnavailableError, StoreError, Unread
 from headrace.graph.build import BUILDER_VERSION, build_fragment
 from headrace.graph.model import Fragment
 from headrace.graph.render import remove_page, write_page
-from headrace.graph.writer import BatchWriter, RetryPolicy
+from headrace.graph.writer import BatchWriter, RetryPolicy, WriteFailure
 from headrace.ledger.db import connect, transaction
 from headrace.ledger.ledger import DeadLetter, Ledger
 from headrace.parsers.cache import ParseCache
@@ -304,32 +304,35 @@ class GraphIndex:
         self._set_pending([p.ref.path for p in group])  # durable before the first write
         failures: dict[str, list[DeadLetter]] = {}
         now = time.time()
-        for fail in self.writer.write(self.store.write_nodes, node_rows) + self.writer.write(
-            self.store.write_edges, edge_rows
-        ):
-            row = fail.row
-            failures.setdefault(row.file, []).append(
-                DeadLetter(
-                    row.file,
-                    "graph-write",
-                    fail.error_type,
-                    f"{row.key}: {fail.message}"[:1000],
-                    _line_of(row),
-                    None,
-                    1,
-                    now,
-                    now,
-                )
-            )
+        with self.store.group():
+            refused: list[WriteFailure[Any]] = [
+                *self.writer.write(self.store.write_nodes, node_rows),
+                *self.writer.write(self.store.write_edges, edge_rows),
+            ]
+            for fail in refused:
+                row = fail.row
+                failures.setdefault(row.file, []).append(_write_letter(row, fail, now))
+            letters = [self._finish(item, failures.get(item.ref.path, [])) for item in group]
         stats.nodes_written += len(node_rows)
         stats.edges_written += len(edge_rows)
-        for item in group:
-            self._finish(item, failures.get(item.ref.path, []), stats)
-        self._set_pending([])
+        # Every file of the group is in the store: record them all, and clear the
+        # pending mark, in one ledger transaction.
+        signature = self.signature()
+        with transaction(self.conn):
+            for item, file_letters in zip(group, letters, strict=True):
+                self.ledger.upsert(
+                    item.ref, content_hash=item.digest, state="indexed", signature=signature
+                )
+                self.ledger.replace_dead_letters(item.ref.path, file_letters)
+            self.ledger.set_meta(PENDING_KEY, "[]")
+        done = time.perf_counter()
+        for item, file_letters in zip(group, letters, strict=True):
+            stats.files_done += 1
+            stats.dead_letters += len(file_letters)
+            stats.latencies_s.append(done - item.started)
 
-    def _finish(
-        self, item: _Pending, write_failures: list[DeadLetter], stats: GraphRunStats
-    ) -> None:
+    def _finish(self, item: _Pending, write_failures: list[DeadLetter]) -> list[DeadLetter]:
+        """The store drops the file's old generation; its page is written. Its letters."""
         frag = item.fragment
         letters = list(write_failures)
         try:
@@ -352,14 +355,7 @@ class GraphIndex:
         ]
         if self.search_mirror is not None:
             write_page(self.search_mirror, frag)
-        with transaction(self.conn):
-            self.ledger.upsert(
-                item.ref, content_hash=item.digest, state="indexed", signature=self.signature()
-            )
-            self.ledger.replace_dead_letters(frag.path, letters)
-        stats.files_done += 1
-        stats.dead_letters += len(letters)
-        stats.latencies_s.append(time.perf_counter() - item.started)
+        return letters
 
     def _record_failure(self, ref: FileRef, exc: InputError) -> None:
         now = time.time()
@@ -436,3 +432,10 @@ def _head(data: bytes) -> str:
 
 def _line_of(row: NodeRow | EdgeRow) -> int | None:
     return row.line if isinstance(row, NodeRow) and row.line else None
+
+
+def _write_letter(row: NodeRow | EdgeRow, fail: WriteFailure[Any], now: float) -> DeadLetter:
+    message = f"{row.key}: {fail.message}"[:1000]
+    return DeadLetter(
+        row.file, "graph-write", fail.error_type, message, _line_of(row), None, 1, now, now
+    )

@@ -2,7 +2,7 @@
 
 The graph ingest drives every store the same way, file group by file group:
 
-1. ``write_nodes`` then ``write_edges`` in batches (one ``UNWIND`` transaction
+1. inside ``group()``: ``write_nodes`` then ``write_edges`` in batches (one ``UNWIND`` transaction
    each). Rows carry the contributing file and its generation; writing a row again
    is a no-op (``MERGE``). An edge whose endpoints do not exist is not created
    (``MATCH`` semantics), so a node lost to a poisoned batch never leaves a
@@ -25,6 +25,7 @@ Errors: ``TransientError`` (busy, connection lost: retried with backoff) or
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -94,6 +95,12 @@ class GraphStore(Protocol):
     def finish_file(
         self, path: str, gen: str | None, node_keys: Sequence[str], edge_keys: Sequence[str]
     ) -> None: ...
+
+    def group(self) -> AbstractContextManager[None]:
+        """Scope of one group's writes. A store may commit them together at its end
+        (the embedded store: one transaction, each batch a savepoint); a failed batch
+        still rolls back alone. Neo4j commits batch by batch (a no-op scope)."""
+        ...
 
     def close(self) -> None: ...
 

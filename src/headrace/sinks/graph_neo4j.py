@@ -28,9 +28,11 @@ is ``StoreError`` (the batch is split to isolate the rows the server refuses).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from headrace.errors import StoreError, TransientError
@@ -248,6 +250,10 @@ class Neo4jGraphStore:
             tx.run(DROP_FILE, path=path).consume()
 
         self._run_write(work, f"finishing {path}")
+
+    def group(self) -> AbstractContextManager[None]:
+        """Batches commit one by one: a server transaction per ``UNWIND`` batch."""
+        return contextlib.nullcontext()
 
     def close(self) -> None:
         self.driver.close()

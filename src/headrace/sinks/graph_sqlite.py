@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import apsw
@@ -55,7 +56,22 @@ def _v1(conn: apsw.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1]
+def _v2(conn: apsw.Connection) -> None:
+    """Each node remembers its best contribution, so most finishes skip the refresh."""
+    conn.execute(
+        """
+        ALTER TABLE graph_nodes ADD COLUMN best_role INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE graph_nodes ADD COLUMN best_file TEXT NOT NULL DEFAULT '';
+        CREATE INDEX graph_edge_src_dst ON graph_edge_src(dst);
+        UPDATE graph_nodes SET (best_role, best_file) = (
+            SELECT s.role, s.file FROM graph_node_src s WHERE s.key = graph_nodes.key
+            ORDER BY s.role, s.file LIMIT 1
+        );
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1, _v2]
 
 
 def migrate_graph(conn: apsw.Connection) -> int:
@@ -91,27 +107,55 @@ def _translate(exc: apsw.Error, what: str) -> Exception:
 
 
 def _dumps(props: Any) -> str:
+    if not props:  # most relations carry no properties
+        return "{}"
     return json.dumps(props, sort_keys=True, separators=(",", ":"))
 
 
+# The file's own contributions (stale or new) of the touched keys that cannot change
+# their node: someone else's contribution ranks first before and after (role, then
+# path). With many files sharing entities this skips almost every refresh.
+_SKIP_UNAFFECTED = """
+DELETE FROM temp.touched_nodes WHERE key IN (
+    SELECT n.key FROM graph_nodes n JOIN graph_node_src s ON s.key = n.key AND s.file = ?1
+    WHERE n.key IN (SELECT key FROM temp.touched_nodes) AND n.best_file <> ?1
+      AND (n.best_role < s.role OR (n.best_role = s.role AND n.best_file < ?1))
+)
+"""
 _REFRESH_NODES = """
 DELETE FROM graph_nodes WHERE key IN (SELECT key FROM temp.touched_nodes);
-INSERT INTO graph_nodes
-SELECT key, kind, name, props FROM (
-    SELECT s.key, s.kind, s.name, s.props,
+INSERT INTO graph_nodes(key, kind, name, props, best_role, best_file)
+SELECT key, kind, name, props, role, file FROM (
+    SELECT s.key, s.kind, s.name, s.props, s.role, s.file,
            row_number() OVER (PARTITION BY s.key ORDER BY s.role, s.file) AS rn
     FROM graph_node_src s WHERE s.key IN (SELECT key FROM temp.touched_nodes)
 ) WHERE rn = 1;
 """
-_REFRESH_EDGES = """
-DELETE FROM graph_edges WHERE key IN (SELECT key FROM temp.touched_edges);
-INSERT INTO graph_edges
-SELECT key, type, src, dst, props FROM (
-    SELECT s.key, s.type, s.src, s.dst, s.props,
-           row_number() OVER (PARTITION BY s.key ORDER BY s.file) AS rn
-    FROM graph_edge_src s WHERE s.key IN (SELECT key FROM temp.touched_edges)
-) WHERE rn = 1;
+# An edge's key determines its properties, so an edge only needs adding when its
+# first contribution arrives and removing when its last one goes.
+_ADD_EDGES = """
+INSERT OR IGNORE INTO graph_edges
+SELECT s.key, s.type, s.src, s.dst, s.props FROM graph_edge_src s
+WHERE s.file = ?1 AND s.key IN (SELECT key FROM temp.touched_edges)
 """
+_DROP_EDGES = """
+DELETE FROM graph_edges WHERE key IN (SELECT key FROM temp.touched_edges)
+  AND key NOT IN (SELECT key FROM graph_edge_src WHERE key IN (SELECT key FROM temp.touched_edges))
+"""
+
+
+class _Group:
+    def __init__(self, conn: apsw.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            self.conn.__exit__(*exc)
+        except apsw.Error as error:
+            raise _translate(error, "committing a group") from error
 
 
 class SqliteGraphStore:
@@ -143,15 +187,33 @@ class SqliteGraphStore:
         )
 
     def write_edges(self, rows: Sequence[EdgeRow]) -> None:
-        """One transaction; an edge is kept only if both endpoints exist (MATCH)."""
-        self._run(
-            "write_edges",
-            "INSERT INTO graph_edge_src SELECT ?1,?2,?3,?4,?5,?6,?7"
-            " WHERE EXISTS (SELECT 1 FROM graph_node_src WHERE key = ?5)"
-            " AND EXISTS (SELECT 1 FROM graph_node_src WHERE key = ?6)"
-            " ON CONFLICT(key, file) DO UPDATE SET gen=excluded.gen",
-            [(r.key, r.file, r.gen, r.type, r.src, r.dst, _dumps(r.props)) for r in rows],
-        )
+        """One transaction; an edge is kept only if both endpoints exist (MATCH).
+
+        The endpoints are looked up once per batch: an ``INSERT … SELECT … WHERE
+        EXISTS`` per row measured 2-4x slower here.
+        """
+        ends = json.dumps(sorted({r.src for r in rows} | {r.dst for r in rows}))
+        try:
+            with self.conn:
+                present = {
+                    str(k)
+                    for (k,) in self.conn.execute(
+                        "SELECT DISTINCT key FROM graph_node_src"
+                        " WHERE key IN (SELECT value FROM json_each(?))",
+                        (ends,),
+                    )
+                }
+                self.conn.executemany(
+                    "INSERT INTO graph_edge_src VALUES (?,?,?,?,?,?,?)"
+                    " ON CONFLICT(key, file) DO UPDATE SET gen=excluded.gen",
+                    [
+                        (r.key, r.file, r.gen, r.type, r.src, r.dst, _dumps(r.props))
+                        for r in rows
+                        if r.src in present and r.dst in present
+                    ],
+                )
+        except apsw.Error as exc:
+            raise _translate(exc, "write_edges") from exc
 
     def _run(self, what: str, sql: str, params: list[tuple[Any, ...]]) -> None:
         try:
@@ -188,23 +250,33 @@ class SqliteGraphStore:
         c.executemany(
             "INSERT OR IGNORE INTO temp.touched_edges VALUES (?)", [(k,) for k in edge_keys]
         )
+        c.execute(_SKIP_UNAFFECTED, (path,))
         c.execute(f"DELETE FROM graph_node_src WHERE {stale}", (path, gen))
         c.execute(f"DELETE FROM graph_edge_src WHERE {stale}", (path, gen))
         c.execute(_REFRESH_NODES)
         # Entities nobody contributes any more take their relations with them
         # (Neo4j's DETACH DELETE), whichever file stated those.
+        gone = (
+            "SELECT t.key FROM temp.touched_nodes t"
+            " WHERE t.key NOT IN (SELECT key FROM graph_nodes)"
+        )
         c.execute(
-            "INSERT OR IGNORE INTO temp.touched_edges SELECT key FROM graph_edge_src"
-            " WHERE src IN (SELECT t.key FROM temp.touched_nodes t WHERE t.key NOT IN"
-            " (SELECT key FROM graph_nodes)) OR dst IN (SELECT t.key FROM temp.touched_nodes t"
-            " WHERE t.key NOT IN (SELECT key FROM graph_nodes))"
+            "INSERT OR IGNORE INTO temp.touched_edges"
+            f" SELECT key FROM graph_edge_src WHERE src IN ({gone})"
+            f" UNION SELECT key FROM graph_edge_src WHERE dst IN ({gone})"
         )
         c.execute(
             "DELETE FROM graph_edge_src WHERE key IN (SELECT key FROM temp.touched_edges)"
             " AND (src NOT IN (SELECT key FROM graph_nodes)"
             " OR dst NOT IN (SELECT key FROM graph_nodes))"
         )
-        c.execute(_REFRESH_EDGES)
+        c.execute(_DROP_EDGES)
+        c.execute(_ADD_EDGES, (path,))
+
+    def group(self) -> AbstractContextManager[None]:
+        """One transaction for a group; apsw turns the batches' own ``with conn``
+        blocks into savepoints, so a refused batch still rolls back alone."""
+        return _Group(self.conn)
 
     def close(self) -> None:
         """The connection belongs to the caller."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from headrace.errors import StoreError, TransientError
@@ -66,6 +67,9 @@ class FaultyGraphStore:
     ) -> None:
         self._step()
         self.inner.finish_file(path, gen, node_keys, edge_keys)
+
+    def group(self) -> AbstractContextManager[None]:
+        return self.inner.group()
 
     def close(self) -> None:
         self.inner.close()
