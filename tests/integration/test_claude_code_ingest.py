@@ -258,3 +258,26 @@ def test_the_local_mode_persists_across_processes_in_a_folder(
         assert idx.reconciled is not None
         assert (idx.reconciled.missing, idx.reconciled.orphaned) == (0, 0)
         assert qdrant_ids(idx) == expected
+
+
+def test_appends_to_a_large_transcript_resume_at_the_last_turn(
+    tmp_path: Path, inner: QdrantClient
+) -> None:
+    head = (FIXTURES / PROJECT / f"{SESSION}.jsonl").read_bytes()  # ~100 KB: gets cursors
+    tail = (FIXTURES / PROJECT / "tool_heavy.jsonl").read_bytes().splitlines(keepends=True)
+    live = tmp_path / "projects" / PROJECT / f"{SESSION}.jsonl"
+    live.parent.mkdir(parents=True)
+    live.write_bytes(head)
+    resumed = 0
+    with open_index(tmp_path / "grown.sqlite", inner) as idx:
+        idx.ingest([str(live.parent.parent)])
+        for line in tail[::3]:
+            with live.open("ab") as handle:
+                handle.write(line)
+            resumed += idx.ingest([str(live.parent.parent)]).snapshot()["bytes_resumed"]
+            assert qdrant_ids(idx) == sqlite_ids(idx)
+        grown = list(idx.export())
+    assert resumed > 0  # appends were read from the last turn's start, not from byte 0
+    with open_index(tmp_path / "once.sqlite", QdrantClient(location=":memory:")) as idx:
+        idx.ingest([str(live.parent.parent)])
+        assert list(idx.export()) == grown

@@ -27,19 +27,23 @@ came from. Records by ``type``:
 
 Metadata of every section: ``project`` (the real project folder's name: the
 ancestor of the turn's ``cwd`` that the mangled project directory names, see
-``project_name``; without a ``cwd`` the directory name), ``session``, ``agent`` (subagents), ``sidechain``, ``record``
-(the turn's first line), ``kind``, ``timestamp`` / ``timestamp_end`` (ISO) and ``ts`` (epoch
-seconds, for range filters), ``git_branch``, ``cwd``, ``model``, ``tools``,
-``files_read`` / ``files_edited`` / ``files_written`` / ``files`` / ``file_names``,
-``commands`` and ``concepts`` (names of ``concepts`` patterns that match the
-turn's text; default: ``DEFAULT_CONCEPTS``, the list of the importer we replace).
+``project_name``; without a ``cwd`` the directory name), ``session``, ``agent``
+(subagents), ``sidechain``, ``record`` (the turn's first line), ``kind``,
+``timestamp`` / ``timestamp_end`` (ISO) and ``ts`` (epoch seconds, for range
+filters), ``git_branch``, ``cwd``, ``model``, ``tools``, ``files_read`` /
+``files_edited`` / ``files_written`` / ``files`` / ``file_names``, ``commands``
+and ``concepts`` (names of ``concepts`` patterns that match the turn's text;
+default: ``DEFAULT_CONCEPTS``, the list of the importer we replace).
 
 The parser is a pure function of the file's content and keeps no state across
 turn boundaries: parsing a grown file from its start, or from any turn boundary,
-gives exactly the sections of a one-shot parse. A last line without its newline
-that is not valid JSON is taken as still being written: skipped, not a dead
-letter (the next sync reads it whole). Its ``version``
-includes a digest of the concept patterns, so changing them re-parses files.
+gives exactly the sections of a one-shot parse. So it is *resumable*: it yields a
+``Seam`` at the start of every prompt that opens a turn with nothing pending (no
+seam at the end of the file: appended records may still belong to the last
+turn, which is why an append resumes at that turn's start). A last line without
+its newline that is not valid JSON is taken as still being written: skipped, not
+a dead letter (the next sync reads it whole). ``version`` includes a digest of
+the concept patterns and caps, so changing them re-parses files.
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ from headrace.parsers.claude_code_tools import (
     scrub,
 )
 from headrace.parsers.sections import DEFAULT_MAX_SECTION_CHARS, is_blank, split_text
-from headrace.records import Line, ParseIssue, Section
+from headrace.records import Line, ParseIssue, Seam, Section
 
 # The concept patterns of the streaming importer this parser replaces (seed 000).
 DEFAULT_CONCEPTS: Mapping[str, str] = {
@@ -175,7 +179,7 @@ class _Session:
         # next record that has one (or the file's path at the end).
         self.waiting: list[_Turn] = []
 
-    def run(self, lines: Iterable[Line | ParseIssue]) -> Iterator[Section | ParseIssue]:
+    def run(self, lines: Iterable[Line | ParseIssue]) -> Iterator[Section | ParseIssue | Seam]:
         for item in lines:
             if isinstance(item, ParseIssue):
                 yield item
@@ -189,7 +193,7 @@ class _Session:
         """No turn open and nothing waiting: a resumable boundary."""
         return self.turn is None and not self.waiting
 
-    def _line(self, line: Line) -> Iterator[Section | ParseIssue]:
+    def _line(self, line: Line) -> Iterator[Section | ParseIssue | Seam]:
         try:
             record = json.loads(line.text)
         except ValueError as exc:
@@ -206,7 +210,7 @@ class _Session:
             return
         yield from self._record(record, line)
 
-    def _record(self, r: dict[str, Any], line: Line) -> Iterator[Section]:
+    def _record(self, r: dict[str, Any], line: Line) -> Iterator[Section | Seam]:
         if self.waiting and _identity(r):
             yield from self._release(_identity(r))
         kind = r.get("type")
@@ -230,7 +234,7 @@ class _Session:
 
     # -- records ------------------------------------------------------------------
 
-    def _user(self, r: dict[str, Any], message: Any, line: Line) -> Iterator[Section]:
+    def _user(self, r: dict[str, Any], message: Any, line: Line) -> Iterator[Section | Seam]:
         content = message.get("content") if isinstance(message, dict) else None
         if r.get("isCompactSummary"):
             text = f"Compaction summary: {result_text(content)}"
@@ -243,6 +247,8 @@ class _Session:
         results = [b for b in blocks if isinstance(b, dict) and b.get("type") == "tool_result"]
         if prompt and not results and not prompt[0].lstrip().startswith(_NOT_A_PROMPT):
             yield from self._close()
+            if self.idle:
+                yield Seam(line.offset, line.number)  # resumable: nothing is carried over
             turn = self._open("turn", r, line)
             turn.add("User: ", scrub("\n".join(prompt)))
             return

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from headrace.parsers.claude_code import DEFAULT_CONCEPTS, ClaudeCodeParser, project_name
 from headrace.readers.lines import LineReader
-from headrace.records import Line, ParseIssue, Section
+from headrace.records import Line, ParseIssue, Seam, Section
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "claude_code"
 PROJECT = FIXTURES / "-home-marco-projects-spotter"
@@ -245,3 +245,16 @@ def test_project_name_is_the_launch_directory() -> None:
     assert project_name("/elsewhere/tool", folder) == "tool"
     sub = "/x/-home-me-src-my-app/s1/subagents/agent-1.jsonl"
     assert project_name("/home/me/src/my-app", sub) == "my-app"
+
+
+def test_seams_mark_turn_starts_and_resuming_at_any_seam_gives_the_rest() -> None:
+    path = str(TOOL_HEAVY)
+    lines = list(LineReader(path))
+    full = list(ClaudeCodeParser().parse(lines, path))
+    seams = [s for s in full if isinstance(s, Seam)]
+    assert [s.line for s in seams] == [4, 26]
+    starts = {s.line_start for s in full if isinstance(s, Section)}
+    for seam in seams:
+        assert seam.line in starts  # a prompt opening a turn
+        rest = list(ClaudeCodeParser().parse(lines[seam.line - 1 :], path))
+        assert rest == full[full.index(seam) :]  # the seam itself, then the same output
