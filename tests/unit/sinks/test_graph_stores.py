@@ -1,0 +1,217 @@
+"""Graph stores: the embedded store's migrations, and the Neo4j store's Cypher through a
+recording double of the driver (a server cannot run here; see graph_neo4j's docstring)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import apsw
+import pytest
+
+from headrace.errors import StoreError, TransientError
+from headrace.graph.ingest import GraphIndex
+from headrace.graph.writer import BatchWriter
+from headrace.sinks import graph_sqlite
+from headrace.sinks.graph_base import EdgeRow, NodeRow
+from headrace.sinks.graph_neo4j import Neo4jGraphStore
+
+# -- embedded store migrations --------------------------------------------------------
+
+
+def test_graph_migration_v1_to_v2_fills_the_best_contribution(tmp_path: Path) -> None:
+    conn = apsw.Connection(str(tmp_path / "g.sqlite"))
+    conn.execute(
+        "CREATE TABLE graph_schema_migrations(version INTEGER PRIMARY KEY, applied_at REAL)"
+    )
+    with conn:
+        graph_sqlite.MIGRATIONS[0](conn)
+        conn.execute("INSERT INTO graph_schema_migrations VALUES (1, 0)")
+    rows = [("relation:d.s.t", "b.sql", 0), ("relation:d.s.t", "a.sql", 1)]
+    for key, file, role in rows:
+        conn.execute(
+            "INSERT INTO graph_node_src VALUES (?, ?, 'g', 'table', 't', ?, 1, '{}')",
+            (key, file, role),
+        )
+    conn.execute("INSERT INTO graph_nodes VALUES ('relation:d.s.t', 'table', 't', '{}')")
+    assert graph_sqlite.migrate_graph(conn) == 2
+    best = conn.execute("SELECT best_role, best_file FROM graph_nodes").fetchall()
+    assert best == [(0, "b.sql")]  # defining beats mentioning, whatever the path
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "graph_edge_src_dst" in names
+    assert graph_sqlite.migrate_graph(conn) == 2  # idempotent
+
+
+def test_a_newer_graph_schema_is_refused(tmp_path: Path) -> None:
+    conn = apsw.Connection(str(tmp_path / "g.sqlite"))
+    graph_sqlite.migrate_graph(conn)
+    conn.execute("INSERT INTO graph_schema_migrations VALUES (99, 0)")
+    with pytest.raises(StoreError, match="newer"):
+        graph_sqlite.migrate_graph(conn)
+
+
+# -- Neo4j through a recording driver ----------------------------------------------------
+
+
+class FakeTx:
+    def __init__(self, driver: FakeDriver) -> None:
+        self.driver = driver
+        self._closed = False
+
+    def run(self, query: str, **params: Any) -> FakeResult:
+        if self.driver.fail is not None:
+            raise self.driver.fail
+        self.driver.queries.append((query, params))
+        return FakeResult()
+
+    def commit(self) -> None:
+        self.driver.commits += 1
+        self._closed = True
+
+    def rollback(self) -> None:
+        self.driver.rollbacks += 1
+        self._closed = True
+
+    def closed(self) -> bool:
+        return self._closed
+
+
+class FakeResult:
+    def consume(self) -> None:
+        return None
+
+    def single(self) -> dict[str, Any]:
+        return {"keys": ["column:d.s.t.old"]}
+
+
+class FakeSession:
+    def __init__(self, driver: FakeDriver) -> None:
+        self.driver = driver
+
+    def __enter__(self) -> FakeSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def begin_transaction(self) -> FakeTx:
+        return FakeTx(self.driver)
+
+
+class FakeDriver:
+    def __init__(self) -> None:
+        self.queries: list[tuple[str, dict[str, Any]]] = []
+        self.commits = 0
+        self.rollbacks = 0
+        self.fail: Exception | None = None
+
+    def session(self, database: str | None = None) -> FakeSession:
+        return FakeSession(self)
+
+    def close(self) -> None:
+        return None
+
+
+def _node(key: str, kind: str = "table", role: int = 0, file: str = "a.sql") -> NodeRow:
+    return NodeRow(file, "g1", key, kind, key.rsplit(".", 1)[-1], role, 3, {"qualified": key})
+
+
+def test_nodes_are_merged_in_one_transaction_per_batch_one_unwind_per_label() -> None:
+    driver = FakeDriver()
+    store = Neo4jGraphStore(driver, "neo4j")
+    rows = [
+        _node("relation:d.s.film"),
+        _node("relation:d.s.language", role=1),  # a mention: no kind label
+        _node("column:d.s.film.title", kind="column"),
+    ]
+    store.write_nodes(rows)
+    assert driver.commits == 1
+    assert len(driver.queries) == 3
+    by_label = {q.split("\n")[5].strip(): p["rows"] for q, p in driver.queries}
+    assert [r["key"] for r in by_label["SET n:Table"]] == ["relation:d.s.film"]
+    assert [r["key"] for r in by_label["SET n:Column"]] == ["column:d.s.film.title"]
+    assert [r["key"] for r in by_label[""]] == ["relation:d.s.language"]
+    for query, params in driver.queries:
+        assert query.lstrip().startswith("UNWIND $rows AS r")
+        assert "MERGE (n:Entity {key: r.key})" in query
+        assert json.loads(params["rows"][0]["props"])["qualified"].startswith("relation:") or (
+            params["rows"][0]["kind"] == "column"
+        )
+
+
+def test_edges_match_their_ends_and_record_the_contributing_file() -> None:
+    driver = FakeDriver()
+    store = Neo4jGraphStore(driver)
+    store.write_edges(
+        [EdgeRow("a.sql", "g1", "k1", "REFERENCES", "relation:x", "relation:y", {"columns": ["a"]})]
+    )
+    ((query, params),) = driver.queries
+    assert "MATCH (a:Entity {key: r.src})" in query
+    assert "MERGE (a)-[e:REFERENCES {key: r.key}]->(b)" in query
+    assert params["rows"][0]["suffix"] == "@a.sql"
+    with pytest.raises(StoreError, match="unknown relation type"):
+        store.write_edges([EdgeRow("a.sql", "g1", "k", "DROP DATABASE", "x", "y", {})])
+
+
+def test_finish_file_drops_other_generations_and_refreshes_touched_entities() -> None:
+    driver = FakeDriver()
+    Neo4jGraphStore(driver).finish_file("a.sql", "g2", ["relation:d.s.t"], [])
+    queries = [q for q, _ in driver.queries]
+    assert len(queries) == 5
+    assert driver.commits == 1  # one transaction: the file switches version at once
+    orphans = dict(driver.queries)[queries[2]]
+    assert orphans["keys"] == ["column:d.s.t.old", "relation:d.s.t"]
+    assert "DETACH DELETE n" in queries[2]
+
+
+def test_driver_errors_are_translated_and_drive_the_batch_writer() -> None:
+    from neo4j import exceptions as neo
+
+    driver = FakeDriver()
+    store = Neo4jGraphStore(driver)
+    driver.fail = neo.ServiceUnavailable("down")
+    with pytest.raises(TransientError):
+        store.write_nodes([_node("relation:a")])
+    driver.fail = neo.ClientError("constraint")
+    with pytest.raises(StoreError):
+        store.write_nodes([_node("relation:a")])
+    assert (driver.commits, driver.rollbacks) == (0, 2)  # a failed batch is rolled back
+
+    class Poisoned(FakeDriver):
+        def session(self, database: str | None = None) -> FakeSession:
+            return PoisonSession(self)
+
+    class PoisonSession(FakeSession):
+        def begin_transaction(self) -> FakeTx:
+            return PoisonTx(self.driver)
+
+    class PoisonTx(FakeTx):
+        def run(self, query: str, **params: Any) -> FakeResult:
+            if any(r["key"] == "relation:bad" for r in params.get("rows", [])):
+                raise neo.ClientError("refused")
+            return super().run(query, **params)
+
+    poisoned = Poisoned()
+    rows = [_node(f"relation:t{i}") for i in range(99)] + [_node("relation:bad")]
+    failures = BatchWriter(100, sleep=lambda _s: None).write(
+        Neo4jGraphStore(poisoned).write_nodes, rows
+    )
+    assert [f.row.key for f in failures] == ["relation:bad"]
+    written = {r["key"] for _q, p in poisoned.queries for r in p["rows"]}
+    assert written == {f"relation:t{i}" for i in range(99)}
+
+
+def test_the_ingest_drives_neo4j_like_the_embedded_store(tmp_path: Path) -> None:
+    root = tmp_path / "shop"
+    root.mkdir()
+    (root / "a.sql").write_text(
+        "CREATE TABLE a (id INT PRIMARY KEY);\nCREATE TABLE b (a_id INT REFERENCES a(id));\n"
+    )
+    driver = FakeDriver()
+    with GraphIndex(tmp_path / "ledger.sqlite", store=Neo4jGraphStore(driver)) as index:
+        stats = index.ingest([str(root)])
+    assert stats.files_done == 1
+    merged = {r["key"] for q, p in driver.queries if "UNWIND" in q for r in p.get("rows", [])}
+    assert {"relation:shop.main.a", "relation:shop.main.b", "column:shop.main.b.a_id"} <= merged
+    assert any("DETACH DELETE" in q for q, _ in driver.queries)  # finish_file ran
