@@ -36,13 +36,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sql_ingest import DATA, variant  # noqa: E402
+from sql_ingest import DATA, variant
 
-from headrace.graph.build import build_fragment  # noqa: E402
-from headrace.graph.model import Fragment  # noqa: E402
-from headrace.parsers.sql.dialect import detect_dialect  # noqa: E402
-from headrace.parsers.sql.script import ScriptParser  # noqa: E402
-from headrace.sinks.graph_base import EdgeRow, NodeRow  # noqa: E402
+from headrace.graph.build import build_fragment
+from headrace.graph.model import Fragment
+from headrace.parsers.sql.dialect import detect_dialect
+from headrace.parsers.sql.script import ScriptParser
+from headrace.sinks.graph_base import EdgeRow, NodeRow
 
 BATCH = 500
 GROUP_ROWS = 5000
