@@ -224,10 +224,13 @@ class TokenChunker:
             digest = text_hash(text)
             occurrence = seen.next(digest)
             (l0, b0), (l1, b1) = starts.move(a), ends.move(b)
+            # Clamped to the section: a rendered section (JSON records, transcript
+            # turns) has more newlines and bytes than the lines it came from.
+            last_line, end = section.line_end, section.byte_end
             yield Chunk(
                 chunk_id(source, digest, occurrence), source, n, text, digest, tokens,
-                section.line_start + l0, section.line_start + l1,
-                section.byte_start + b0, section.byte_start + b1,
+                min(section.line_start + l0, last_line), min(section.line_start + l1, last_line),
+                min(section.byte_start + b0, end), min(section.byte_start + b1, end),
                 section.heading, section.metadata,
             )  # fmt: skip
 
