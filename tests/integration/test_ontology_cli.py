@@ -111,3 +111,21 @@ def test_terms_and_docs_enter_the_search_index(repo: Repo, tmp_path: Path) -> No
     out = json.loads(_cli("ontology", "sync", str(repo.root), *args[:-2], "--json"))
     assert out["search"]["docs_deleted"] == 3
     assert out["search"]["deleted"] == 3
+
+
+REAL = Path(__file__).parents[1] / "fixtures" / "ontology" / "real"
+
+
+def test_real_model_finds_the_physical_classes(tmp_path: Path) -> None:
+    """The seed's question, on real VisionFlow pages: two of them are physical
+    entities (Haptics, Human Interface Device), three are virtual ones."""
+    repo = Repo(tmp_path / "repo")
+    for path in REAL.glob("*.md"):
+        repo.copy_fixture(f"real/{path.name}", f"pages/{path.name}")
+    repo.commit("real pages")
+    db, index = str(tmp_path / "o.sqlite"), str(tmp_path / "search.sqlite")
+    _cli("ontology", "sync", str(repo.root), "--db", db, "--index", index, "--embedder", "minilm")
+    query = ("search", "physical object in the metaverse", "--index", index, "--mode", "vector")
+    hits = json.loads(_cli(*query, "-k", "10", "--json"))
+    pages = list(dict.fromkeys(Path(h["path"]).name for h in hits))
+    assert set(pages[:2]) == {"Haptics.md.md", "Human Interface Device.md.md"}, pages
