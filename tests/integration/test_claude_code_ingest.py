@@ -281,3 +281,18 @@ def test_appends_to_a_large_transcript_resume_at_the_last_turn(
     with open_index(tmp_path / "once.sqlite", QdrantClient(location=":memory:")) as idx:
         idx.ingest([str(live.parent.parent)])
         assert list(idx.export()) == grown
+
+
+def test_a_renamed_transcript_moves_its_points(
+    tmp_path: Path, projects: Path, inner: QdrantClient
+) -> None:
+    with open_index(tmp_path / "i.sqlite", inner) as idx:
+        idx.ingest([str(projects)])
+        before = qdrant_ids(idx)
+        old = projects / PROJECT / "tool_heavy.jsonl"
+        old.rename(old.with_name("moved.jsonl"))
+        assert idx.ingest([str(projects)]).snapshot()["renamed"] == 1
+        assert_mirrored(idx)
+        assert qdrant_ids(idx) != before  # ids derive from the path: re-sent, old ones gone
+        hits = idx.search("phoenix background", 50, filters=SearchFilters(file=None))
+        assert all(not h.path.endswith("tool_heavy.jsonl") for h in hits)
