@@ -20,7 +20,7 @@ from headrace.chunking.token import TokenChunker
 from headrace.config.settings import Settings, load_settings
 from headrace.embedding.base import Embedder
 from headrace.embedding.registry import make_embedder
-from headrace.errors import ConfigError, RootUnavailableError, StoreError
+from headrace.errors import ConfigError, RootUnavailableError, StoreError, UnreadableFileError
 from headrace.ids import chunk_id
 from headrace.ledger.cursors import CursorStore
 from headrace.ledger.db import connect, scalar, transaction
@@ -40,6 +40,7 @@ from headrace.sinks.filters import SearchFilters
 from headrace.sinks.sqlite import SqliteSink
 from headrace.sinks.sqlite_search import hybrid_search
 from headrace.sources.base import SkippedFile
+from headrace.sources.fingerprint import content_hash
 from headrace.sources.folder import FolderSource
 
 CHUNKER_VERSION = "1"
@@ -122,27 +123,49 @@ class Index:
         deletion guard holds. No ``runs`` row is written: a watcher makes many calls.
         """
         stats = stats or RunStats()
-        wanted = {os.path.abspath(p) for p in paths}
         with self._writer_lock():
-            source = self._source(roots)
-            stored = {p: f for p in wanted if (f := self.ledger.get(p)) is not None}
-            discovered = (
-                item
-                for item in source.discover()
-                if item.path in wanted or (isinstance(item, SkippedFile) and item.unreadable)
-            )
-            plan = make_plan(
-                discovered,
-                stored,
-                source.check_roots(),
-                self._signature,
-                allow_root_deletion=self.settings.allow_root_deletion,
-            )
+            plan = self._plan_paths(roots, {os.path.abspath(p) for p in paths})
             self._refuse_unsafe(plan)
             self._bind_model()
             self._apply_cheap(plan, stats)
             self._run(plan.to_process, plan.hashes, stats, record_run=False)
         return stats
+
+    def _plan_paths(self, roots: Sequence[str], wanted: set[str]) -> Plan:
+        """``plan(roots)`` restricted to ``wanted``, plus what a rename needs.
+
+        A rename is only seen when its vanished and its new path are planned
+        together, and a watcher may hand them over in separate calls. So a new
+        wanted file brings in stored files of the same content that vanished, and
+        a vanished wanted file brings in new (unindexed) files of its size.
+        """
+        source = self._source(roots)
+        stored = {p: f for p in wanted if (f := self.ledger.get(p)) is not None}
+        hashes: dict[str, str] = {}
+        for path in [p for p in wanted if p not in stored and os.path.isfile(p)]:
+            with contextlib.suppress(UnreadableFileError):  # processing reports it
+                hashes[path] = content_hash(path)
+                for old in self.ledger.by_hash(hashes[path]):
+                    if old.path not in stored and not os.path.exists(old.path):
+                        stored[old.path] = old
+        gone = {f.size for f in stored.values() if not os.path.exists(f.path)}
+
+        def keep(item: FileRef | SkippedFile) -> bool:
+            if item.path in wanted or item.path in stored:
+                return True
+            if isinstance(item, SkippedFile):
+                return item.unreadable  # protects what is stored under it
+            return item.size in gone and self.ledger.get(item.path) is None
+
+        plan = make_plan(
+            (item for item in source.discover() if keep(item)),
+            {p: f for p, f in stored.items() if any(_within(p, r) for r in source.roots)},
+            source.check_roots(),
+            self._signature,
+            allow_root_deletion=self.settings.allow_root_deletion,
+        )
+        plan.hashes.update((p, h) for p, h in hashes.items() if p not in plan.hashes)
+        return plan
 
     def retry(self, *, stats: RunStats | None = None) -> RunStats:
         """Process every failed file or file with dead letters again, changed or not."""
@@ -424,6 +447,10 @@ class Index:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _within(path: str, root: str) -> bool:
+    return path.startswith(root.rstrip("/") + "/")
 
 
 def _stat_ref(path: str, ledger: Ledger) -> FileRef | None:

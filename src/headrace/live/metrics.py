@@ -18,7 +18,7 @@ Names (all prefixed ``headrace_``):
 | ``rss_bytes``, ``cpu_share`` | gauge | process RSS; CPU used per usable CPU (0 to 1) |
 | ``batch_limit_files``, ``intake_paused`` | gauge | governor state (``reason``: cpu, memory) |
 | ``usable_cpus``, ``memory_limit_bytes`` | gauge | what the governor detected / was given |
-| ``stage_seconds`` | histogram | ``stage``: batch, embed (model), write (store), rescan |
+| ``stage_seconds`` | histogram | ``stage``: batch, embed (model), write (store), rescan, warm-up |
 | ``latency_seconds`` | histogram | change first seen → committed (searchable) |
 
 Process CPU seconds and memory also come from ``prometheus_client``'s process

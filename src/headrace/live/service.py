@@ -104,6 +104,7 @@ class Watcher:
         self._inbox: list[str] = []
         self._inbox_lock = threading.Lock()
         self._rescan_at = 0.0  # the catch-up runs first
+        self._ramp = 1
         self._rescans = 0
         self._sync_wanted = 0
         self._idle = threading.Condition()
@@ -160,6 +161,7 @@ class Watcher:
             "metrics_port": self.metrics_port,
         }
         log.info("watching", extra={"fields": fields})
+        self._warm_up()
         self.phase = "catching-up"
         try:
             while not self._stop.is_set():
@@ -184,12 +186,19 @@ class Watcher:
         self.governor.wait_for_room(self._stop)
         if self._stop.is_set():
             return
-        limit = self.governor.batch_limit()
+        # Slow start: after a quiet spell the first batch is one file, then batches
+        # double while work remains, so the first result of a burst is not held back
+        # by the rest of the burst (time to first result), and a backlog still
+        # reaches full batches within a few steps.
+        limit = min(self.governor.batch_limit(), self._ramp)
         batch = self.scheduler.take(limit, self.config.batch_bytes)
         if batch:
             self._process(batch)
+            self._ramp = min(self.config.batch_files, self._ramp * 2)
             self._refresh(busy=True)
             return
+        if not self.scheduler:
+            self._ramp = 1
         if self.phase == "catching-up" and not self.scheduler:
             self.phase = "following"
             log.info("caught up", extra={"fields": self._totals_fields()})
@@ -332,6 +341,19 @@ class Watcher:
     def _error(self, stage: str, exc: BaseException) -> None:
         self.metrics.errors.labels(stage, type(exc).__name__).inc()
         log.error(f"{stage} failed", extra={"fields": {"error": f"{type(exc).__name__}: {exc}"}})
+
+    def _warm_up(self) -> None:
+        """Load the model now, so the first change after a quiet start is not the one
+        that pays for it (seed 001's time to first result)."""
+        if self.index.embedder is None:
+            return
+        started = time.perf_counter()
+        try:
+            self.index.embedder.embed(["warm-up"])
+        except HeadraceError as exc:
+            self._error("embed", exc)
+            return
+        self.metrics.stage.labels("warm-up").observe(time.perf_counter() - started)
 
     def _cap_embedder(self, limit: int) -> None:
         embedder = self.index.embedder
