@@ -299,6 +299,9 @@ class Watcher:
             self._error("plan", exc)  # a rescan finds these again once the root is back
         except HeadraceError as exc:
             self._error("batch", exc)
+        except Exception as exc:  # a bug must not end a service that runs for weeks
+            log.exception("batch failed unexpectedly; its files come back with a rescan")
+            self._error("batch", exc)
         finally:
             self.metrics.bytes_in_flight.set(0)
         done = time.time()
