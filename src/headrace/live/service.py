@@ -30,7 +30,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from headrace.api import Index
@@ -455,9 +454,4 @@ def _quantile(values: list[float], q: float) -> float | None:
     return round(values[min(len(values) - 1, int(q * len(values)))], 4)
 
 
-def state_of(index_path: Path) -> Path:
-    """Where a watcher of ``index_path`` writes its state."""
-    return state_path(index_path)
-
-
-__all__ = ["Watcher", "state_of"]
+__all__ = ["Watcher"]
