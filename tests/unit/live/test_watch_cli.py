@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 
 @pytest.fixture
-def preset(tmp_path: Path) -> Preset:
+def preset(tmp_path: Path) -> Iterator[Preset]:
     item = Preset(
         "test-logs",
         "test preset",
