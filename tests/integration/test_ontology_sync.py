@@ -17,6 +17,7 @@ from headrace.ontology import OntologySync
 from headrace.sinks import ontology_query as q
 from headrace.sinks import ontology_sqlite
 from headrace.sinks.ontology_sqlite import OntologyStore
+from headrace.sources.git import GitRepo
 
 BASE = [
     "Lunar Rover.md",
@@ -171,6 +172,14 @@ def test_remote_url_is_mirrored_and_fetched(repo: Repo, tmp_path: Path) -> None:
     report = _sync(db, url, cache_dir=cache)
     assert report.mode == "incremental"
     assert report.deleted == 1
+    # a clone killed half-way left its temporary folder: the next clone removes it
+    other = f"file://{repo.root}/"  # another URL: another mirror, a new clone
+    mirror = GitRepo(other, cache_dir=cache).git_dir
+    abandoned = mirror.with_name(mirror.name + ".tmp999999999")
+    abandoned.mkdir(parents=True)
+    _sync(tmp_path / "other.sqlite", other, cache_dir=cache)
+    assert not abandoned.exists()
+    assert (mirror / "HEAD").exists()
     with pytest.raises(RootUnavailableError, match="unreachable"):
         _sync(db, f"file://{tmp_path}/nowhere", cache_dir=cache, backoff_s=0.001)
 

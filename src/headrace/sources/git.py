@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -81,6 +82,7 @@ class GitRepo:
             self._git("fetch", "--prune", "--quiet", "origin", transient=True)
             return
         self.git_dir.parent.mkdir(parents=True, exist_ok=True)
+        _remove_abandoned_clones(self.git_dir)
         tmp = self.git_dir.with_name(self.git_dir.name + f".tmp{os.getpid()}")
         _run(["git", "clone", "--mirror", "--quiet", self.location, str(tmp)], transient=True)
         os.replace(tmp, self.git_dir)  # atomic: a half clone is never taken for a mirror
@@ -304,6 +306,24 @@ def filter_changes(changes: Iterable[Change], accept: Callable[[str], bool]) -> 
         elif old_in:
             out.append(Change("delete", ch.old_path or "", None, old_blob=ch.old_blob))
     return out
+
+
+def _remove_abandoned_clones(git_dir: Path) -> None:
+    """Delete ``<mirror>.tmp<pid>`` folders of clones whose process is gone (killed)."""
+    for tmp in git_dir.parent.glob(git_dir.name + ".tmp*"):
+        pid = tmp.name.rsplit(".tmp", 1)[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 GIT_TIMEOUT_S = 600  # a fetch that hangs (dead network) must end, as a transient failure
