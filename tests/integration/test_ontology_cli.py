@@ -66,6 +66,7 @@ def test_sync_show_status_and_exit_codes(repo: Repo, tmp_path: Path) -> None:
     _cli("ontology", "sync", str(tmp_path / "missing"), "--db", db, rc=3)
     _cli("ontology", "sync", str(repo.root), "--db", db, "--ref", "no-such-branch", rc=3)
     _cli("ontology", "sync", "--db", db, rc=2)  # missing argument
+    _cli("ontology", "sync", str(repo.root), "--db", db, "--docs", rc=2)  # --docs needs --index
 
 
 def test_failed_lists_file_and_line_and_exit_1(repo: Repo, tmp_path: Path) -> None:

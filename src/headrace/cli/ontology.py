@@ -68,6 +68,8 @@ def sync(
     as_json: JsonOpt = False,
 ) -> None:
     """Sync REPO at REF: first run the whole tree, later runs only the diff."""
+    if index is None and (docs or embedder is not None):
+        raise ConfigError("--docs and --embedder need --index (the search index to feed)")
     store = _store(db)
     runner = OntologySync(store, repo, ref=ref, include=include, exclude=exclude)
     handler = lambda *_: runner.request_stop()  # noqa: E731
