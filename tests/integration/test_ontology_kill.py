@@ -148,3 +148,34 @@ def _stamped(db: Path, commit: str) -> int:
         )
     finally:
         conn.close()
+
+
+def test_sigterm_stops_after_the_current_file_and_exits_130(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "repo")
+    write_pages(repo, FILES)
+    repo.commit("pages")
+    db = tmp_path / "o.sqlite"
+    cmd = [
+        sys.executable,
+        "-c",
+        "from headrace.cli.main import main; main()",
+        "ontology",
+        "sync",
+        str(repo.root),
+        "--db",
+        str(db),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while _rows(db) < 50 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 130, "the sync finished before it could be stopped"
+    done = _rows(db)
+    assert 50 <= done < FILES
+    store = OntologyStore(db)
+    assert store.cursor(str(repo.root.resolve())) is None
+    store.close()
+    report, _ = _resume(repo, db)
+    assert (report.complete, report.stored) == (True, FILES - done)
+    assert dump(db) == dump(_fresh(repo, tmp_path, "stopped"))
