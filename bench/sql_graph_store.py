@@ -17,6 +17,10 @@ every file changed (new generation): the old contributions must go.
   deletes the file's other-generation contributions (less work than SQLite's:
   no orphan sweep, no property refresh), so the comparison favours kuzu.
 
+- ``falkordb`` (``--falkordb-python /path/to/python3.12`` with ``falkordblite``
+  installed; embedded FalkorDB needs Python >= 3.12): the same Cypher as kuzu, run
+  by ``bench/sql_graph_falkordb.py`` in that interpreter on the same rows.
+
 Printed per store: rows/s for the first load and for the all-changed pass, a
 shortest-path query (payment → film over foreign keys, median of 20), file size.
 """
@@ -27,6 +31,7 @@ import argparse
 import json
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +51,8 @@ from headrace.sinks.graph_base import EdgeRow, NodeRow
 
 BATCH = 500
 GROUP_ROWS = 5000
+PATH_SRC = "relation:db01.main.payment"  # variant 11: the SQLite Sakila
+PATH_DST = "relation:db01.main.film"
 
 
 def fragments(files: int, gen: str) -> list[Fragment]:
@@ -253,8 +260,7 @@ def measure(
     rows = sum(len(f.nodes) + len(f.edges) for f in first)
     t_load = load(store, first)
     t_change = load(store, second)
-    src = "relation:db01.main.payment"  # variant 11: the SQLite Sakila
-    dst = "relation:db01.main.film"
+    src, dst = PATH_SRC, PATH_DST
     trail = store.path(src, dst)
     times = []
     for _ in range(20):
@@ -275,10 +281,56 @@ def measure(
     }
 
 
+def falkordb_rows(first: list[Fragment], second: list[Fragment], out: Path) -> None:
+    """The rows of both passes as JSON, for the FalkorDB leg in another interpreter."""
+
+    def dump(frags: list[Fragment]) -> list[dict[str, Any]]:
+        passes = []
+        for group in groups(frags):
+            nodes, edges = rows_of(group)
+            passes.append(
+                {
+                    "nodes": [
+                        {
+                            "file": r.file,
+                            "gen": r.gen,
+                            "key": r.key,
+                            "kind": r.kind,
+                            "name": r.name,
+                            "role": r.role,
+                            "props": json.dumps(r.props, sort_keys=True),
+                        }
+                        for r in nodes
+                    ],
+                    "edges": [
+                        {
+                            "key": r.key,
+                            "type": r.type,
+                            "src": r.src,
+                            "dst": r.dst,
+                            "file": r.file,
+                            "gen": r.gen,
+                            "props": json.dumps(r.props, sort_keys=True),
+                        }
+                        for r in edges
+                    ],
+                    "files": [[f.path, f.gen] for f in group],
+                }
+            )
+        return passes
+
+    rows = sum(len(f.nodes) + len(f.edges) for f in first)
+    data = {"rows": rows, "passes": [dump(first), dump(second)], "path": [PATH_SRC, PATH_DST]}
+    out.write_text(json.dumps(data))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--falkordb-python", help="a Python >= 3.12 with falkordblite installed (optional)"
+    )
     args = parser.parse_args()
     first = fragments(args.files, "g1")
     second = fragments(args.files, "g2")
@@ -289,10 +341,23 @@ def main() -> None:
         print(f"kuzu {kuzu.__version__}")
         makers.append(KuzuStore)
     except ImportError:
-        print("kuzu not installed (pip install kuzu==0.11.3): sqlite only")
+        print("kuzu not installed (pip install kuzu==0.11.3): skipped")
+    rows_file = Path(tempfile.mkdtemp(prefix="falkordb-rows-")) / "rows.json"
+    if args.falkordb_python:
+        falkordb_rows(first, second, rows_file)
+    leg = Path(__file__).with_name("sql_graph_falkordb.py")
     for _ in range(args.repeats):
         for make in makers:
             print(json.dumps(measure(make, first, second)), flush=True)
+        if args.falkordb_python:
+            proc = subprocess.run(
+                [args.falkordb_python, str(leg), str(rows_file)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
+            print(lines[-1] if lines else f"falkordb failed: {proc.stderr[-1500:]}", flush=True)
 
 
 if __name__ == "__main__":
