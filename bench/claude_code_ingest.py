@@ -8,9 +8,9 @@ points), and prints turns/s, chunks/s, MB/s, the share of wall time spent in the
 model, peak RSS of the whole process (model included), and the bare embedder's
 ceiling: the same model over a fixed sample (``--ceiling-sample`` texts, 3000 by
 default) of exactly the run's chunk texts, sorted by length and cut by the same
-padded-token budget, measured once before the run and once after it (the machine
-is shared: the mean of the two brackets the load the run saw). The ceiling is a
-rate, so a sample suffices.
+padded-token budget, measured once before the run (the chunks cut by a model-free
+pre-pass) and once after it (the machine is shared: the mean of the two brackets
+the load the run saw). The ceiling is a rate, so a sample suffices.
 
     flock /tmp/headrace-bench.lock python bench/claude_code_ingest.py --mb 200
 """
@@ -34,9 +34,14 @@ from ingest_cold import ceiling
 from rss import PeakRss
 
 from headrace import Index
+from headrace.chunking.token import TokenChunker
 from headrace.config.settings import load_settings
+from headrace.embedding.base import Embedder
 from headrace.embedding.registry import make_embedder
+from headrace.parsers.claude_code import ClaudeCodeParser
 from headrace.presets import apply_settings, get_preset
+from headrace.readers.lines import LineReader
+from headrace.records import Section
 
 
 def main() -> None:
@@ -60,8 +65,10 @@ def main() -> None:
     )
     rss = PeakRss().start()  # the whole process: the model's memory counts
     embedder = make_embedder(args.embedder)
-    prior = _prior_sample(corpus, args)
-    before = ceiling(embedder, prior, settings.batch_tokens) if embedder and prior else None
+    before, prior = None, {}
+    if embedder is not None and not args.no_ceiling:
+        prior = _sample(_chunk_texts(corpus, embedder), args.ceiling_sample)
+        before = ceiling(embedder, prior, settings.batch_tokens)
     idx = Index(settings=settings, embedder=embedder)
     started = time.perf_counter()
     stats = idx.ingest([str(corpus)])
@@ -91,7 +98,7 @@ def main() -> None:
     }
     if embedder is not None and not args.no_ceiling:
         sample = _sample({str(r["text"]): int(r["tokens"]) for r in rows}, args.ceiling_sample)
-        _save_sample(corpus, args, sample)
+        assert sample == prior, "the pre-pass must cut the same chunks as the run"
         after = ceiling(embedder, sample, settings.batch_tokens)
         ceils = [c for c in (before, after) if c is not None]
         ceil = sum(ceils) / len(ceils)
@@ -106,21 +113,16 @@ def _sample(texts: dict[str, int], n: int) -> dict[str, int]:
     return {k: texts[k] for k in random.Random(0).sample(keys, min(n, len(keys)))}
 
 
-def _sample_file(corpus: Path, args: argparse.Namespace) -> Path:
-    return corpus.parent / f"ceiling-sample-{args.ceiling_sample}.json"
-
-
-def _prior_sample(corpus: Path, args: argparse.Namespace) -> dict[str, int]:
-    """The sample saved by an earlier run on this corpus (same texts), if any."""
-    path = _sample_file(corpus, args)
-    if args.no_ceiling or not path.exists():
-        return {}
-    loaded: dict[str, int] = json.loads(path.read_text(encoding="utf-8"))
-    return loaded
-
-
-def _save_sample(corpus: Path, args: argparse.Namespace, sample: dict[str, int]) -> None:
-    _sample_file(corpus, args).write_text(json.dumps(sample), encoding="utf-8")
+def _chunk_texts(corpus: Path, embedder: Embedder) -> dict[str, int]:
+    """The run's chunk texts with token counts, cut beforehand (no model involved)."""
+    chunker = TokenChunker(embedder.tokenizer(), max_tokens=embedder.max_tokens)
+    texts: dict[str, int] = {}
+    for path in sorted(corpus.rglob("*.jsonl")):
+        name = str(path)
+        sections = ClaudeCodeParser().parse(LineReader(name), name)
+        for c in chunker.chunk(name, (s for s in sections if isinstance(s, Section))):
+            texts[c.text] = c.token_count
+    return texts
 
 
 if __name__ == "__main__":
