@@ -4,11 +4,18 @@ A chunk id is ``chunk_id(source, text_hash, occurrence)``, so a chunker needs, f
 each text, how often it appeared earlier in the same file. A file resumed at a seam
 (after a crash, or after an append) asks the index how many chunks before the seam
 had that text, once per distinct text, through ``before``.
+
+``BoundedOccurrences`` keeps memory flat for files of any size: exact counts only
+for texts seen in the last ``horizon`` chunks (two generations of dicts), a
+fixed-size Bloom filter of every text seen, and, for a text that may have been
+seen longer ago, one query to the index. That query is exact because the index
+holds every chunk older than ``horizon`` (the runtime never has more chunks in
+flight than that: its queues are bounded in items).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 
@@ -39,4 +46,71 @@ class OccurrenceCounter:
         return seen
 
 
-__all__ = ["OccurrenceCounter", "Occurrences"]
+# Two probes from one 128-bit hex digest: independent bits of a uniform hash.
+_PROBES = ((0, 8), (8, 16), (16, 24))
+
+
+class BoundedOccurrences:
+    """Exact counts in bounded memory (see the module docstring).
+
+    ``lookup(text_hash, below)`` counts the file's stored chunks with that text and
+    an ordinal below ``below``. ``ordinal`` is the ordinal of the next chunk, and
+    ``floor`` the first ordinal of this run (0, or a resume cursor's): stored chunks
+    below it are not in the Bloom filter unless ``preload`` feeds their hashes.
+    """
+
+    __slots__ = ("_bits", "_bloom", "_cur", "_floor", "_horizon", "_lookup", "_n", "_old")
+
+    def __init__(
+        self,
+        lookup: Callable[[str, int], int],
+        *,
+        horizon: int,
+        ordinal: int = 0,
+        bloom_bytes: int = 8 << 20,
+    ) -> None:
+        self._lookup, self._horizon = lookup, horizon
+        self._cur: dict[str, int] = {}
+        self._old: dict[str, int] = {}
+        self._bloom = bytearray(bloom_bytes)
+        self._bits = bloom_bytes * 8
+        self._n = self._floor = ordinal
+
+    def preload(self, hashes: Iterable[str]) -> None:
+        """Add the hashes of the chunks stored below ``ordinal`` (a resumed file)."""
+        for text_hash in hashes:
+            self._add(text_hash)
+
+    def next(self, text_hash: str) -> int:
+        seen = self._cur.get(text_hash)
+        if seen is None:
+            seen = self._old.get(text_hash)
+            if seen is None:
+                seen = self._recall(text_hash)
+        if len(self._cur) >= self._horizon:
+            self._old, self._cur = self._cur, {}
+        self._cur[text_hash] = seen + 1
+        self._n += 1
+        return seen
+
+    def _recall(self, text_hash: str) -> int:
+        """Count of a text not seen in the last ``horizon`` chunks: 0 unless stored."""
+        if not self._add(text_hash):
+            return 0  # certainly never seen in this file
+        # Every earlier chunk with this text is at least ``horizon`` chunks back,
+        # so it is stored; nothing of this run beyond that bound is counted.
+        return self._lookup(text_hash, max(self._floor, self._n - self._horizon + 1))
+
+    def _add(self, text_hash: str) -> bool:
+        """Set the filter's bits for ``text_hash``; True if all were already set."""
+        present = True
+        for a, b in _PROBES:
+            bit = int(text_hash[a:b], 16) % self._bits
+            byte, mask = bit >> 3, 1 << (bit & 7)
+            if not self._bloom[byte] & mask:
+                present = False
+                self._bloom[byte] |= mask
+        return present
+
+
+__all__ = ["BoundedOccurrences", "OccurrenceCounter", "Occurrences"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import apsw
@@ -106,16 +107,17 @@ class CursorStore:
     def delete(self, path: str) -> None:
         self.conn.execute("DELETE FROM cursors WHERE path = ?", (path,))
 
-    def occurrences_before(self, cursor: Cursor, text_hash: str) -> int:
-        """How many chunks before ``cursor`` have this text: published plus staged."""
+    def count_stored(self, path: str, text_hash: str, base: int, below: int) -> int:
+        """Stored chunks of ``path`` with this text and an ordinal below ``below``:
+        published ones under ``base`` plus staged ones from ``base`` on."""
         published = 0
-        if cursor.base_ordinal:
+        if base:
             published = int(
                 scalar(
                     self.conn,
                     "SELECT count(*) FROM chunks WHERE text_hash = ?2 AND ordinal < ?3"
                     " AND file_id = (SELECT id FROM files WHERE path = ?1)",
-                    (cursor.path, text_hash, cursor.base_ordinal),
+                    (path, text_hash, base),
                 )
             )
         staged = int(
@@ -123,10 +125,27 @@ class CursorStore:
                 self.conn,
                 "SELECT count(*) FROM pending WHERE path = ? AND text_hash = ?"
                 " AND ordinal >= ? AND ordinal < ?",
-                (cursor.path, text_hash, cursor.base_ordinal, cursor.ordinal),
+                (path, text_hash, base, below),
             )
         )
         return published + staged
+
+    def stored_hashes(self, cursor: Cursor) -> Iterator[str]:
+        """Text hashes of the chunks before ``cursor`` (published and staged), streamed."""
+        if cursor.base_ordinal:
+            rows = self.conn.execute(
+                "SELECT text_hash FROM chunks WHERE ordinal < ?2"
+                " AND file_id = (SELECT id FROM files WHERE path = ?1)",
+                (cursor.path, cursor.base_ordinal),
+            )
+            for (digest,) in rows:
+                yield digest
+        rows = self.conn.execute(
+            "SELECT text_hash FROM pending WHERE path = ? AND ordinal >= ? AND ordinal < ?",
+            (cursor.path, cursor.base_ordinal, cursor.ordinal),
+        )
+        for (digest,) in rows:
+            yield digest
 
 
 __all__ = ["Cursor", "CursorStore"]

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from headrace.chunking.base import Chunker
-from headrace.chunking.occurrences import OccurrenceCounter
+from headrace.chunking.occurrences import BoundedOccurrences, Occurrences
 from headrace.errors import BinaryFileError, InputError, UnreadableFileError
 from headrace.ledger.cursors import Cursor, CursorStore
 from headrace.parsers import parser_for
@@ -41,6 +41,11 @@ from headrace.sources.fingerprint import content_hash, edge_digests
 MAX_KEPT_ISSUES = 1000
 # Smaller files get no final cursor: re-reading them whole on a change is cheap.
 FINAL_CURSOR_MIN_BYTES = 64 << 10
+# Chunks the runner can hold between chunker and commit stay under this bound
+# (runner.py: Q1 4 x 4096 items, Q2 4 windows of <= 4096, one window each in the
+# embed and write stages: 40,960), so occurrence counts older than it are
+# committed and can be looked up instead of kept (tests/unit/runtime pins it).
+OCCURRENCE_HORIZON = 1 << 16
 
 
 def parser_signature(path: str) -> str:
@@ -133,10 +138,7 @@ class _FileRun:
             end=ref.size,
         )
         ordinal = resume.ordinal if resume else 0
-        counter = None
-        if resume is not None and proc.cursors is not None:
-            store, at = proc.cursors, resume
-            counter = OccurrenceCounter(lambda h: store.occurrences_before(at, h))
+        counter = self.occurrences(ordinal)
         parsed = proc.parser(ref.path).parse(lines, ref.path)
         stream = proc.chunker.stream(
             ref.path, self.issues.filter(parsed), ordinal=ordinal, occurrences=counter
@@ -163,6 +165,20 @@ class _FileRun:
         yield FileDone(
             ref, digest, self.signature, tuple(issues.kept), issues.dropped, final, self.base
         )
+
+    def occurrences(self, ordinal: int) -> Occurrences | None:
+        """Flat-memory occurrence counts backed by the index (None: a plain dict)."""
+        store, path, base = self.proc.cursors, self.ref.path, self.base
+        if store is None:
+            return None
+        counter = BoundedOccurrences(
+            lambda h, below: store.count_stored(path, h, base, below),
+            horizon=OCCURRENCE_HORIZON,
+            ordinal=ordinal,
+        )
+        if self.resume is not None:
+            counter.preload(store.stored_hashes(self.resume))
+        return counter
 
     def cursor(self, mode: str, seam: Seam, ordinal: int) -> Cursor | None:
         if self.proc.cursors is None:

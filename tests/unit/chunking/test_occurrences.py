@@ -1,0 +1,74 @@
+"""Occurrence counts: the bounded counter equals the exact one whatever the horizon."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from headrace.chunking.occurrences import BoundedOccurrences, OccurrenceCounter
+from headrace.ids import text_hash
+from headrace.runtime.produce import OCCURRENCE_HORIZON
+from headrace.runtime.runner import WINDOW_ITEMS
+
+
+def _stream(seed: int, n: int, distinct: int) -> list[str]:
+    rng = random.Random(seed)
+    return [text_hash(f"t{rng.randrange(distinct)}") for _ in range(n)]
+
+
+class _Store:
+    """What the index holds: every chunk older than ``lag`` chunks."""
+
+    def __init__(self, lag: int, rows: list[str] | None = None) -> None:
+        self.rows: list[str] = list(rows or [])
+        self.durable = len(self.rows)  # a resumed file's prefix is committed
+        self.lag = lag
+        self.queries = 0
+
+    def count(self, digest: str, below: int) -> int:
+        self.queries += 1
+        committed = max(self.durable, len(self.rows) - self.lag)
+        assert below <= committed, "looked up a chunk that may still be in flight"
+        return self.rows[:below].count(digest)
+
+
+@pytest.mark.parametrize(("seed", "distinct"), [(1, 5), (2, 300), (3, 5000)])
+def test_bounded_equals_exact(seed: int, distinct: int) -> None:
+    hashes = _stream(seed, 6000, distinct)
+    exact = OccurrenceCounter()
+    store = _Store(lag=40)
+    bounded = BoundedOccurrences(store.count, horizon=64, bloom_bytes=64)
+    for digest in hashes:
+        assert bounded.next(digest) == exact.next(digest)
+        store.rows.append(digest)
+
+
+def test_resumed_counter_continues_the_stored_prefix() -> None:
+    hashes = _stream(4, 3000, 200)
+    cut = 1700
+    exact = OccurrenceCounter()
+    expected = [exact.next(h) for h in hashes]
+    store = _Store(lag=10, rows=hashes[:cut])
+    bounded = BoundedOccurrences(store.count, horizon=32, ordinal=cut, bloom_bytes=128)
+    bounded.preload(hashes[:cut])
+    got = []
+    for digest in hashes[cut:]:
+        got.append(bounded.next(digest))
+        store.rows.append(digest)
+    assert got == expected[cut:]
+
+
+def test_unique_texts_need_no_lookup() -> None:
+    store = _Store(lag=0)
+    bounded = BoundedOccurrences(store.count, horizon=16, bloom_bytes=1 << 16)
+    for i in range(2000):
+        digest = text_hash(f"unique {i}")
+        assert bounded.next(digest) == 0
+        store.rows.append(digest)
+    assert store.queries < 20  # only Bloom false positives reach the index
+
+
+def test_horizon_exceeds_what_the_runner_holds_in_flight() -> None:
+    # Q1: 4 windows of items, Q2: 4 windows, plus one window in embed and one in write.
+    assert OCCURRENCE_HORIZON > (4 + 4 + 2) * WINDOW_ITEMS
