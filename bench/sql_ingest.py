@@ -17,6 +17,7 @@ no embeddings, no search mirror):
   are parsed once: the statement-level cache);
 - ``warm``: the graph file (ledger included) deleted, the parse cache kept: every
   file is a whole-file cache hit;
+- ``noop``: the same again, nothing changed (files are only stat'ed);
 - ``poison``: the BatchWriter's store calls to isolate one poisoned row in a batch
   of 100, for every position, against the seed's 100 → 50 → 10 → 1 schedule.
 
@@ -80,6 +81,7 @@ def run_phase(phase: str, roots: list[Path], graph: Path, cache: Path) -> dict[s
     return {
         "phase": phase,
         "files": stats.files_done,
+        "unchanged": stats.unchanged,
         "failed": stats.files_failed,
         "dead_letters": stats.dead_letters,
         "statements": stats.statements,
@@ -169,7 +171,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--roots", type=int, default=10)
     parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--phase", choices=["nocache", "cold", "warm", "poison"])
+    parser.add_argument("--phase", choices=["nocache", "cold", "warm", "noop", "poison"])
     args = parser.parse_args()
     if args.phase:
         child(args)
@@ -185,6 +187,8 @@ def main() -> None:
     cold = phase("cold")
     remove_graph()  # ledger and graph gone, parse cache kept
     warm = phase("warm")
+    noop = phase("noop")  # same graph again: nothing changed
+    print(f"no-op re-run: {noop['seconds']} s for {noop['unchanged']} unchanged files", flush=True)
     phase("poison")
     rate = float(warm["files_per_s"])
     print(
