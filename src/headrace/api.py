@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from headrace.chunking.base import Chunker
+from headrace.chunking.chars import CharChunker
 from headrace.chunking.token import TokenChunker
 from headrace.config.settings import Settings, load_settings
 from headrace.embedding.base import Embedder
@@ -350,7 +352,12 @@ class Index:
         s = self.settings
         return FolderSource(roots, include=s.include, exclude=s.exclude)
 
-    def _chunker(self) -> TokenChunker:
+    def _chunker(self) -> Chunker:
+        if self.embedder is None:
+            # Keyword-only: sized in characters, no tokenizer (measured ~1 MB/s with
+            # the tokenizer; README, "Large and growing files"). Binding a model
+            # later changes the signature, so such files are re-chunked then.
+            return CharChunker()
         tokenizer, limit = self._tokenizer()
         return TokenChunker(
             tokenizer, max_tokens=limit, overlap_tokens=self.settings.overlap_tokens
@@ -371,7 +378,8 @@ class Index:
         forced = self._configured_parser()
         parser = f"{(p := forced()).name}@{p.version}" if forced else parser_signature(ref.path)
         return (
-            f"{parser}|chunker{CHUNKER_VERSION}:o{s.overlap_tokens}"
+            f"{parser}|chunker{CHUNKER_VERSION}{'' if self.embedder else ':chars'}"
+            f":o{s.overlap_tokens}"
             f":s{s.max_section_chars}:l{s.max_line_bytes}|{self.sink.model_id}"
         )
 
