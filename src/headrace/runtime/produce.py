@@ -81,16 +81,16 @@ class FileProcessor:
         started = False
         try:
             reason = sniff_binary(ref.path)
-            digest = known_hash or content_hash(ref.path, ref.size)
             signature = self.signature_of(ref)
             if reason is not None:
+                digest = known_hash or content_hash(ref.path, ref.size)
                 yield FileStart(ref)
                 yield FileSkipped(ref, reason, digest, signature)
                 return
             resume = self.resume_point(ref, signature)
             started = True
             yield FileStart(ref, resume)
-            yield from _FileRun(self, ref, signature, resume).items(digest, stop)
+            yield from _FileRun(self, ref, signature, resume).items(known_hash, stop)
         except InputError as exc:
             exc.path = exc.path or ref.path
             yield from _failed(ref, exc, self.signature_of(ref), started)
@@ -128,7 +128,7 @@ class _FileRun:
         self.base = resume.base_ordinal if resume else 0
         self.issues = _IssueSink(resume.issues if resume else ())
 
-    def items(self, digest: str, stop: Callable[[], bool]) -> Iterator[Item]:
+    def items(self, known_hash: str | None, stop: Callable[[], bool]) -> Iterator[Item]:
         proc, ref, resume = self.proc, self.ref, self.resume
         lines = LineReader(
             ref.path,
@@ -162,6 +162,8 @@ class _FileRun:
         if last is not None and ref.size >= min(FINAL_CURSOR_MIN_BYTES, proc.segment_bytes):
             final = self.cursor("final", *last)
         issues = self.issues
+        # Hashed last (of the bytes as planned): a resumed file starts reading at once.
+        digest = known_hash or content_hash(ref.path, ref.size)
         yield FileDone(
             ref, digest, self.signature, tuple(issues.kept), issues.dropped, final, self.base
         )

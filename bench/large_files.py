@@ -1,0 +1,241 @@
+"""Large and growing files (issue 3): keyword-only throughput, append, resume.
+
+    flock /tmp/headrace-bench.lock python bench/large_files.py throughput --mb 200 --mb 1000
+    flock /tmp/headrace-bench.lock python bench/large_files.py append --base-mb 1000
+    flock /tmp/headrace-bench.lock python bench/large_files.py append --base-mb 30 --embedder hash
+    flock /tmp/headrace-bench.lock python bench/large_files.py resume --mb 1000
+
+The data is a synthetic JSONL log (fixed seed: timestamps, levels, services, 8-60
+words of text, a nested context), generated under ``--work`` (default /tmp) and
+deleted afterwards. Every ingest runs in a fresh child process whose peak RSS is
+sampled every 50 ms by the parent. Figures are printed; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+_VOCAB = """request response timeout retry commit ledger segment cursor append rotate shard
+replica vector index query token user session cache miss hit disk queue flush worker
+thread lock latency error warning started finished accepted rejected"""
+WORDS = _VOCAB.split()
+
+
+def generate(path: Path, megabytes: float, seed: int = 1, start: int = 0) -> int:
+    """Append about ``megabytes`` of JSONL records to ``path``; returns records written."""
+    rng = random.Random(seed * 1_000_003 + start)
+    target, written, n = int(megabytes * (1 << 20)), 0, start
+    with path.open("a", encoding="utf-8") as out:
+        while written < target:
+            batch = []
+            for _ in range(1000):
+                rec = {
+                    "ts": 1_700_000_000 + n,
+                    "level": rng.choice(("INFO", "WARN", "ERROR", "DEBUG")),
+                    "service": f"svc-{rng.randint(1, 20)}",
+                    "message": " ".join(rng.choices(WORDS, k=rng.randint(8, 60))),
+                    "ctx": {"user": f"u{rng.randint(1, 99999)}", "path": f"/api/{n % 977}"},
+                }
+                batch.append(json.dumps(rec, separators=(",", ":")))
+                n += 1
+            text = "\n".join(batch) + "\n"
+            out.write(text)
+            written += len(text)
+    return n - start
+
+
+CHILD = """
+import json, sys, time
+from headrace import Index, Settings
+index, root, embedder = sys.argv[1], sys.argv[2], sys.argv[3]
+if embedder == "hash":
+    from headrace.testing.embedders import HashEmbedder
+    emb = HashEmbedder()
+else:
+    emb = embedder
+t = time.perf_counter()
+with Index(index, settings=Settings(), embedder=emb) as idx:
+    stats = idx.ingest([root])
+    snap = stats.snapshot()
+snap["wall_s"] = time.perf_counter() - t
+print(json.dumps(snap))
+"""
+
+
+def run_child(index: Path, root: Path, embedder: str) -> dict[str, object]:
+    """Ingest in a fresh process; returns its run statistics plus peak RSS."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(index), str(root), embedder],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    peak = 0
+    ps = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        try:
+            peak = max(peak, ps.memory_info().rss)
+        except psutil.Error:
+            break
+        time.sleep(0.05)
+    out, _ = proc.communicate()
+    result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
+    result["process_s"] = time.perf_counter() - started
+    result["peak_rss_mb"] = round(peak / (1 << 20), 1)
+    return result
+
+
+def cmd_throughput(args: argparse.Namespace, work: Path) -> None:
+    for mb in args.mb:
+        root = work / f"tp{mb}"
+        root.mkdir()
+        generate(root / "log.jsonl", mb)
+        size = (root / "log.jsonl").stat().st_size
+        r = run_child(work / f"tp{mb}.sqlite", root, "none")
+        wall = float(r["wall_s"])  # type: ignore[arg-type]
+        print(
+            f"throughput --embedder none: {size / 1e6:.0f} MB JSONL, {r['chunks_written']} chunks,"
+            f" {wall:.1f} s in ingest ({size / 1e6 / wall:.1f} MB/s), peak RSS"
+            f" {r['peak_rss_mb']} MB, segments {r['segments']}"
+        )
+        shutil.rmtree(root)
+        for p in work.glob(f"tp{mb}.sqlite*"):
+            p.unlink()
+
+
+def cmd_append(args: argparse.Namespace, work: Path) -> None:
+    root = work / "app"
+    root.mkdir()
+    log = root / "app.jsonl"
+    records = generate(log, args.base_mb)
+    index = work / "append.sqlite"
+    base = run_child(index, root, args.embedder)
+    print(
+        f"append base: {log.stat().st_size / 1e6:.0f} MB indexed in {float(base['wall_s']):.1f} s"  # type: ignore[arg-type]
+        f" ({base['chunks_written']} chunks, {base['embeddings_computed']} embeddings)"
+    )
+    for _ in range(args.repeats):
+        added = generate(log, args.append_mb, start=records)
+        records += added
+        r = run_child(index, root, args.embedder)
+        print(
+            f"append {args.append_mb} MB ({added} records) to the"
+            f" {log.stat().st_size / 1e6:.0f} MB log: ingest {float(r['wall_s']):.2f} s"  # type: ignore[arg-type]
+            f" (process incl. start-up {float(r['process_s']):.2f} s),"  # type: ignore[arg-type]
+            f" bytes re-read {log.stat().st_size - int(r['bytes_resumed'])},"  # type: ignore[call-overload]
+            f" embeddings computed {r['embeddings_computed']}, embedder {args.embedder}"
+        )
+    shutil.rmtree(root)
+    for p in work.glob("append.sqlite*"):
+        p.unlink()
+
+
+def _read_position(pid: int, path: Path) -> int | None:
+    """The file offset of ``pid``'s open descriptor on ``path`` (Linux /proc)."""
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == str(path):
+                for line in Path(f"/proc/{pid}/fdinfo/{fd}").read_text().splitlines():
+                    if line.startswith("pos:"):
+                        return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _partial_offset(index: Path) -> int:
+    import apsw
+
+    try:
+        conn = apsw.Connection(str(index), flags=apsw.SQLITE_OPEN_READONLY)
+        row = conn.execute("SELECT max(offset) FROM cursors WHERE mode='partial'").fetchone()
+        conn.close()
+    except apsw.Error:
+        return -1
+    return -1 if row is None or row[0] is None else int(row[0])
+
+
+def cmd_resume(args: argparse.Namespace, work: Path) -> None:
+    root = work / "res"
+    root.mkdir()
+    log = root / "big.jsonl"
+    generate(log, args.mb)
+    size = log.stat().st_size
+    index = work / "resume.sqlite"
+    cmd = [sys.executable, "-m", "headrace", "--quiet", "ingest", str(root)]
+    cmd += ["--index", str(index), "--embedder", "none"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    read_at_kill = 0
+    while proc.poll() is None:
+        pos = _read_position(proc.pid, log)
+        read_at_kill = max(read_at_kill, pos or 0)
+        if _partial_offset(index) >= size // 2:
+            read_at_kill = max(read_at_kill, _read_position(proc.pid, log) or 0)
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    proc.wait()
+    cursor = _partial_offset(index)
+    print(
+        f"resume: killed at durable cursor {cursor / 1e6:.1f} MB of {size / 1e6:.0f} MB;"
+        f" reader was at {read_at_kill / 1e6:.1f} MB"
+    )
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first_read = None
+    while proc.poll() is None:
+        pos = _read_position(proc.pid, log)
+        if first_read is None and pos is not None and pos > cursor:
+            first_read = time.perf_counter() - started
+        time.sleep(0.005)
+    total = time.perf_counter() - started
+    shown = "never" if first_read is None else f"{first_read:.2f}"
+    print(
+        f"resume: reading past the cursor {shown} s"
+        f" after process start (includes interpreter and import start-up);"
+        f" bytes re-read after resume {max(0, read_at_kill - cursor) / 1e6:.2f} MB"
+        f" (segment 8 MiB, queue budget 16 MiB); resumed run total {total:.1f} s"
+    )
+    shutil.rmtree(root)
+    for p in work.glob("resume.sqlite*"):
+        p.unlink()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", default=tempfile.gettempdir())
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    tp = sub.add_parser("throughput")
+    tp.add_argument("--mb", type=int, action="append", default=[])
+    ap = sub.add_parser("append")
+    ap.add_argument("--base-mb", type=float, default=1000)
+    ap.add_argument("--append-mb", type=float, default=1)
+    ap.add_argument("--embedder", default="none")
+    ap.add_argument("--repeats", type=int, default=2)
+    rs = sub.add_parser("resume")
+    rs.add_argument("--mb", type=int, default=1000)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="headrace-large-", dir=args.work))
+    try:
+        {"throughput": cmd_throughput, "append": cmd_append, "resume": cmd_resume}[args.cmd](
+            args, work
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
