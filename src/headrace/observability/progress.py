@@ -16,12 +16,14 @@ log = logging.getLogger("headrace")
 def _line(s: dict[str, float]) -> str:
     elapsed = max(s["elapsed_s"], 1e-9)
     left = s["bytes_total"] - s["bytes_done"]
-    rate = s["bytes_done"] / elapsed
+    # Bytes skipped thanks to a resume cursor count as done but not as speed.
+    rate = (s["bytes_done"] - s.get("bytes_resumed", 0)) / elapsed
     eta = f"{left / rate:.0f}s" if rate > 0 and left > 0 else "-"
     return (
         f"files {s['files_done']:.0f}/{s['files_total']:.0f}  chunks {s['chunks_written']:.0f}"
         f"  embedded {s['embeddings_computed']:.0f} ({s['embeddings_computed'] / elapsed:.1f}/s)"
         f"  cached {s['embeddings_cached']:.0f}  failed {s['files_failed']:.0f}"
+        f"  {s['bytes_done'] / 1e6:.0f}/{s['bytes_total'] / 1e6:.0f} MB"
         f"  {rate / 1e6:.1f} MB/s  eta {eta}"
     )
 
