@@ -31,6 +31,7 @@ from headrace.parsers import PARSERS, ClaudeCodeParser
 from headrace.parsers.base import Parser
 from headrace.pipeline.plan import Plan, make_plan
 from headrace.records import FileRef
+from headrace.runtime.durable import DurableOffsets
 from headrace.runtime.embed import EmbedStage
 from headrace.runtime.produce import FileProcessor, parser_signature
 from headrace.runtime.replicate import ReconcileReport, Replicator
@@ -232,6 +233,7 @@ class Index:
             s.max_section_chars,
             cursors=CursorStore(connect(self.path)),
             segment_bytes=s.segment_bytes,
+            durable=(durable := DurableOffsets()),
             make_parser=self._configured_parser(),
         )
         # Read-only, with a small page cache: it only probes embed_cache by hash.
@@ -239,7 +241,9 @@ class Index:
             connect(self.path, readonly=True), self.sink.model_id, self.sink.dim
         )
         embed = EmbedStage(self.embedder, lookup.cached, stats, s.batch_tokens)
-        write = WriteStage(self.conn, self.sink, self.ledger, stats, self._replicator())
+        write = WriteStage(
+            self.conn, self.sink, self.ledger, stats, self._replicator(), durable=durable
+        )
         return Runner(processor, embed, write, workers=s.workers, queue_bytes=s.queue_bytes)
 
     def _apply_cheap(self, plan: Plan, stats: RunStats) -> None:

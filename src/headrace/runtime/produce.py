@@ -28,6 +28,7 @@ from headrace.parsers.text import TextParser
 from headrace.readers.detect import sniff_binary
 from headrace.readers.lines import LineReader
 from headrace.records import Chunk, FileRef, Line, ParseIssue, Seam, Section
+from headrace.runtime.durable import DurableOffsets
 from headrace.runtime.items import (
     FileDone,
     FileFailed,
@@ -64,6 +65,7 @@ class FileProcessor:
     max_section_chars: int
     cursors: CursorStore | None = None  # None: no segments, no resuming
     segment_bytes: int = 8 << 20
+    durable: DurableOffsets | None = None  # set: at most one segment in flight per file
 
     # Set when one parser is configured for every file (the ``parser`` setting).
     make_parser: Callable[[], Parser] | None = None
@@ -144,6 +146,8 @@ class _FileRun:
             ref.path, self.issues.filter(parsed), ordinal=ordinal, occurrences=counter
         )
         durable = resume.offset if resume else 0
+        unacked: int | None = None  # offset of the segment sent and not yet waited for
+        step = max(1, proc.segment_bytes // 2)
         last: tuple[Seam, int] | None = None
         for item in stream:
             if isinstance(item, Chunk):
@@ -153,11 +157,16 @@ class _FileRun:
                 yield item
                 continue
             last = (item, ordinal)
-            if item.offset - durable >= proc.segment_bytes and proc.cursors is not None:
+            if item.offset - durable >= step and proc.cursors is not None:
                 cursor = self.cursor("partial", item, ordinal)
                 if cursor is not None:
                     durable = item.offset
                     yield SegmentDone(ref, cursor)
+                    # Cursors every half segment, and wait for the previous one: the
+                    # reader is never more than a segment past the durable cursor.
+                    if unacked is not None and proc.durable is not None:
+                        proc.durable.wait(ref.path, unacked, stop)
+                    unacked = item.offset
         final = None
         if last is not None and ref.size >= min(FINAL_CURSOR_MIN_BYTES, proc.segment_bytes):
             final = self.cursor("final", *last)

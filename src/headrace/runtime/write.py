@@ -20,6 +20,7 @@ from headrace.ledger.cursors import CursorStore
 from headrace.ledger.db import transaction
 from headrace.ledger.ledger import DeadLetter, Ledger
 from headrace.records import Chunk
+from headrace.runtime.durable import DurableOffsets
 from headrace.runtime.items import (
     FileDone,
     FileFailed,
@@ -43,6 +44,8 @@ class WriteStage:
         ledger: Ledger,
         stats: RunStats,
         replicator: Replicator | None = None,
+        *,
+        durable: DurableOffsets | None = None,
     ) -> None:
         self.conn = conn
         self.sink = sink
@@ -52,6 +55,8 @@ class WriteStage:
         # commits: the ledger records a file only after the replica acknowledged it.
         self.replicator = replicator
         self.cursors = CursorStore(conn)
+        self.durable = durable  # told each segment cursor once its window committed
+        self._committed: list[tuple[str, int]] = []
         self._progress: dict[str, int] = {}  # bytes of a file counted as done so far
 
     def apply(self, window: Window) -> None:
@@ -62,6 +67,7 @@ class WriteStage:
             self.stats.add(write_seconds=time.perf_counter() - started)
 
     def _apply(self, window: Window) -> None:
+        self._committed.clear()
         with transaction(self.conn):
             self.sink.stage("", [], window.vectors)
             buffered: dict[str, list[Chunk]] = defaultdict(list)
@@ -83,6 +89,9 @@ class WriteStage:
                     self._skipped(item)
             for path, chunks in buffered.items():
                 self.sink.stage(path, chunks, {})
+        if self.durable is not None:  # only now are those cursors durable
+            for path, offset in self._committed:
+                self.durable.mark(path, offset)
 
     def _start(self, item: FileStart) -> None:
         path, resume = item.ref.path, item.resume
@@ -99,6 +108,7 @@ class WriteStage:
         path, offset = item.ref.path, item.cursor.offset
         self.stats.add(bytes_done=offset - self._progress.get(path, 0), segments=1)
         self._progress[path] = offset
+        self._committed.append((path, offset))
 
     def _done(self, item: FileDone) -> None:
         file_id = self.ledger.upsert(
