@@ -157,7 +157,10 @@ def test_over_cap_line_is_skipped_in_bounded_memory(tmp_path: Path) -> None:
     issue = items[1]
     assert isinstance(issue, ParseIssue)
     assert (issue.line, issue.offset, issue.error_type) == (2, 6, "LineTooLongError")
-    assert items[2:] == [Line(3, 6 + huge + 1, 6, "after"), Line(4, 6 + huge + 7, 4, "last", terminated=False)]
+    assert items[2:] == [
+        Line(3, 6 + huge + 1, 6, "after"),
+        Line(4, 6 + huge + 7, 4, "last", terminated=False),
+    ]
 
 
 def test_over_cap_final_line_without_newline(tmp_path: Path) -> None:
