@@ -247,3 +247,21 @@ def test_matches_the_whole_file_reference(
     path.write_bytes(data)
     items = read(path, block_size=block_size, max_line_bytes=cap)
     assert observed(items) == reference(data, cap)
+
+
+def test_end_stops_at_the_planned_size_and_marks_the_cut_line(tmp_path: Path) -> None:
+    path = write(tmp_path, b"one\ntwo\nthree\nfour\n")
+    items = read(path, end=11, block_size=3)
+    assert items == [
+        Line(1, 0, 4, "one"),
+        Line(2, 4, 4, "two"),
+        Line(3, 8, 3, "thr", terminated=False),
+    ]
+    resumed = LineReader(str(path), start=8, first_line=3, end=19)
+    assert list(resumed) == [Line(3, 8, 6, "three"), Line(4, 14, 5, "four")]
+    assert resumed.position == 19
+
+
+def test_end_at_a_line_boundary_leaves_no_torn_line(tmp_path: Path) -> None:
+    path = write(tmp_path, BOM + b"a\nb\nc")
+    assert read(path, end=7) == [Line(1, 3, 2, "a"), Line(2, 5, 2, "b")]

@@ -81,3 +81,26 @@ def test_mtime_change_without_sleeping(tmp_path: Path) -> None:
     before = make_ref(path)
     os.utime(path, ns=(before.mtime_ns + 1_000_000, before.mtime_ns + 1_000_000))
     assert maybe_changed(make_ref(path), stat_signature(before))
+
+
+def test_content_hash_limit_hashes_the_planned_prefix(tmp_path: Path) -> None:
+    from headrace.sources.fingerprint import content_hash as hash_of
+
+    path = tmp_path / "grow.log"
+    path.write_bytes(b"x" * 3_000_000)
+    planned = hash_of(str(path))
+    path.write_bytes(b"x" * 3_000_000 + b"appended later\n")
+    assert hash_of(str(path), 3_000_000) == planned != hash_of(str(path))
+
+
+def test_edge_digests_see_head_and_seam_changes(tmp_path: Path) -> None:
+    from headrace.sources.fingerprint import edge_digests
+
+    path = tmp_path / "a.log"
+    path.write_bytes(b"h" * 5000 + b"m" * 10000 + b"s" * 5000)
+    before = edge_digests(str(path), 20000)
+    path.write_bytes(b"h" * 5000 + b"X" * 10000 + b"s" * 5000 + b"tail")
+    assert edge_digests(str(path), 20000) == before  # a middle edit keeps both edges
+    path.write_bytes(b"H" + b"h" * 4999 + b"m" * 10000 + b"s" * 5000)
+    assert edge_digests(str(path), 20000)[0] != before[0]
+    assert edge_digests(str(path), 30000) == (edge_digests(str(path), 4096)[0], None)
