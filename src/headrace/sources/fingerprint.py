@@ -68,9 +68,9 @@ SEAM_BYTES = 4096
 def span_digest(path: str, start: int, end: int) -> str | None:
     """blake3 of the bytes ``[start, end)`` (at most a few KiB), ``None`` if unreadable.
 
-    Durable cursors store the digest of a file's head and of the bytes just before
-    the cursor: a file that only grew keeps both, a rewritten, truncated or
-    copy-truncated one almost surely changes one of them.
+    Durable cursors store digests of a file's prefix (``edge_digests``): a file that
+    only grew keeps them, a rewritten, truncated or copy-truncated one almost surely
+    changes one of them.
     """
     try:
         with open(path, "rb", buffering=0) as fh:
@@ -84,10 +84,32 @@ def span_digest(path: str, start: int, end: int) -> str | None:
 
 
 def edge_digests(path: str, offset: int) -> tuple[str | None, str | None]:
-    """Digests of the head ``[0, min(offset, 4 KiB))`` and the seam ``[offset-4 KiB, offset)``."""
-    head = span_digest(path, 0, min(offset, SEAM_BYTES))
-    seam = span_digest(path, max(0, offset - SEAM_BYTES), offset)
-    return head, seam
+    """Digests of the bytes before ``offset``: sampled prefix, and the seam.
+
+    The first is blake3 over the head ``[0, 4 KiB)`` and 4 KiB samples spread over
+    ``[0, offset)`` (at most 64 of them up to 64 MiB, one per MiB beyond: 4 MB read
+    per GB; a file under 256 KiB is read whole). The second covers the 4 KiB just
+    before ``offset``. A file that only grew keeps both; an insertion or deletion
+    anywhere shifts the bytes under the samples after it, so an edit that also grew
+    the file is caught unless it keeps every sampled byte.
+    """
+    if offset <= 0:
+        return span_digest(path, 0, 0), span_digest(path, 0, 0)
+    step = max(SEAM_BYTES, min(1 << 20, offset // 64))
+    hasher = blake3()
+    try:
+        with open(path, "rb", buffering=0) as fh:
+            for start in range(0, offset, step):
+                fh.seek(start)
+                want = min(SEAM_BYTES, offset - start)
+                data = fh.read(want)
+                if len(data) != want:
+                    return None, None
+                hasher.update(data)
+    except OSError:
+        return None, None
+    sampled = str(hasher.hexdigest(length=HASH_HEX_CHARS // 2))
+    return sampled, span_digest(path, max(0, offset - SEAM_BYTES), offset)
 
 
 def stat_signature(ref: FileRef) -> StatSignature:

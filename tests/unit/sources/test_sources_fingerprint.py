@@ -93,14 +93,19 @@ def test_content_hash_limit_hashes_the_planned_prefix(tmp_path: Path) -> None:
     assert hash_of(str(path), 3_000_000) == planned != hash_of(str(path))
 
 
-def test_edge_digests_see_head_and_seam_changes(tmp_path: Path) -> None:
+def test_edge_digests_see_edits_anywhere_in_the_prefix(tmp_path: Path) -> None:
     from headrace.sources.fingerprint import edge_digests
 
     path = tmp_path / "a.log"
-    path.write_bytes(b"h" * 5000 + b"m" * 10000 + b"s" * 5000)
-    before = edge_digests(str(path), 20000)
-    path.write_bytes(b"h" * 5000 + b"X" * 10000 + b"s" * 5000 + b"tail")
-    assert edge_digests(str(path), 20000) == before  # a middle edit keeps both edges
-    path.write_bytes(b"H" + b"h" * 4999 + b"m" * 10000 + b"s" * 5000)
-    assert edge_digests(str(path), 20000)[0] != before[0]
-    assert edge_digests(str(path), 30000) == (edge_digests(str(path), 4096)[0], None)
+    body = b"".join(b"line %06d of the log\n" % i for i in range(20000))
+    path.write_bytes(body)
+    offset = len(body) - 100
+    before = edge_digests(str(path), offset)
+    path.write_bytes(body + b"appended\n")
+    assert edge_digests(str(path), offset) == before  # it only grew
+    middle = len(body) // 2
+    path.write_bytes(body[:middle] + b"inserted " + body[middle:])  # grew by an insertion
+    assert edge_digests(str(path), offset) != before
+    path.write_bytes(b"H" + body[1:])
+    assert edge_digests(str(path), offset)[0] != before[0]
+    assert edge_digests(str(path), len(body) + 10**6) == (None, None)
