@@ -262,6 +262,20 @@ def test_rewrite_keeping_edges_but_same_size_is_a_full_reingest(
     idx.close()
 
 
+def test_insertion_in_the_middle_that_grows_the_file_is_not_an_append(
+    indexed: tuple[Path, Path, Index, HashEmbedder],
+) -> None:
+    tmp, root, idx, _ = indexed
+    path = root / "app.log"
+    data = path.read_bytes()
+    middle = data.index(b"\n", len(data) // 2) + 1
+    path.write_bytes(data[:middle] + b"an inserted line in the middle\n" + data[middle:])
+    stats = idx.ingest([str(root)])
+    assert stats.bytes_resumed == 0
+    assert _state(idx) == _clean(tmp, root)
+    idx.close()
+
+
 def test_rotate_by_rename(indexed: tuple[Path, Path, Index, HashEmbedder]) -> None:
     tmp, root, idx, _ = indexed
     path = root / "app.log"
