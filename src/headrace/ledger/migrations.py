@@ -136,7 +136,13 @@ def _v2(conn: apsw.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1, _v2]
+def _v3(conn: apsw.Connection) -> None:
+    # Publishing a file of millions of chunks probes pending by chunk id instead of
+    # building `NOT IN` lists in memory (flat RSS, issue 3).
+    conn.execute("CREATE INDEX pending_chunk ON pending(chunk_id)")
+
+
+MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1, _v2, _v3]
 LATEST = len(MIGRATIONS)
 
 

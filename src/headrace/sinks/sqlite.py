@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import apsw
 
@@ -23,6 +23,7 @@ _CHUNK_COLS = (
     "ordinal, text, text_hash, token_count, line_start, line_end, byte_start, byte_end,"
     " heading, metadata"
 )
+_BATCH = 10_000  # rows deleted per round when a file's chunks are replaced
 _WORD = re.compile(r"[\w-]+", re.UNICODE)
 # Function words carry no topic: OR-ing them in makes every chunk a keyword match and
 # drowns the fused ranking. English only; other languages pass through untouched.
@@ -225,11 +226,14 @@ class SqliteSink:
         appended file stages only what follows its last seam).
         """
         c = self.conn
+        # Probes by index (NOT EXISTS), never `NOT IN` lists: a file of millions of
+        # chunks is published in bounded memory.
         stale = (
-            "SELECT rowid FROM chunks WHERE file_id = ?1 AND ordinal >= ?3 AND id NOT IN"
-            " (SELECT chunk_id FROM pending WHERE path = ?2)"
+            "SELECT rowid, ordinal FROM chunks AS c WHERE file_id = ?1 AND ordinal > ?3"
+            " AND NOT EXISTS (SELECT 1 FROM pending AS p"
+            " WHERE p.chunk_id = c.id AND p.path = ?2) ORDER BY ordinal LIMIT ?4"
         )
-        self._delete_rows(stale, (file_id, path, keep_before))
+        self._delete_in_batches(stale, keep_before, lambda after: (file_id, path, after, _BATCH))
         c.execute(
             "UPDATE chunks SET ordinal=p.ordinal, line_start=p.line_start,"
             " line_end=p.line_end, byte_start=p.byte_start, byte_end=p.byte_end,"
@@ -240,8 +244,8 @@ class SqliteSink:
         high = int(scalar(c, "SELECT coalesce(max(rowid), 0) FROM chunks"))
         c.execute(
             f"INSERT INTO chunks(id, file_id, {_CHUNK_COLS})"
-            f" SELECT chunk_id, ?1, {_CHUNK_COLS} FROM pending WHERE path = ?2"
-            " AND chunk_id NOT IN (SELECT id FROM chunks WHERE file_id = ?1) ORDER BY seq",
+            f" SELECT chunk_id, ?1, {_CHUNK_COLS} FROM pending AS p WHERE path = ?2"
+            " AND NOT EXISTS (SELECT 1 FROM chunks AS c WHERE c.id = p.chunk_id) ORDER BY seq",
             (file_id, path),
         )
         c.execute(
@@ -262,14 +266,25 @@ class SqliteSink:
         return int(scalar(c, "SELECT count(*) FROM chunks WHERE file_id = ?", (file_id,)))
 
     def remove(self, file_id: int) -> None:
-        self._delete_rows("SELECT rowid FROM chunks WHERE file_id = ?", (file_id,))
+        every = (
+            "SELECT rowid, ordinal FROM chunks WHERE file_id = ? AND ordinal > ?"
+            " ORDER BY ordinal LIMIT ?"
+        )
+        self._delete_in_batches(every, 0, lambda after: (file_id, after, _BATCH))
 
-    def _delete_rows(self, select_rowids: str, params: tuple[object, ...]) -> None:
+    def _delete_in_batches(
+        self, select: str, start: int, params: Callable[[int], tuple[object, ...]]
+    ) -> None:
+        """Delete the rows ``select`` finds from ordinal ``start`` on, 10,000 at a time
+        (keyset on ordinal: each row is visited once, the rowid list stays small)."""
+        after = start - 1
+        while rows := list(self.conn.execute(select, params(after))):
+            self._drop([(r,) for r, _ in rows])
+            after = rows[-1][1]
+
+    def _drop(self, rowids: list[tuple[int]]) -> None:
         # Rowids are fetched first and deleted one by one: virtual tables (vec0) do not
         # plan `rowid IN (subquery)` as lookups and would scan the whole table per file.
-        rowids = [(r[0],) for r in self.conn.execute(select_rowids, params)]
-        if not rowids:
-            return
         c = self.conn
         c.executemany("DELETE FROM chunks_fts WHERE rowid = ?", rowids)
         if self.has_vectors:

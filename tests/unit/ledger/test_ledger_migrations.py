@@ -35,6 +35,7 @@ STEP_TABLES = {
         "runs",
     },
     2: {"cursors"},
+    3: set(),  # an index only: pending_chunk
 }
 
 
