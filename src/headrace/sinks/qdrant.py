@@ -375,11 +375,17 @@ def _connect(config: QdrantConfig) -> QdrantClient:
     except ImportError as exc:  # pragma: no cover - a core dependency
         raise ConfigError("the qdrant store needs the qdrant-client package") from exc
     timeout = max(1, round(config.timeout_s))
-    if config.path is not None:
+    try:
         if config.path == ":memory:":
             return QdrantClient(location=":memory:", timeout=timeout)
-        return QdrantClient(path=config.path, timeout=timeout)
-    return QdrantClient(url=config.url, api_key=config.api_key, timeout=timeout)
+        if config.path is not None:
+            # The local mode locks its folder: a second process (a running watcher)
+            # gets an error here, which must name the folder, not crash.
+            return QdrantClient(path=config.path, timeout=timeout)
+        return QdrantClient(url=config.url, api_key=config.api_key, timeout=timeout)
+    except Exception as exc:
+        where = config.path or config.url
+        raise StoreError(f"qdrant: cannot open {where}: {exc}") from exc
 
 
 def _vector_size(info: Any) -> int | None:
