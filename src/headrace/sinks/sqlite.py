@@ -243,9 +243,11 @@ class SqliteSink:
         )
         high = int(scalar(c, "SELECT coalesce(max(rowid), 0) FROM chunks"))
         c.execute(
-            f"INSERT INTO chunks(id, file_id, {_CHUNK_COLS})"
-            f" SELECT chunk_id, ?1, {_CHUNK_COLS} FROM pending AS p WHERE path = ?2"
-            " AND NOT EXISTS (SELECT 1 FROM chunks AS c WHERE c.id = p.chunk_id) ORDER BY seq",
+            # OR IGNORE skips the kept chunks (UNIQUE id). A SELECT that read `chunks`
+            # itself would make SQLite buffer its whole result first: a file's
+            # every staged row in memory (measured: 506 MB peak RSS at 210 MB).
+            f"INSERT OR IGNORE INTO chunks(id, file_id, {_CHUNK_COLS})"
+            f" SELECT chunk_id, ?1, {_CHUNK_COLS} FROM pending WHERE path = ?2 ORDER BY seq",
             (file_id, path),
         )
         c.execute(
