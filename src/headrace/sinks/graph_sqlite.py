@@ -144,6 +144,9 @@ DELETE FROM graph_edges WHERE key IN (SELECT key FROM temp.touched_edges)
 """
 
 
+CACHE_KIB = 65536
+
+
 class _Group:
     def __init__(self, conn: apsw.Connection) -> None:
         self.conn = conn
@@ -166,6 +169,10 @@ class SqliteGraphStore:
     def __init__(self, conn: apsw.Connection) -> None:
         self.conn = conn
         try:
+            # Contribution rows are random-keyed B-tree inserts: a 64 MB page cache
+            # (the ledger's default is 16 MB) ran the 1,000-file warm re-ingest at 56
+            # instead of 36 files/s, peak RSS 155 MB (bench/sql_ingest.py).
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             migrate_graph(conn)
             conn.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS touched_nodes(key TEXT PRIMARY KEY);"
