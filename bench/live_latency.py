@@ -6,7 +6,7 @@
 A producer writes real-text files of ~2 KB into a watched folder at a fixed rate;
 latency is from just before a file is opened for writing to the commit of the batch
 that indexed it (a committed transaction is what a search sees: WAL readers). The
-default debounce (0.25 s) is part of it. After the run, every file's marker word is
+default debounce (0.1 s) is part of it. After the run, every file's marker word is
 looked up by keyword search to check that it really is searchable.
 Target (issue 4): p50 <= 1 s at 10 files/s.
 """

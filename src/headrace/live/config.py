@@ -20,7 +20,7 @@ class WatchConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HEADRACE_WATCH_", extra="forbid")
 
     debounce_s: float = Field(
-        0.25, ge=0, description="quiet time before a changed file is processed (0: realtime)"
+        0.1, ge=0, description="quiet time before a changed file is processed (0: realtime)"
     )
     max_wait_s: float = Field(
         5.0, ge=0, description="a file that keeps changing is processed at least this often"

@@ -1,4 +1,4 @@
-"""``ScrapedPageParser``: one scraped web page per JSON file (``url``, ``title``, ``text``/``html``).
+"""``ScrapedPageParser``: a scraped web page per JSON file (url, title, text and/or html).
 
 A scraper (seed 001's ``item_{hash}.json``) writes one object per page::
 
@@ -24,8 +24,8 @@ the whole, beyond which the file is parsed as ordinary JSON, streamed.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from headrace.parsers.base import ParserOutput
