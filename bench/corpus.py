@@ -2,13 +2,15 @@
 
 Sources: Markdown, reStructuredText and text documentation shipped by installed
 packages (``/usr``, ``/opt``, the virtualenv) and the shared sample data. Files of
-1-64 KB are copied under ``bench/out/`` with stable names, so runs are repeatable.
+1-64 KB are copied under ``bench/out/`` with stable names in a fixed shuffled order, so
+runs are repeatable and corpora of different sizes have the same mix.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import random
 import shutil
 from pathlib import Path
 
@@ -38,7 +40,11 @@ def _candidates() -> list[Path]:
                 if 1024 <= size <= 65536:
                     digest = hashlib.sha1(path.read_bytes()).hexdigest()
                     found.setdefault(digest, path)  # drop duplicate copies
-    return sorted(found.values())
+    # A fixed shuffle: any prefix (1,000 or 10,000 files) has the same mix of sizes and
+    # formats, so runs of different sizes compare like with like.
+    files = sorted(found.values())
+    random.Random(20261201).shuffle(files)
+    return files
 
 
 def real_text_corpus(n_files: int, name: str | None = None) -> Path:

@@ -46,7 +46,7 @@ from headrace.sources.base import SkippedFile
 from headrace.sources.fingerprint import content_hash
 from headrace.sources.folder import FolderSource
 
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"  # 2: chunk positions clamped to their section (JSONL, transcripts)
 
 
 class Index:
