@@ -144,13 +144,14 @@ def test_without_notifications_rescans_converge_even_past_the_queue_bound(
         for i in range(200):
             (root / f"f{i}.md").write_text(f"# f{i}\n\ngamma {i} delta\n")
         (root / "seed.md").unlink()
-        # No sync(): the periodic rescans alone must find everything, 25 at a time.
-        _wait(lambda: idx.status()["files"].get("indexed", 0) == 200, "200 indexed files")
-        _wait(lambda: idx.ledger.get(str(root / "seed.md")) is None, "the deletion")
+        expected = _one_shot(tmp_path, root)
+        # No sync(): the periodic rescans alone must converge, 25 files at a time. The
+        # end state is the test, not a count: a rescan may catch a file between its
+        # creation and its write (indexed empty), and a later rescan must repair it.
+        _wait(lambda: _export(idx) == expected, "the index of the final tree")
+        assert idx.ledger.get(str(root / "seed.md")) is None
         assert w.scheduler.deferred_total > 0  # the bound held: overflow was deferred
         assert w.metrics.deferred._value.get() == w.scheduler.deferred_total
-        live = _export(idx)
-    assert live == _one_shot(tmp_path, root)
 
 
 def test_low_memory_budget_shrinks_batches_and_pauses_intake(tmp_path: Path) -> None:
@@ -209,7 +210,9 @@ def test_metrics_endpoint_is_scraped_and_parsed(tmp_path: Path) -> None:
         (("error_class", "ParseError"), ("stage", "parse")),
     ) in samples
     assert samples[("headrace_queue_depth", ())] == 0
-    assert samples[("headrace_latency_seconds_count", ())] == 14
+    # One observation per change processed: 13 files and a deletion at least; under
+    # load a file can be seen once by the catch-up rescan and again by its event.
+    assert samples[("headrace_latency_seconds_count", ())] >= 14
     assert samples[("headrace_chunks_processed_total", ())] == 12
     assert samples[("headrace_embeddings_total", (("kind", "computed"),))] == 12
     assert samples[("headrace_usable_cpus", ())] >= 0.01
