@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Protocol
 
-from headrace.chunking.occurrences import Occurrences
+from headrace.chunking.occurrences import OccurrenceCounter, Occurrences
 from headrace.records import Chunk, Seam, Section
 
 
@@ -34,3 +34,37 @@ class Chunker(Protocol):
         ordinal: int = 0,
         occurrences: Occurrences | None = None,
     ) -> Iterator[Chunk | Seam]: ...
+
+
+class SectionChunker:
+    """The part every built-in chunker shares: seams pass through, ordinals and
+    occurrences run on across sections; a subclass chunks one section."""
+
+    def chunk(self, source: str, sections: Iterable[Section]) -> Iterator[Chunk]:
+        """Yield the chunks of one file's sections in order; see the ``Chunker`` contract."""
+        for item in self.stream(source, sections):
+            if isinstance(item, Chunk):
+                yield item
+
+    def stream(
+        self,
+        source: str,
+        items: Iterable[Section | Seam],
+        *,
+        ordinal: int = 0,
+        occurrences: Occurrences | None = None,
+    ) -> Iterator[Chunk | Seam]:
+        """Chunks of ``items``' sections with seams passed through, from ``ordinal`` on."""
+        seen = occurrences if occurrences is not None else OccurrenceCounter()
+        for item in items:
+            if isinstance(item, Seam):
+                yield item
+                continue
+            for chunk in self._chunks_of(source, item, seen, ordinal):
+                ordinal += 1
+                yield chunk
+
+    def _chunks_of(
+        self, source: str, section: Section, seen: Occurrences, ordinal: int
+    ) -> Iterator[Chunk]:
+        raise NotImplementedError

@@ -16,20 +16,21 @@ Seams pass through and occurrences continue across them exactly as in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
-from headrace.chunking.occurrences import OccurrenceCounter, Occurrences
+from headrace.chunking.base import SectionChunker
+from headrace.chunking.occurrences import Occurrences
 from headrace.chunking.token import _SEPARATORS, PARAGRAPH, WORD, _Cursor, _strip
 from headrace.errors import ConfigError
 from headrace.ids import chunk_id, text_hash
-from headrace.records import Chunk, Seam, Section
+from headrace.records import Chunk, Section
 
 __all__ = ["CharChunker"]
 
 _HARD = WORD + 1
 
 
-class CharChunker:
+class CharChunker(SectionChunker):
     """Split sections into chunks of at most ``max_chars`` characters (module doc)."""
 
     name = "chars"
@@ -39,32 +40,14 @@ class CharChunker:
             raise ConfigError(f"chunker: max_chars must be at least 16, got {max_chars}")
         self.max_chars = max_chars
 
-    def chunk(self, source: str, sections: Iterable[Section]) -> Iterator[Chunk]:
-        for item in self.stream(source, sections):
-            if isinstance(item, Chunk):
-                yield item
-
-    def stream(
-        self,
-        source: str,
-        items: Iterable[Section | Seam],
-        *,
-        ordinal: int = 0,
-        occurrences: Occurrences | None = None,
-    ) -> Iterator[Chunk | Seam]:
-        seen = occurrences if occurrences is not None else OccurrenceCounter()
-        for item in items:
-            if isinstance(item, Seam):
-                yield item
-                continue
-            spans = self._spans(item.text)
-            if spans == [(0, len(item.text))]:  # the common case: the section as it is
-                yield self._whole(source, item, seen, ordinal)
-                ordinal += 1
-                continue
-            for chunk in self._pieces(source, item, spans, seen, ordinal):
-                ordinal += 1
-                yield chunk
+    def _chunks_of(
+        self, source: str, section: Section, seen: Occurrences, ordinal: int
+    ) -> Iterator[Chunk]:
+        spans = self._spans(section.text)
+        if spans == [(0, len(section.text))]:  # the common case: the section as it is
+            yield self._whole(source, section, seen, ordinal)
+        else:
+            yield from self._pieces(source, section, spans, seen, ordinal)
 
     def _whole(self, source: str, section: Section, seen: Occurrences, ordinal: int) -> Chunk:
         text, digest = section.text, text_hash(section.text)

@@ -53,17 +53,18 @@ from __future__ import annotations
 import re
 import zlib
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Literal
 
 from tokenizers import Encoding, Tokenizer
 
-from headrace.chunking.occurrences import OccurrenceCounter, Occurrences
+from headrace.chunking.base import SectionChunker
+from headrace.chunking.occurrences import Occurrences
 from headrace.errors import ConfigError, InputError
 from headrace.ids import chunk_id, text_hash
-from headrace.records import Chunk, Seam, Section
+from headrace.records import Chunk, Section
 
 __all__ = ["TokenChunker"]
 
@@ -159,7 +160,7 @@ def _pieces(text: str, a: int, b: int, level: int) -> list[tuple[int, int]]:
     return [(s, e) for s, e in spans if s < e]
 
 
-class TokenChunker:
+class TokenChunker(SectionChunker):
     """Split sections into chunks that fit the embedder's token limit (see module doc).
 
     ``tokenizer`` is the embedder's; a private copy with truncation and padding off is
@@ -190,30 +191,6 @@ class TokenChunker:
                 f"> {self._specials} special tokens + overlap_tokens ({overlap_tokens}), "
                 f"verify in {_VERIFY}"
             )
-
-    def chunk(self, source: str, sections: Iterable[Section]) -> Iterator[Chunk]:
-        """Yield the chunks of one file's sections in order; see the ``Chunker`` contract."""
-        for item in self.stream(source, sections):
-            if isinstance(item, Chunk):
-                yield item
-
-    def stream(
-        self,
-        source: str,
-        items: Iterable[Section | Seam],
-        *,
-        ordinal: int = 0,
-        occurrences: Occurrences | None = None,
-    ) -> Iterator[Chunk | Seam]:
-        """Chunks of ``items``' sections with seams passed through, from ``ordinal`` on."""
-        seen = occurrences if occurrences is not None else OccurrenceCounter()
-        for item in items:
-            if isinstance(item, Seam):
-                yield item
-                continue
-            for chunk in self._chunks_of(source, item, seen, ordinal):
-                ordinal += 1
-                yield chunk
 
     def _chunks_of(
         self, source: str, section: Section, seen: Occurrences, ordinal: int
