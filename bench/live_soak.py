@@ -1,7 +1,7 @@
 """A SHORT soak of ``headrace watch``: creates, modifications and deletions at 10 files/s.
 
     flock /tmp/headrace-bench.lock python bench/live_soak.py [--seconds 300] [--rate 10]
-        [--embedder minilm] [--idle 30]
+        [--embedder minilm] [--idle 30] [--samples soak.jsonl]
 
 The issue asks for one hour; this machine's two cores are shared by the whole team,
 so the default is 5 minutes (say so when quoting it). Operations: 70% new ~2 KB
@@ -79,6 +79,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=10)
     ap.add_argument("--embedder", default="minilm")
     ap.add_argument("--idle", type=float, default=30)
+    ap.add_argument("--samples", type=Path, help="also append each 5 s sample to this JSONL file")
     args = ap.parse_args()
     root, index = fresh("soak")
     texts = snippets(1500)
@@ -98,6 +99,12 @@ def main() -> None:
         while not done.wait(5.0):
             samples.append((time.perf_counter() - started, proc.memory_info().rss,
                             len(watcher.scheduler), watcher.scheduler.oldest_age()))  # fmt: skip
+            if args.samples:
+                t, rss_b, depth, age = samples[-1]
+                with args.samples.open("a", encoding="utf-8") as log:
+                    row = {"t": round(t, 1), "rss_mb": round(rss_b / 2**20, 1),
+                           "queue": depth, "backlog_s": round(age, 2)}  # fmt: skip
+                    log.write(json.dumps(row) + "\n")
         producer.join()
         assert watcher.sync(1800)
         drain_s = time.perf_counter() - started - args.seconds
