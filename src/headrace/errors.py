@@ -13,7 +13,9 @@
     ├── TransientError         retryable (busy store, flaky I/O, network)
     ├── ModelError             the embedding model cannot be loaded or run
     └── StoreError             the index cannot be opened or written
-        └── ModelMismatchError an index holds vectors of another model
+        ├── ModelMismatchError an index holds vectors of another model
+        └── ReplicaRejectedError  a replica refused some of a file's points: that
+                                  file's dead letter (stage ``sink``), the run goes on
 
 Whether an error is retryable is its type (``TransientError``), never a string
 match. Library exceptions are translated where they enter headrace.
@@ -92,3 +94,16 @@ class StoreError(HeadraceError):
 
 class ModelMismatchError(StoreError):
     """The index was built with a different embedding model."""
+
+
+class ReplicaRejectedError(StoreError):
+    """A replica (Qdrant) permanently refused these chunks' data (HTTP 400/413/422, an
+    invalid payload): the file they belong to becomes a dead letter, the run goes on.
+
+    ``chunk_ids`` are the refused chunks, isolated by splitting the batch.
+    """
+
+    def __init__(self, message: str, chunk_ids: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.chunk_ids = chunk_ids
