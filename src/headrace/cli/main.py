@@ -306,9 +306,16 @@ def failed(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
 
 
 @app.command()
-def retry(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
-    """Process every failed file again."""
-    idx = _open(index)
+def retry(
+    index: IndexOpt = None,
+    preset: PresetOpt = None,
+    store: StoreOpt = None,
+    qdrant_url: QdrantUrlOpt = None,
+    qdrant_path: QdrantPathOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Process every failed file again (with the preset and store it was ingested with)."""
+    idx = _open(index, None, preset, store=store, qdrant_url=qdrant_url, qdrant_path=qdrant_path)
     stats = RunStats()
     with show_progress(stats, enabled=not state.get("quiet") and not as_json):
         idx.retry(stats=stats)
