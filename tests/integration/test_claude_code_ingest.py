@@ -20,7 +20,7 @@ from headrace.api import Index
 from headrace.config.settings import load_settings
 from headrace.errors import StoreError
 from headrace.presets import apply_settings, get_preset
-from headrace.runtime.replicate import Replicator
+from headrace.runtime.replicate import Diff, Replicator
 from headrace.sinks.filters import SearchFilters
 from headrace.sinks.qdrant import QdrantConfig, QdrantReplica, point_id
 from headrace.testing.embedders import HashEmbedder
@@ -173,10 +173,10 @@ def test_injected_timeouts_and_errors_lose_nothing_and_duplicate_nothing(
         assert_mirrored(idx)
 
 
-def test_a_permanent_failure_records_no_progress_and_the_next_run_repairs(
+def test_a_store_refusing_everything_stops_the_run_and_the_next_run_repairs(
     tmp_path: Path, projects: Path, inner: QdrantClient
 ) -> None:
-    broken = FlakyQdrantClient(inner, {"upsert": {3: "bad-request"}})
+    broken = FlakyQdrantClient(inner, {"upsert": {3: "forbidden"}})  # 403: not one file's data
     with open_index(tmp_path / "i.sqlite", broken) as idx:
         with pytest.raises(StoreError, match="permanent"):
             idx.ingest([str(projects)])
@@ -193,17 +193,17 @@ def test_a_permanent_failure_records_no_progress_and_the_next_run_repairs(
 def test_a_crash_after_the_acknowledgement_replays_idempotently(
     tmp_path: Path, projects: Path, inner: QdrantClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = Replicator.sync
+    original = Replicator.send
 
-    def sync_then_crash(self: Replicator, file_id: int, before: dict[str, Any]) -> None:
-        original(self, file_id, before)
+    def send_then_crash(self: Replicator, diff: Diff) -> None:
+        original(self, diff)
         raise RuntimeError("killed between the acknowledgement and the commit")
 
     with open_index(tmp_path / "i.sqlite", inner) as idx:
-        monkeypatch.setattr(Replicator, "sync", sync_then_crash)
+        monkeypatch.setattr(Replicator, "send", send_then_crash)
         with pytest.raises(RuntimeError):
             idx.ingest([str(projects)])
-        monkeypatch.setattr(Replicator, "sync", original)
+        monkeypatch.setattr(Replicator, "send", original)
         assert sqlite_ids(idx) == set()
         assert qdrant_ids(idx)
     with open_index(tmp_path / "i.sqlite", inner) as idx:

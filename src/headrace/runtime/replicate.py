@@ -7,21 +7,37 @@ delete what is gone). The transaction commits only after the replica
 acknowledged, so the ledger never records more than the replica holds; a crash
 after the acknowledgement re-sends the same ids next run. ``reconcile`` compares
 both sides by id on start and repairs missing and orphaned points.
+
+When the replica refuses a file's data (``ReplicaRejectedError``), the write stage
+rolls that file back to its savepoint and ``restore`` puts the points it touched
+back to what the index holds again (the file's previous version, or nothing).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import apsw
 
+from headrace.errors import StoreError
 from headrace.sinks.base import Replica, StoredChunk
+
+log = logging.getLogger(__name__)
 
 _ROW = "c.id, c.ordinal, c.line_start, c.line_end, c.byte_start, c.byte_end, c.heading, c.metadata"
 Snapshot = dict[str, tuple[Any, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Diff:
+    """What one file's publish changes in the replica."""
+
+    upsert: list[str]
+    delete: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +67,29 @@ class Replicator:
 
     def sync(self, file_id: int, before: Snapshot) -> None:
         """Send the file's new and changed chunks, then delete the vanished ones."""
+        self.send(self.diff(file_id, before))
+
+    def diff(self, file_id: int, before: Snapshot) -> Diff:
         after = self.snapshot(file_id)
         changed = [cid for cid, row in after.items() if before.get(cid) != row]
-        self.replica.upsert(self.load(changed))
-        self.replica.delete([cid for cid in before if cid not in after])
+        return Diff(changed, [cid for cid in before if cid not in after])
+
+    def send(self, diff: Diff) -> None:
+        self.replica.upsert(self.load(diff.upsert))
+        self.replica.delete(diff.delete)
+
+    def restore(self, before: Snapshot, diff: Diff) -> None:
+        """After a rolled-back ``send``: the touched points as the index holds them again.
+
+        Best effort: if the replica fails again, the next start's ``reconcile``
+        deletes what is orphaned and re-sends what is missing.
+        """
+        touched = [*diff.upsert, *diff.delete]
+        try:
+            self.replica.upsert(self.load([c for c in touched if c in before]))
+            self.replica.delete([c for c in touched if c not in before])
+        except StoreError as exc:
+            log.warning("replica: could not undo a refused file's points: %s", exc)
 
     def drop(self, before: Snapshot) -> None:
         """The file's chunks were removed from the index: remove their points."""
@@ -91,4 +126,4 @@ def _stored(row: Iterable[Any]) -> StoredChunk:
     return StoredChunk(cid, path, text, ordinal, l0, l1, b0, b1, heading, json.loads(meta), vector)
 
 
-__all__ = ["ReconcileReport", "Replicator"]
+__all__ = ["Diff", "ReconcileReport", "Replicator"]

@@ -7,6 +7,12 @@ windows stay published, and nothing is ever half a file.
 
 A ``SegmentDone`` commits a large file's durable cursor with the chunks staged
 before it (issue 3); the file is still published only at its ``FileDone``.
+
+With a replica, each file's publish runs in a savepoint: when the replica refuses
+the file's data (``ReplicaRejectedError``), that file alone is rolled back (its
+previous version stays), its touched points are restored, and it becomes a dead
+letter (stage ``sink``); the window's other files commit. Any other error still
+rolls the whole window back.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from collections import defaultdict
 
 import apsw
 
+from headrace.errors import ReplicaRejectedError
 from headrace.ledger.cursors import CursorStore
 from headrace.ledger.db import transaction
 from headrace.ledger.ledger import DeadLetter, Ledger
@@ -29,7 +36,7 @@ from headrace.runtime.items import (
     SegmentDone,
     Window,
 )
-from headrace.runtime.replicate import Replicator
+from headrace.runtime.replicate import Replicator, Snapshot
 from headrace.runtime.stats import RunStats
 from headrace.sinks.sqlite import SqliteSink
 
@@ -111,21 +118,17 @@ class WriteStage:
         self._committed.append((path, offset))
 
     def _done(self, item: FileDone) -> None:
+        if self.replicator is not None:
+            self.conn.execute("SAVEPOINT file_done")  # released or rolled back in _replicate
         file_id = self.ledger.upsert(
             item.ref, content_hash=item.content_hash, state="indexed", signature=item.signature
         )
         before = self.replicator.snapshot(file_id) if self.replicator else None
         count = self.sink.publish(item.ref.path, file_id, keep_before=item.base_ordinal)
-        if self.replicator is not None and before is not None:
-            self.replicator.sync(file_id, before)
+        if before is not None and not self._replicate(item, file_id, before):
+            return
         self.ledger.set_chunk_count(file_id, count)
-        now = time.time()
-        letters = [
-            DeadLetter(
-                item.ref.path, "parse", i.error_type, i.message, i.line, i.offset, 1, now, now
-            )
-            for i in item.issues
-        ]
+        letters = _parse_letters(item)
         self.ledger.replace_dead_letters(item.ref.path, letters)
         if item.final is not None:
             self.cursors.save(item.final)
@@ -137,6 +140,48 @@ class WriteStage:
             chunks_written=count,
             dead_letters=len(letters) + item.issues_dropped,
         )
+
+    def _replicate(self, item: FileDone, file_id: int, before: Snapshot) -> bool:
+        """Send the file's difference to the replica; ``False`` if it was refused."""
+        assert self.replicator is not None
+        diff = self.replicator.diff(file_id, before)
+        try:
+            self.replicator.send(diff)
+        except ReplicaRejectedError as exc:
+            where = self._position(exc.chunk_ids)
+            self.conn.execute("ROLLBACK TO file_done")
+            self.conn.execute("RELEASE file_done")
+            self.replicator.restore(before, diff)
+            self._refused(item, exc, where)
+            return False
+        self.conn.execute("RELEASE file_done")
+        return True
+
+    def _position(self, chunk_ids: tuple[str, ...]) -> tuple[int | None, int | None]:
+        """Line and byte offset of the first refused chunk (before the rollback)."""
+        if chunk_ids:
+            row = self.conn.execute(
+                "SELECT line_start, byte_start FROM chunks WHERE id = ?", (chunk_ids[0],)
+            ).fetchone()
+            if row is not None:
+                return int(row[0]), int(row[1])
+        return None, None
+
+    def _refused(
+        self, item: FileDone, exc: ReplicaRejectedError, where: tuple[int | None, int | None]
+    ) -> None:
+        path = item.ref.path
+        self.sink.discard(path)
+        self.cursors.delete(path)  # the next attempt reads the file from the start
+        self._progress.pop(path, None)
+        now = time.time()
+        letter = DeadLetter(
+            path, "sink", type(exc).__name__, exc.message, where[0], where[1], 1, now, now
+        )
+        letters = [*_parse_letters(item), letter]
+        self.ledger.mark_failed(item.ref, exc.message, item.signature)
+        self.ledger.replace_dead_letters(path, letters)
+        self.stats.add(files_failed=1, dead_letters=len(letters))
 
     def _failed(self, item: FileFailed) -> None:
         self.sink.discard(item.ref.path)
@@ -175,3 +220,11 @@ class WriteStage:
         self.ledger.set_chunk_count(file_id, 0)
         self.ledger.replace_dead_letters(item.ref.path, [])
         self.stats.add(files_skipped=1)
+
+
+def _parse_letters(item: FileDone) -> list[DeadLetter]:
+    now = time.time()
+    return [
+        DeadLetter(item.ref.path, "parse", i.error_type, i.message, i.line, i.offset, 1, now, now)
+        for i in item.issues
+    ]

@@ -22,8 +22,14 @@ collection without reconciling each other's points away.
 Every call waits for the acknowledgement (``wait=True``), has a timeout, and is
 retried with exponential backoff and full jitter when the failure is transient
 (timeouts, connection errors, HTTP 408/429/5xx, gRPC UNAVAILABLE …); anything else
-is permanent and raises ``StoreError`` at once, as does a transient failure that
-outlives ``max_attempts``.
+is permanent and raises at once, as does a transient failure that outlives
+``max_attempts`` (``StoreError``: the store is unusable, the run stops).
+
+A permanent refusal of the *data* (HTTP 400/413/422, gRPC INVALID_ARGUMENT, the
+client's own validation: ``ValueError``/``TypeError``) is ``ReplicaRejectedError``.
+``upsert`` then splits the failing batch in halves until the refused points are
+isolated, writes every other point, and raises naming the refused chunk ids, so
+the caller fails only the file they belong to (a dead letter) and the run goes on.
 """
 
 from __future__ import annotations
@@ -39,7 +45,13 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import numpy as np
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from headrace.errors import ConfigError, ModelMismatchError, StoreError, TransientError
+from headrace.errors import (
+    ConfigError,
+    ModelMismatchError,
+    ReplicaRejectedError,
+    StoreError,
+    TransientError,
+)
 from headrace.sinks.base import Hit, StoredChunk
 from headrace.sinks.filters import SearchFilters
 
@@ -51,6 +63,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _TRANSIENT_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
 _TRANSIENT_GRPC = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED"})
+_REJECTED_HTTP = frozenset({400, 413, 422})  # the request's data, not the store or its config
 KEYWORD_FIELDS = ("session", "tools", "concepts", "files", "file_names", "path", "owner")
 _POSITION = ("ordinal", "line_start", "line_end", "byte_start", "byte_end")
 
@@ -111,6 +124,26 @@ def classify(exc: BaseException) -> Literal["transient", "permanent"]:
     return "permanent"
 
 
+def rejects_data(exc: BaseException) -> bool:
+    """Whether a permanent error refuses the request's data (not the store itself).
+
+    Such an error belongs to the points sent, so one file's dead letter; any other
+    permanent error (401, 403, 404, …) means the store is unusable for every file.
+    """
+    from qdrant_client.http.exceptions import UnexpectedResponse
+
+    if isinstance(exc, UnexpectedResponse):
+        return exc.status_code in _REJECTED_HTTP
+    code = getattr(exc, "code", None)
+    if callable(code):  # grpc.RpcError
+        try:
+            return getattr(code(), "name", "") == "INVALID_ARGUMENT"
+        except Exception:  # a foreign code() must not mask the original error
+            return False
+    # The client's validation (pydantic) and the local mode ("Wrong input: …").
+    return isinstance(exc, ValueError | TypeError)
+
+
 class QdrantReplica:
     """A ``Replica`` (see ``sinks.base``) on one Qdrant collection.
 
@@ -136,6 +169,7 @@ class QdrantReplica:
         self._owns_client = client is None  # an injected client is its owner's to close
         self.client = client if client is not None else _connect(config)
         self.retries = 0  # transient failures retried, for statistics and tests
+        self.splits = 0  # refused batches split in halves to isolate refused points
         self._ready = False
 
     # -- setup --------------------------------------------------------------------
@@ -182,23 +216,51 @@ class QdrantReplica:
     # -- the Replica protocol -----------------------------------------------------
 
     def upsert(self, chunks: Sequence[StoredChunk]) -> None:
-        """Write the chunks as points, acknowledged, in batches; idempotent."""
+        """Write the chunks as points, acknowledged, in batches; idempotent.
+
+        Raises ``ReplicaRejectedError`` (after writing every other point) when Qdrant
+        refuses some points' data; ``StoreError`` when the store is unusable.
+        """
         if not chunks:
             return
         self.ensure_collection()
+        refused: list[tuple[str, str]] = []
+        for start in range(0, len(chunks), self.config.batch_size):
+            self._upsert_isolating(chunks[start : start + self.config.batch_size], refused)
+        if refused:
+            first_id, first_error = refused[0]
+            raise ReplicaRejectedError(
+                f"qdrant refused {len(refused)} of {len(chunks)} points (chunk {first_id}:"
+                f" {first_error})",
+                tuple(cid for cid, _ in refused),
+            )
+
+    def _upsert_isolating(
+        self, chunks: Sequence[StoredChunk], refused: list[tuple[str, str]]
+    ) -> None:
+        """One batch; if its data is refused, the halves, down to the refused points."""
         from qdrant_client.http import models
 
-        for start in range(0, len(chunks), self.config.batch_size):
+        def upsert() -> None:
+            # Built inside the call: the client's validation of a point is a refusal too.
             points = [
                 models.PointStruct(
                     id=point_id(c.id), vector=_floats(c.vector), payload=self._payload(c)
                 )
-                for c in chunks[start : start + self.config.batch_size]
+                for c in chunks
             ]
-            upsert = functools.partial(
-                self.client.upsert, self.config.collection, points=points, wait=True
-            )
-            self._call("upsert", upsert)
+            self.client.upsert(self.config.collection, points=points, wait=True)
+
+        try:
+            self._call("upsert", upsert, data=True)
+        except ReplicaRejectedError as exc:
+            if len(chunks) == 1:
+                refused.append((chunks[0].id, exc.message))
+                return
+            self.splits += 1
+            middle = len(chunks) // 2
+            self._upsert_isolating(chunks[:middle], refused)
+            self._upsert_isolating(chunks[middle:], refused)
 
     def delete(self, chunk_ids: Sequence[str]) -> None:
         """Delete the points of these chunks, acknowledged; unknown ids are a no-op."""
@@ -208,13 +270,15 @@ class QdrantReplica:
         from qdrant_client.http import models
 
         for start in range(0, len(chunk_ids), 1000):
-            selector = models.PointIdsList(
-                points=[point_id(c) for c in chunk_ids[start : start + 1000]]
-            )
+            part = tuple(chunk_ids[start : start + 1000])
+            selector = models.PointIdsList(points=[point_id(c) for c in part])
             delete = functools.partial(
                 self.client.delete, self.config.collection, points_selector=selector, wait=True
             )
-            self._call("delete", delete)
+            try:
+                self._call("delete", delete, data=True)
+            except ReplicaRejectedError as exc:
+                raise ReplicaRejectedError(exc.message, part) from exc
 
     def ids(self) -> Iterator[str]:
         """Chunk ids of every point this index owns (scrolls, payload-free)."""
@@ -318,8 +382,12 @@ class QdrantReplica:
             )
         return models.Filter(must=must)
 
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
-        """Run one client call: transient failures retried with backoff + jitter."""
+    def _call(self, what: str, fn: Callable[[], T], *, data: bool = False) -> T:
+        """Run one client call: transient failures retried with backoff + jitter.
+
+        ``data``: the call carries points, so a refusal of its data is
+        ``ReplicaRejectedError`` (the points' file fails), not ``StoreError``.
+        """
 
         def attempt() -> T:
             try:
@@ -327,6 +395,8 @@ class QdrantReplica:
             except Exception as exc:
                 if classify(exc) == "transient":
                     raise TransientError(f"qdrant {what}: {exc!r}") from exc
+                if data and rejects_data(exc):
+                    raise ReplicaRejectedError(f"qdrant {what} refused (permanent): {exc}") from exc
                 raise StoreError(f"qdrant {what} failed (permanent): {exc}") from exc
 
         retrying = Retrying(
@@ -418,4 +488,4 @@ def _hit(payload: Mapping[str, Any], score: float, rank: int) -> Hit:
     )
 
 
-__all__ = ["QdrantConfig", "QdrantReplica", "classify", "config_from", "point_id"]
+__all__ = ["QdrantConfig", "QdrantReplica", "classify", "config_from", "point_id", "rejects_data"]

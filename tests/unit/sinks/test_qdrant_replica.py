@@ -14,10 +14,16 @@ import pytest
 from qdrant_client import QdrantClient
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from headrace.errors import ConfigError, ModelMismatchError, StoreError
+from headrace.errors import ConfigError, ModelMismatchError, ReplicaRejectedError, StoreError
 from headrace.sinks.base import StoredChunk
 from headrace.sinks.filters import SearchFilters
-from headrace.sinks.qdrant import QdrantConfig, QdrantReplica, classify, point_id
+from headrace.sinks.qdrant import (
+    QdrantConfig,
+    QdrantReplica,
+    classify,
+    point_id,
+    rejects_data,
+)
 from headrace.testing.qdrant import FlakyQdrantClient
 
 DIM = 8
@@ -82,13 +88,52 @@ def test_transient_failures_are_retried_and_lose_nothing(inner: QdrantClient) ->
     assert r.count() == 12  # the "ack-lost" batch was applied twice: overwritten, not doubled
 
 
-def test_a_permanent_error_fails_at_once(inner: QdrantClient) -> None:
+def test_a_permanent_error_of_the_store_fails_at_once(inner: QdrantClient) -> None:
+    flaky = FlakyQdrantClient(inner, {"upsert": {2: "forbidden"}})
+    r = replica(flaky)
+    with pytest.raises(StoreError, match="permanent") as raised:
+        r.upsert([chunk(n) for n in range(8)])
+    assert not isinstance(raised.value, ReplicaRejectedError)  # the run stops
+    assert (r.retries, r.splits) == (0, 0)
+    assert flaky.calls["upsert"] == 2
+
+
+def test_a_refused_point_is_isolated_and_the_rest_is_written(inner: QdrantClient) -> None:
+    chunks = [chunk(n) for n in range(8)]  # 2 batches of 4
+    bad = chunks[6].id
+    flaky = FlakyQdrantClient(inner, refuse=lambda p: p.payload["chunk_id"] == bad)
+    r = replica(flaky)
+    with pytest.raises(ReplicaRejectedError, match="refused 1 of 8 points") as raised:
+        r.upsert(chunks)
+    assert raised.value.chunk_ids == (bad,)
+    assert held(r) == sorted(c.id for c in chunks if c.id != bad)
+    # batch 2 (4 points) -> 2 + 2 -> the bad half -> 1 + 1: two splits, 3 refusals
+    assert (r.splits, flaky.refused, r.retries) == (2, 3, 0)
+    assert flaky.calls["upsert"] == 1 + 1 + 2 + 2
+
+
+def test_a_one_off_bad_request_costs_a_split_not_the_batch(inner: QdrantClient) -> None:
     flaky = FlakyQdrantClient(inner, {"upsert": {2: "bad-request"}})
     r = replica(flaky)
-    with pytest.raises(StoreError, match="permanent"):
-        r.upsert([chunk(n) for n in range(8)])
-    assert r.retries == 0
-    assert flaky.calls["upsert"] == 2
+    r.upsert([chunk(n) for n in range(8)])  # the halves of batch 2 are accepted
+    assert r.count() == 8
+    assert r.splits == 1
+
+
+def test_a_refused_delete_names_its_chunks(inner: QdrantClient) -> None:
+    flaky = FlakyQdrantClient(inner, {"delete": {1: "bad-request"}})
+    r = replica(flaky)
+    with pytest.raises(ReplicaRejectedError) as raised:
+        r.delete([chunk(1).id, chunk(2).id])
+    assert raised.value.chunk_ids == (chunk(1).id, chunk(2).id)
+
+
+def test_data_refusals_are_told_from_store_failures() -> None:
+    for status in (400, 413, 422):
+        assert rejects_data(UnexpectedResponse(status, "x", b"", httpx.Headers()))
+    for status in (401, 403, 404, 409):
+        assert not rejects_data(UnexpectedResponse(status, "x", b"", httpx.Headers()))
+    assert rejects_data(ValueError("Wrong input: Vector dimension error"))
 
 
 def test_transient_failures_that_outlast_the_attempts_raise(inner: QdrantClient) -> None:
