@@ -142,7 +142,23 @@ def _v3(conn: apsw.Connection) -> None:
     conn.execute("CREATE INDEX pending_chunk ON pending(chunk_id)")
 
 
-MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1, _v2, _v3]
+def _v4(conn: apsw.Connection) -> None:
+    # Fresh files of a keyword-only index are written straight into `chunks` (and
+    # FTS5) segment by segment under a reserved negative file id, instead of twice
+    # (`pending`, then `chunks` at publish). Until the file is published it has no
+    # `files` row, so joins on `files` (export, replicas) do not see it, and
+    # keyword search filters it out while this table has rows (issue 3).
+    conn.execute(
+        """
+        CREATE TABLE staging(
+            path TEXT PRIMARY KEY,
+            file_id INTEGER NOT NULL UNIQUE
+        );
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1, _v2, _v3, _v4]
 LATEST = len(MIGRATIONS)
 
 

@@ -36,6 +36,7 @@ STEP_TABLES = {
     },
     2: {"cursors"},
     3: set(),  # an index only: pending_chunk
+    4: {"staging"},
 }
 
 
