@@ -7,7 +7,11 @@ connection. Embeddings come from the shipped HashEmbedder.
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -296,3 +300,142 @@ def test_a_renamed_transcript_moves_its_points(
         assert qdrant_ids(idx) != before  # ids derive from the path: re-sent, old ones gone
         hits = idx.search("phoenix background", 50, filters=SearchFilters(file=None))
         assert all(not h.path.endswith("tool_heavy.jsonl") for h in hits)
+
+
+# -- a point Qdrant refuses: that file's dead letter, never a stopped run -------------
+
+HEAVY = "tool_heavy.jsonl"
+
+
+def refuse_heavy(ordinal: int | None = None, text: str | None = None) -> Any:
+    """A ``refuse`` predicate: points of tool_heavy.jsonl (one ordinal, or containing text)."""
+
+    def bad(point: Any) -> bool:
+        payload = point.payload or {}
+        return str(payload.get("path", "")).endswith(HEAVY) and (
+            (ordinal is not None and payload.get("ordinal") == ordinal)
+            or (text is not None and text in str(payload.get("text", "")))
+        )
+
+    return bad
+
+
+def heavy_ids(idx: Index) -> set[str]:
+    rows = idx.conn.execute(
+        "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path LIKE ?",
+        (f"%{HEAVY}",),
+    )
+    return {row[0] for row in rows}
+
+
+def test_a_refused_point_dead_letters_its_file_and_retry_reattempts_it(
+    tmp_path: Path, projects: Path, inner: QdrantClient
+) -> None:
+    with open_index(tmp_path / "ref.sqlite", QdrantClient(location=":memory:")) as ref:
+        ref.ingest([str(projects)])
+        everything, heavy = sqlite_ids(ref), heavy_ids(ref)
+    assert len(heavy) >= 2
+    flaky = FlakyQdrantClient(inner, {"upsert": {2: "timeout"}}, refuse=refuse_heavy(ordinal=1))
+    with open_index(tmp_path / "i.sqlite", flaky) as idx:
+        stats = idx.ingest([str(projects)]).snapshot()  # no exception: the run goes on
+        assert (stats["files_done"], stats["files_failed"]) == (3, 1)
+        assert idx._replica.splits >= 1
+        assert idx._replica.retries >= 1
+        [letter] = idx.failed()
+        assert letter.path == str(projects / PROJECT / HEAVY)
+        assert (letter.stage, letter.error_type, letter.attempts) == (
+            "sink",
+            "ReplicaRejectedError",
+            1,
+        )
+        assert "refused 1 of" in letter.message
+        assert "400" in letter.message
+        assert letter.line is not None  # where the refused chunk starts
+        assert letter.offset is not None
+        stored = idx.ledger.get(letter.path)
+        assert stored is not None
+        assert stored.state == "failed"
+        # Nothing lost: every other file complete; the refused file's accepted points
+        # were taken back, so both stores hold the same, once each.
+        assert sqlite_ids(idx) == everything - heavy
+        assert_mirrored(idx)
+        assert idx.search("Bash", 50, filters=SearchFilters(file=HEAVY)) == []
+
+        assert idx.retry().snapshot()["files_failed"] == 1  # still refused: attempt 2
+        assert [d.attempts for d in idx.failed()] == [2]
+        assert_mirrored(idx)
+
+        flaky.refuse = None  # the cause is fixed (a server limit raised, …)
+        again = idx.retry().snapshot()
+        assert (again["files_done"], again["files_failed"], again["dead_letters"]) == (1, 0, 0)
+        assert idx.failed() == []
+        assert sqlite_ids(idx) == everything
+        assert_mirrored(idx)
+
+
+def test_a_refused_new_version_keeps_the_old_one_in_both_stores(
+    tmp_path: Path, projects: Path, inner: QdrantClient
+) -> None:
+    flaky = FlakyQdrantClient(inner)
+    with open_index(tmp_path / "i.sqlite", flaky) as idx:
+        idx.ingest([str(projects)])
+        before = sqlite_ids(idx)
+        heavy = projects / PROJECT / HEAVY
+        line = next(
+            r for r in heavy.read_text(encoding="utf-8").splitlines() if '"type":"user"' in r
+        )
+        # Long enough for several chunks; only the last one carries the refused word,
+        # so the others are accepted first and must be taken back.
+        words = " ".join(f"ferry{n} leaves at dawn." for n in range(900))
+        prompt = f'"content":"{words} zebraquartz"'
+        with heavy.open("a", encoding="utf-8") as handle:
+            handle.write(_with_content(line, prompt) + "\n")
+        flaky.refuse = refuse_heavy(text="zebraquartz")
+        stats = idx.ingest([str(projects)]).snapshot()
+        assert stats["files_failed"] == 1
+        assert idx._replica.splits >= 1
+        assert sqlite_ids(idx) == before  # the old version stays, in SQLite …
+        assert_mirrored(idx)  # … and in Qdrant (the touched points restored)
+        assert idx.search("zebraquartz", 5, mode="keyword") == []
+        flaky.refuse = None
+        assert idx.retry().snapshot()["files_done"] == 1
+        assert_mirrored(idx)
+        assert idx.search("zebraquartz", 5, mode="keyword")
+
+
+def _with_content(record: str, content: str) -> str:
+    data = json.loads(record)
+    assert data["type"] == "user", data["type"]
+    data["message"] = {"role": "user", **json.loads("{" + content + "}")}
+    data["uuid"] = "0f0f0f0f-0000-4000-8000-000000000001"
+    return json.dumps(data, separators=(",", ":"))
+
+
+def test_headrace_retry_reattempts_a_refused_file(tmp_path: Path, projects: Path) -> None:
+    folder = tmp_path / "q"
+    shutil.rmtree(projects / PROJECT / SESSION)  # small: the folder mode is slow
+    (projects / PROJECT / f"{SESSION}.jsonl").unlink()
+    client = QdrantClient(path=str(folder))
+    with open_index(
+        tmp_path / "i.sqlite", FlakyQdrantClient(client, refuse=refuse_heavy(1))
+    ) as idx:
+        assert idx.ingest([str(projects)]).snapshot()["files_failed"] == 1
+        expected = len(sqlite_ids(idx))
+    client.close()
+    env = {**os.environ, "HEADRACE_EMBEDDER": "hash", "HF_HUB_OFFLINE": "1"}
+    args = ["--index", str(tmp_path / "i.sqlite"), "--preset", "claude-code"]
+    args += ["--store", "qdrant", "--qdrant-path", str(folder), "--json"]
+    done = subprocess.run(
+        [sys.executable, "-m", "headrace", "--quiet", "retry", *args],
+        env=env, cwd=tmp_path, capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["files_done"] == 1
+    client = QdrantClient(path=str(folder))
+    try:
+        with open_index(tmp_path / "i.sqlite", client) as idx:
+            assert idx.failed() == []
+            assert len(sqlite_ids(idx)) > expected
+            assert_mirrored(idx)
+    finally:
+        client.close()
