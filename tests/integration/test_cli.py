@@ -112,6 +112,17 @@ def test_status_json(cli: Cli, corpus: Path) -> None:
     assert status["size_bytes"] > 0
 
 
+def test_status_text_before_and_after_a_run(cli: Cli, corpus: Path) -> None:
+    before = cli.run("status")
+    assert before.returncode == 0, before.stderr
+    assert "last run   never\n" in before.stdout
+    summary = cli.json("ingest", str(corpus))
+    after = cli.run("status").stdout
+    line = next(x for x in after.splitlines() if x.startswith("last run"))
+    assert line.split(maxsplit=3)[2] == "ok"
+    assert json.loads(line.split(maxsplit=3)[3])["files_done"] == summary["files_done"] > 0
+
+
 def test_plan_shows_each_kind_of_change_and_writes_nothing(cli: Cli, corpus: Path) -> None:
     cli.json("ingest", str(corpus))
     (corpus / "new.md").write_text("# New\n\nA brand new note.\n", encoding="utf-8")

@@ -23,6 +23,7 @@ from headrace.cli.watch import watch_command, watcher_status
 from headrace.config.settings import Settings, load_settings
 from headrace.errors import ConfigError, HeadraceError, RootUnavailableError, StoreError
 from headrace.observability.progress import show_progress
+from headrace.pipeline.switch import SwitchReport
 from headrace.presets import apply_settings, get_preset
 from headrace.runtime.stats import RunStats
 from headrace.sinks.filters import SearchFilters, parse_time
@@ -136,6 +137,12 @@ def ingest(
             help="delete the files of a missing or emptied root",
         ),
     ] = None,
+    reembed: Annotated[
+        bool,
+        typer.Option(
+            "--reembed", help="switch an index of another model to --embedder first (see reembed)"
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Sync folders into the index: first run everything, later runs only changes."""
@@ -160,11 +167,48 @@ def ingest(
     old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with show_progress(stats, enabled=not state.get("quiet") and not as_json):
+            if reembed:  # files under ROOTS are re-read by the ingest itself
+                _switched(idx.reembed(stats=stats, reprocess=False), as_json)
             idx.ingest(paths, stats=stats)
     finally:
         for sig, prev in old.items():
             signal.signal(sig, prev)
     _finish(idx, stats, as_json)
+
+
+@app.command("reembed")
+def reembed_command(
+    embedder: Annotated[
+        str, typer.Option("--embedder", envvar="HEADRACE_EMBEDDER", help="the model to switch to")
+    ],
+    index: IndexOpt = None,
+    preset: PresetOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Switch the index to another model: vectors from the embedding cache where
+    present, only missing texts embedded; never two models' vectors in one index.
+    Files whose chunks must change (from or to `none`, another tokenizer) are re-read."""
+    idx = _open(index, embedder, preset)
+    stats = RunStats()
+    handler = lambda *_: idx.request_stop()  # noqa: E731
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with show_progress(stats, enabled=not state.get("quiet") and not as_json):
+            report = idx.reembed(stats=stats)
+    finally:
+        for sig, prev in old.items():
+            signal.signal(sig, prev)
+    _switched(report, as_json)
+    _finish(idx, stats, as_json)
+
+
+def _switched(report: SwitchReport, as_json: bool) -> None:
+    text = (
+        f"model {report.old_model} -> {report.new_model} ({report.mode}):"
+        f" {report.chunks} chunks re-embedded in place ({report.embeddings_computed} computed,"
+        f" {report.embeddings_cached} from the cache), {report.files_reprocessed} files to re-read"
+    )
+    typer.echo(json.dumps(report.__dict__) if as_json else text, err=True)  # stdout: run stats
 
 
 def _finish(idx: Index, stats: RunStats, as_json: bool) -> None:
@@ -243,6 +287,11 @@ def _hit_dict(h: Any) -> dict[str, Any]:
     return {name: getattr(h, name) for name in h.__slots__}
 
 
+def _describe_run(run: dict[str, Any]) -> str:
+    """``ok {...summary}``; ``never`` when no ``ingest`` ran (watch batches are not runs)."""
+    return f"{run['status']} {json.dumps(run.get('summary', {}))}" if run else "never"
+
+
 @app.command()
 def status(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
     """Files, chunks, last run, failures and index size."""
@@ -256,7 +305,7 @@ def status(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
         f"files      {files.get('indexed', 0)} indexed, {files.get('skipped', 0)} skipped,"
         f" {files.get('failed', 0)} failed\nchunks     {files['chunks']}\n"
         f"failures   {files['dead_letters']} dead letters (headrace failed)\n"
-        f"last run   {last.get('status', 'never')} {json.dumps(last.get('summary', {}))}\n"
+        f"last run   {_describe_run(last)}\n"
         f"{watcher_text}"
     )
     _emit(st, as_json, text)
