@@ -30,6 +30,7 @@ from headrace.ledger.ledger import DeadLetter, Ledger
 from headrace.parsers import PARSERS, ClaudeCodeParser
 from headrace.parsers.base import Parser
 from headrace.pipeline.plan import Plan, make_plan
+from headrace.pipeline.switch import CHUNKING_KEY, ModelSwitch, SwitchReport, chunking_key
 from headrace.records import FileRef
 from headrace.runtime.durable import DurableOffsets
 from headrace.runtime.embed import EmbedStage
@@ -180,6 +181,43 @@ class Index:
             self._run(refs, {}, stats)
         return stats
 
+    def reembed(self, *, stats: RunStats | None = None, reprocess: bool = True) -> SwitchReport:
+        """Switch the index to this ``Index``'s embedder (see ``pipeline.switch``).
+
+        Never mixes two models' vectors: chunks made for the new model too are
+        embedded in place (cached vectors reused, only missing texts embedded) and
+        swapped in one transaction; otherwise the old vectors are dropped first and
+        the files re-read (``reprocess``; else a later ``ingest`` of their roots does
+        it). Safe to interrupt and run again.
+        """
+        stats = stats or RunStats()
+        if self.settings.store != "sqlite":
+            raise ConfigError(
+                "reembed supports store = sqlite only (the Qdrant replica is not switched)"
+            )
+        with self._writer_lock():
+            switch = ModelSwitch(
+                self.conn,
+                self.embedder,
+                self._embedder_label,
+                stats,
+                batch_tokens=self.settings.batch_tokens,
+            )
+            report = switch.run()
+            self._bind_model()
+            refs = self._stale_refs() if reprocess else []
+            report.files_reprocessed = len(refs)
+            if refs:
+                self._run(refs, {}, stats)
+        return report
+
+    def _stale_refs(self) -> list[FileRef]:
+        """Files on disk whose chunks were made for another model (a model switch)."""
+        suffix = f"|{self.sink.model_id}"
+        rows = list(self.conn.execute("SELECT path, signature FROM files"))
+        refs = [_stat_ref(p, self.ledger) for p, sig in rows if not sig.endswith(suffix)]
+        return [ref for ref in refs if ref is not None]
+
     def request_stop(self) -> None:
         """Ask a running ``ingest`` to stop gracefully (safe from a signal handler)."""
         self.stopped = True
@@ -302,6 +340,8 @@ class Index:
             if self.ledger.meta("embedder") is None and self._embedder_label is not None:
                 # Lets later commands (search, status) load the index's own model.
                 self.ledger.set_meta("embedder", self._embedder_label)
+            if self.ledger.meta(CHUNKING_KEY) is None:  # lets a model switch skip re-reading
+                self.ledger.set_meta(CHUNKING_KEY, chunking_key(self.embedder))
         replicator = self._replicator()
         if replicator is not None and self.reconciled is None:
             # Once per Index: repair what a crash or an outside change left different.

@@ -134,7 +134,9 @@ class SqliteSink:
         if stored is not None and stored != self.model_id:
             raise ModelMismatchError(
                 f"this index holds vectors of {stored!r}, not {self.model_id!r}: use"
-                f" --embedder matching the index, or another --index"
+                f" --embedder matching the index, another --index, or switch the index"
+                f" to the new model with `headrace reembed --embedder NAME`"
+                f" (or `ingest --reembed`)"
             )
 
     @property
