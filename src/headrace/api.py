@@ -41,6 +41,7 @@ from headrace.runtime.stats import RunStats
 from headrace.runtime.write import WriteStage
 from headrace.sinks.base import Hit
 from headrace.sinks.filters import SearchFilters
+from headrace.sinks.qdrant_search import replica_search
 from headrace.sinks.sqlite import SqliteSink
 from headrace.sinks.sqlite_search import hybrid_search
 from headrace.sources.base import SkippedFile
@@ -460,9 +461,9 @@ class Index:
     ) -> list[Hit]:
         """Top ``k`` chunks for ``query`` meeting ``filters`` (see ``SearchFilters``).
 
-        With ``store = sqlite``: vector and keyword results fused by RRF. With
-        ``store = qdrant``: vector search in Qdrant with the filters as payload
-        conditions (``mode="keyword"`` still uses the embedded full-text index).
+        Vector and keyword results fused by RRF (``mode="hybrid"``); with ``store =
+        qdrant`` the vectors are Qdrant's (filters as payload conditions) and the
+        keyword half is the embedded full-text index (``sinks.qdrant_search``).
         """
         embedder = self.embedder if self.sink.has_vectors and mode != "keyword" else None
         if embedder is not None:
@@ -470,8 +471,9 @@ class Index:
         if embedder is not None and self.settings.store == "qdrant":
             self._replicator()
             vector = embedder.embed([query])[0]
-            hits: list[Hit] = self._replica.search(vector, k, filters)
-            return hits
+            return replica_search(
+                self._replica, self.conn, query, vector, k, mode=mode, filters=filters
+            )
         return hybrid_search(self.conn, query, k, embedder=embedder, mode=mode, filters=filters)
 
     def status(self) -> dict[str, Any]:
