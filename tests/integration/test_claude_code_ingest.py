@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -96,25 +96,60 @@ def test_ingest_mirrors_every_chunk_and_both_stores_filter_alike(
         assert stats["files_done"] == 4
         assert stats["dead_letters"] == 0
         assert_mirrored(idx)
-        for f in (
-            SearchFilters(project="spotter", tool="Bash"),
-            SearchFilters(file="app.js"),
-            SearchFilters(session=SESSION),
-            SearchFilters(since=1770764000.0, until=1770765000.0),
-        ):
-            in_qdrant = idx.search("phoenix server in background", 50, filters=f)
-            idx.settings = idx.settings.model_copy(update={"store": "sqlite"})
-            in_sqlite = idx.search("phoenix server in background", 50, mode="vector", filters=f)
-            idx.settings = idx.settings.model_copy(update={"store": "qdrant"})
-            assert in_qdrant
-            assert {h.chunk_id for h in in_qdrant} == {h.chunk_id for h in in_sqlite}
-            for hit in in_qdrant:
-                meta = hit.metadata
-                assert f.project is None or meta["project"] == f.project
-                assert f.tool is None or f.tool in meta["tools"]
-                assert f.file is None or f.file in meta["file_names"]
-                assert f.session is None or meta["session"] == f.session
-                assert f.since is None or f.since <= meta["ts"] <= (f.until or 1e12)
+        metas = [json.loads(row[0]) for row in idx.conn.execute("SELECT metadata FROM chunks")]
+        for f in every_filter(metas):
+            assert 0 < sum(meets(m, f) for m in metas) < len(metas), f  # each one narrows
+            for mode, k in (("vector", 10), ("hybrid", 10), ("keyword", 10)):
+                query = "phoenix server in background"
+                in_qdrant = idx.search(query, k, mode=mode, filters=f)
+                idx.settings = idx.settings.model_copy(update={"store": "sqlite"})
+                in_sqlite = idx.search(query, k, mode=mode, filters=f)
+                idx.settings = idx.settings.model_copy(update={"store": "qdrant"})
+                assert in_qdrant, (f, mode)
+                # Texts, not ids: a text repeated in a session ties exactly, in any order.
+                assert [h.text for h in in_qdrant] == [h.text for h in in_sqlite], (f, mode)
+                assert all(meets(h.metadata, f) for h in in_qdrant), (f, mode)
+
+
+def every_filter(metas: list[dict[str, Any]]) -> list[SearchFilters]:
+    """One filter per flag (values taken from the data), plus combinations."""
+    stamps = sorted(m["ts"] for m in metas)
+    path = next(f for m in metas for f in m["files"])
+    concept = next(c for m in metas for c in m["concepts"])
+    middle = stamps[len(stamps) // 2]
+    rich = next(m for m in metas if m["tools"] and m["concepts"] and m["file_names"])
+    return [
+        SearchFilters(project="spotter"),  # the real name, not the mangled folder
+        SearchFilters(session=SESSION),
+        SearchFilters(tool="Bash"),
+        SearchFilters(file="app.js"),
+        SearchFilters(file=path),
+        SearchFilters(concept=concept),
+        SearchFilters(since=middle),
+        SearchFilters(until=middle),
+        SearchFilters(since=stamps[1], until=stamps[-2]),
+        SearchFilters(
+            project=rich["project"],
+            session=rich["session"],
+            tool=rich["tools"][0],
+            concept=rich["concepts"][0],
+            file=rich["file_names"][0],
+            since=rich["ts"],
+            until=rich["ts"] + 86400,
+        ),
+    ]
+
+
+def meets(meta: Mapping[str, Any], f: SearchFilters) -> bool:
+    return (
+        (f.project is None or meta["project"] == f.project)
+        and (f.session is None or meta["session"] == f.session)
+        and (f.tool is None or f.tool in meta["tools"])
+        and (f.concept is None or f.concept in meta["concepts"])
+        and (f.file is None or f.file in meta[f.file_field])
+        and (f.since is None or meta["ts"] >= f.since)
+        and (f.until is None or meta["ts"] <= f.until)
+    )
 
 
 def test_a_transcript_growing_line_by_line_ends_as_a_one_shot_ingest(
