@@ -394,6 +394,9 @@ def test_a_refused_point_dead_letters_its_file_and_retry_reattempts_it(
         # were taken back, so both stores hold the same, once each.
         assert sqlite_ids(idx) == everything - heavy
         assert_mirrored(idx)
+        for table in ("chunks_fts", "chunks_vec"):  # rolled back with the savepoint
+            rows = idx.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            assert rows == len(everything - heavy), table
         assert idx.search("Bash", 50, filters=SearchFilters(file=HEAVY)) == []
 
         assert idx.retry().snapshot()["files_failed"] == 1  # still refused: attempt 2
