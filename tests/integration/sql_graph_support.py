@@ -52,8 +52,10 @@ def query(graph: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 
 def contributions(graph: Path) -> list[tuple[Any, ...]]:
     """Every per-file contribution row of the embedded store, ordered."""
-    nodes = query(
-        graph, "SELECT 'n', key, file, gen, kind, name, role, line, props FROM graph_node_src"
-    )
-    edges = query(graph, "SELECT 'e', key, file, gen, type, src, dst, props FROM graph_edge_src")
+    with GraphIndex(graph) as index:
+        store = index.store
+        assert isinstance(store, SqliteGraphStore)
+        rows = list(store.contributions())
+    nodes = [r for r in rows if r[0] == "n"]
+    edges = [r for r in rows if r[0] == "e"]
     return sorted(nodes, key=repr) + sorted(edges, key=repr)

@@ -23,7 +23,7 @@ from headrace.parsers.sql.script import ScriptResult
 from headrace.records import ParseIssue
 from headrace.sinks.graph_base import DEFINES, MENTIONS
 
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"  # 2: the embedded store's v3 tables (integer keys)
 DEFAULT_SCHEMA = {"postgres": "public", "tsql": "dbo"}
 FALLBACK_SCHEMA = "main"
 

@@ -23,11 +23,11 @@ lowest path), which makes the graph independent of the order files arrive in.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from blake3 import blake3
 
 from headrace.records import ParseIssue
@@ -75,7 +75,7 @@ def edge_key(src: str, type_: str, dst: str, props: Props) -> str:
     base = f"{src}|{type_}|{dst}"
     if not props:
         return base
-    digest = blake3(json.dumps(props, sort_keys=True).encode()).hexdigest(length=6)
+    digest = blake3(orjson.dumps(props, option=orjson.OPT_SORT_KEYS)).hexdigest(length=6)
     return f"{base}|{digest}"
 
 

@@ -16,12 +16,16 @@ dependency, maintained as long as SQLite is, and ledger and graph share one file
 from __future__ import annotations
 
 import json
+import re
+import struct
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from hashlib import blake2b
 from typing import Any
 
 import apsw
+import orjson
 
 from headrace.errors import StoreError, TransientError
 from headrace.sinks.graph_base import DEFINES, EdgeRow, GraphEdge, GraphNode, NodeRow
@@ -71,7 +75,46 @@ def _v2(conn: apsw.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1, _v2]
+def _v3(conn: apsw.Connection) -> None:
+    """Integer keys and one contribution record per file (see the module docstring).
+
+    The v1/v2 tables are dropped, not converted: the graph ingest's signature changed
+    with this step (builder version 2), so every file is re-ingested on the next run.
+    """
+    conn.execute(
+        """
+        DROP TABLE IF EXISTS graph_node_src;
+        DROP TABLE IF EXISTS graph_edge_src;
+        DROP TABLE IF EXISTS graph_nodes;
+        DROP TABLE IF EXISTS graph_edges;
+        CREATE TABLE graph_files(
+            id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, gen TEXT NOT NULL,
+            nodes TEXT NOT NULL, edges TEXT NOT NULL
+        );
+        CREATE TABLE graph_nodes(
+            id INTEGER PRIMARY KEY, key TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
+            props TEXT NOT NULL, best_role INTEGER NOT NULL, best_path TEXT NOT NULL
+        );
+        CREATE INDEX graph_nodes_name ON graph_nodes(name COLLATE NOCASE, kind);
+        CREATE TABLE graph_node_src(
+            node INTEGER NOT NULL, file INTEGER NOT NULL, role INTEGER NOT NULL,
+            PRIMARY KEY(node, file)
+        ) WITHOUT ROWID;
+        CREATE TABLE graph_edges(
+            id INTEGER PRIMARY KEY, key TEXT NOT NULL, type TEXT NOT NULL, src TEXT NOT NULL,
+            dst TEXT NOT NULL, props TEXT NOT NULL, src_id INTEGER NOT NULL,
+            dst_id INTEGER NOT NULL
+        );
+        CREATE INDEX graph_edges_src ON graph_edges(src, type);
+        CREATE INDEX graph_edges_dst ON graph_edges(dst, type);
+        CREATE TABLE graph_edge_src(
+            edge INTEGER NOT NULL, file INTEGER NOT NULL, PRIMARY KEY(edge, file)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1, _v2, _v3]
 
 
 def migrate_graph(conn: apsw.Connection) -> int:
@@ -109,56 +152,109 @@ def _translate(exc: apsw.Error, what: str) -> Exception:
 def _dumps(props: Any) -> str:
     if not props:  # most relations carry no properties
         return "{}"
-    return json.dumps(props, sort_keys=True, separators=(",", ":"))
+    # orjson: ~10x json.dumps on these small objects (one per row: the ingest's
+    # largest Python cost after parsing); compact, sorted, UTF-8.
+    return orjson.dumps(props, option=orjson.OPT_SORT_KEYS).decode()
 
 
-# The file's own contributions (stale or new) of the touched keys that cannot change
-# their node: someone else's contribution ranks first before and after (role, then
-# path). With many files sharing entities this skips almost every refresh.
-_SKIP_UNAFFECTED = """
-DELETE FROM temp.touched_nodes WHERE key IN (
-    SELECT n.key FROM graph_nodes n JOIN graph_node_src s ON s.key = n.key AND s.file = ?1
-    WHERE n.key IN (SELECT key FROM temp.touched_nodes) AND n.best_file <> ?1
-      AND (n.best_role < s.role OR (n.best_role = s.role AND n.best_file < ?1))
-)
-"""
-_REFRESH_NODES = """
-DELETE FROM graph_nodes WHERE key IN (SELECT key FROM temp.touched_nodes);
-INSERT INTO graph_nodes(key, kind, name, props, best_role, best_file)
-SELECT key, kind, name, props, role, file FROM (
-    SELECT s.key, s.kind, s.name, s.props, s.role, s.file,
-           row_number() OVER (PARTITION BY s.key ORDER BY s.role, s.file) AS rn
-    FROM graph_node_src s WHERE s.key IN (SELECT key FROM temp.touched_nodes)
-) WHERE rn = 1;
-"""
-# An edge's key determines its properties, so an edge only needs adding when its
-# first contribution arrives and removing when its last one goes.
-_ADD_EDGES = """
-INSERT OR IGNORE INTO graph_edges
-SELECT s.key, s.type, s.src, s.dst, s.props FROM graph_edge_src s
-WHERE s.file = ?1 AND s.key IN (SELECT key FROM temp.touched_edges)
-"""
-_DROP_EDGES = """
-DELETE FROM graph_edges WHERE key IN (SELECT key FROM temp.touched_edges)
-  AND key NOT IN (SELECT key FROM graph_edge_src WHERE key IN (SELECT key FROM temp.touched_edges))
-"""
+_unpack_id = struct.Struct(">q").unpack
+
+
+def key_id(key: str) -> int:
+    """The 64-bit id of an entity or relation key (blake2b, signed for SQLite).
+
+    Ids replace the text keys in every per-contribution row and index: a B-tree of
+    integers is several times cheaper to insert into (bench/sql_ingest.py). The
+    chance that two of a million keys collide is about 3e-8.
+    """
+    return int(_unpack_id(blake2b(key.encode(), digest_size=8).digest())[0])
+
+
+# Field and record separators of a file's contribution record; refused in keys and
+# names (JSON escapes them in properties).
+_FS, _RS = "\x1f", "\x1e"
+_BAD = re.compile("[\x00\x1e\x1f]")
+
+# node contribution: (id, key, kind, name, role, line, props JSON)
+_NodeEntry = tuple[int, str, str, str, int, int, str]
+# edge contribution: (id, key, type, src, dst, props JSON)
+_EdgeEntry = tuple[int, str, str, str, str, str]
+
+
+def _encode_nodes(entries: Iterable[_NodeEntry]) -> str:
+    return _RS.join(
+        f"{i}{_FS}{k}{_FS}{kind}{_FS}{name}{_FS}{role}{_FS}{line}{_FS}{props}"
+        for i, k, kind, name, role, line, props in entries
+    )
+
+
+def _decode_nodes(text: str) -> dict[int, _NodeEntry]:
+    out: dict[int, _NodeEntry] = {}
+    if text:
+        for record in text.split(_RS):
+            i, k, kind, name, role, line, props = record.split(_FS, 6)
+            out[int(i)] = (int(i), k, kind, name, int(role), int(line), props)
+    return out
+
+
+def _encode_edges(entries: Iterable[_EdgeEntry]) -> str:
+    return _RS.join(_FS.join(map(str, e)) for e in entries)
+
+
+def _decode_edges(text: str) -> dict[int, _EdgeEntry]:
+    out: dict[int, _EdgeEntry] = {}
+    if text:
+        for record in text.split(_RS):
+            i, k, type_, src, dst, props = record.split(_FS, 5)
+            out[int(i)] = (int(i), k, type_, src, dst, props)
+    return out
+
+
+def _refuse_bad(rows: Sequence[NodeRow] | Sequence[EdgeRow]) -> None:
+    """A batch with a separator character in a key or name is refused (one regex
+    search over the batch; the writer then bisects down to the row)."""
+    if not rows:
+        return
+    if isinstance(rows[0], NodeRow):
+        text = "".join([f"{r[0]}{r[2]}{r[3]}{r[4]}" for r in rows])
+    else:
+        text = "".join([f"{r[0]}{r[2]}{r[3]}{r[4]}{r[5]}" for r in rows])
+    if _BAD.search(text) is None:
+        return
+    for row in rows:
+        if _BAD.search("".join(str(f) for f in row[:6])):
+            raise StoreError(f"refused {row.key!r}: control character in a key or name")
 
 
 CACHE_KIB = 65536
 
 
 class _Group:
-    def __init__(self, conn: apsw.Connection) -> None:
-        self.conn = conn
+    def __init__(self, store: SqliteGraphStore) -> None:
+        self.store = store
 
     def __enter__(self) -> None:
-        self.conn.__enter__()
+        self.store.conn.__enter__()
 
     def __exit__(self, *exc: Any) -> None:
+        failed = exc[0] is not None
         try:
-            self.conn.__exit__(*exc)
+            self.store.conn.__exit__(*exc)
         except apsw.Error as error:
+            failed = True
             raise _translate(error, "committing a group") from error
+        finally:
+            self.store._end_group(failed)
+
+
+class _Staged:
+    """What a group wrote for one file, until its ``finish_file``."""
+
+    __slots__ = ("edges", "nodes")
+
+    def __init__(self) -> None:
+        self.nodes: dict[int, _NodeEntry] = {}
+        self.edges: dict[int, _EdgeEntry] = {}
 
 
 class SqliteGraphStore:
@@ -168,122 +264,262 @@ class SqliteGraphStore:
 
     def __init__(self, conn: apsw.Connection) -> None:
         self.conn = conn
+        self._file_ids: dict[str, int] = {}
+        self._staged: dict[str, _Staged] = {}
+        self._written: set[int] = set()  # node ids written by the current group
+        self._ids: dict[str, int] = {}  # key -> id, for the current group
         try:
             # Contribution rows are random-keyed B-tree inserts: a 64 MB page cache
-            # (the ledger's default is 16 MB) ran the 1,000-file warm re-ingest at 56
-            # instead of 36 files/s, peak RSS 155 MB (bench/sql_ingest.py).
+            # (the ledger's default is 16 MB) measured ~1.5x faster on the 1,000-file
+            # benchmark (bench/sql_ingest.py).
             conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             migrate_graph(conn)
-            conn.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS touched_nodes(key TEXT PRIMARY KEY);"
-                "CREATE TEMP TABLE IF NOT EXISTS touched_edges(key TEXT PRIMARY KEY);"
-            )
         except apsw.Error as exc:
             raise StoreError(f"cannot prepare the graph tables: {exc}") from exc
 
     # -- writes -------------------------------------------------------------------
 
+    def _file_id(self, path: str, created: list[str]) -> int:
+        fid = self._file_ids.get(path)
+        if fid is None:
+            row = self.conn.execute("SELECT id FROM graph_files WHERE path = ?", (path,)).fetchone()
+            if row is None:
+                self.conn.execute(
+                    "INSERT INTO graph_files(path, gen, nodes, edges) VALUES (?, '', '', '')",
+                    (path,),
+                )
+                fid = self.conn.last_insert_rowid()
+                created.append(path)
+            else:
+                fid = int(row[0])
+            self._file_ids[path] = fid
+        return fid
+
     def write_nodes(self, rows: Sequence[NodeRow]) -> None:
-        """One transaction: upsert each row's contribution (the UNWIND … MERGE)."""
-        self._run(
-            "write_nodes",
-            "INSERT INTO graph_node_src VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(key, file) DO UPDATE"
-            " SET gen=excluded.gen, kind=excluded.kind, name=excluded.name,"
-            " role=excluded.role, line=excluded.line, props=excluded.props",
-            [(r.key, r.file, r.gen, r.kind, r.name, r.role, r.line, _dumps(r.props)) for r in rows],
-        )
-
-    def write_edges(self, rows: Sequence[EdgeRow]) -> None:
-        """One transaction; an edge is kept only if both endpoints exist (MATCH).
-
-        The endpoints are looked up once per batch: an ``INSERT … SELECT … WHERE
-        EXISTS`` per row measured 2-4x slower here.
-        """
-        ends = json.dumps(sorted({r.src for r in rows} | {r.dst for r in rows}))
+        """One savepoint: each row's contribution, and its node where it ranks first
+        (defining before mentioning, then lowest path): the UNWIND … MERGE."""
+        _refuse_bad(rows)
+        created: list[str] = []
         try:
             with self.conn:
-                present = {
-                    str(k)
-                    for (k,) in self.conn.execute(
-                        "SELECT DISTINCT key FROM graph_node_src"
-                        " WHERE key IN (SELECT value FROM json_each(?))",
-                        (ends,),
-                    )
-                }
+                fids = {path: self._file_id(path, created) for path in {r.file for r in rows}}
+                entries = [
+                    (self._id(r.key), r.key, r.kind, r.name, r.role, r.line, _dumps(r.props))
+                    for r in rows
+                ]
                 self.conn.executemany(
-                    "INSERT INTO graph_edge_src VALUES (?,?,?,?,?,?,?)"
-                    " ON CONFLICT(key, file) DO UPDATE SET gen=excluded.gen",
+                    "INSERT INTO graph_node_src VALUES (?,?,?)"
+                    " ON CONFLICT DO UPDATE SET role = excluded.role",
+                    [(e[0], fids[r.file], r.role) for e, r in zip(entries, rows, strict=True)],
+                )
+                self.conn.executemany(
+                    "INSERT INTO graph_nodes VALUES (?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET"
+                    " kind = excluded.kind, name = excluded.name, props = excluded.props,"
+                    " best_role = excluded.best_role, best_path = excluded.best_path"
+                    " WHERE (excluded.best_role, excluded.best_path)"
+                    " <= (graph_nodes.best_role, graph_nodes.best_path)",
                     [
-                        (r.key, r.file, r.gen, r.type, r.src, r.dst, _dumps(r.props))
-                        for r in rows
-                        if r.src in present and r.dst in present
+                        (e[0], e[1], e[2], e[3], e[6], e[4], r.file)
+                        for e, r in zip(entries, rows, strict=True)
                     ],
                 )
         except apsw.Error as exc:
-            raise _translate(exc, "write_edges") from exc
+            self._forget_ids(created)
+            raise _translate(exc, "write_nodes") from exc
+        except BaseException:
+            self._forget_ids(created)
+            raise
+        staged = self._staged
+        for e, r in zip(entries, rows, strict=True):
+            part = staged.get(r.file)
+            if part is None:
+                part = staged[r.file] = _Staged()
+            part.nodes[e[0]] = e
+        self._written.update(e[0] for e in entries)
 
-    def _run(self, what: str, sql: str, params: list[tuple[Any, ...]]) -> None:
+    def write_edges(self, rows: Sequence[EdgeRow]) -> None:
+        """One savepoint; an edge is kept only if both endpoints exist (MATCH)."""
+        _refuse_bad(rows)
+        ids = self._id
+        ends = [(ids(r.src), ids(r.dst)) for r in rows]
+        created: list[str] = []
         try:
             with self.conn:
-                self.conn.executemany(sql, params)
+                present = self._present({i for pair in ends for i in pair})
+                kept = [
+                    (r, s, d)
+                    for r, (s, d) in zip(rows, ends, strict=True)
+                    if s in present and d in present
+                ]
+                fids = {
+                    path: self._file_id(path, created) for path in {r.file for r, _s, _d in kept}
+                }
+                entries = [
+                    ((key_id(r.key), r.key, r.type, r.src, r.dst, _dumps(r.props)), r, s, d)
+                    for r, s, d in kept
+                ]
+                self.conn.executemany(
+                    "INSERT INTO graph_edge_src VALUES (?,?) ON CONFLICT DO NOTHING",
+                    [(e[0], fids[r.file]) for e, r, _s, _d in entries],
+                )
+                self.conn.executemany(
+                    "INSERT INTO graph_edges VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                    [(*e, s, d) for e, _r, s, d in entries],
+                )
         except apsw.Error as exc:
-            raise _translate(exc, what) from exc
+            self._forget_ids(created)
+            raise _translate(exc, "write_edges") from exc
+        except BaseException:
+            self._forget_ids(created)
+            raise
+        staged = self._staged
+        for e, r, _s, _d in entries:
+            part = staged.get(r.file)
+            if part is None:
+                part = staged[r.file] = _Staged()
+            part.edges[e[0]] = e
+
+    def _present(self, ids: set[int]) -> set[int]:
+        """Those of ``ids`` that are nodes now (written by this group, or before)."""
+        present = ids & self._written
+        rest = ids - present
+        if rest:
+            present |= {
+                int(i)
+                for (i,) in self.conn.execute(
+                    "SELECT id FROM graph_nodes WHERE id IN (SELECT value FROM json_each(?))",
+                    (json.dumps(sorted(rest)),),
+                )
+            }
+        return present
+
+    def _forget_ids(self, paths: list[str]) -> None:
+        """File ids allocated inside a savepoint that rolled back are void."""
+        for path in paths:
+            self._file_ids.pop(path, None)
+
+    def _id(self, key: str) -> int:
+        i = self._ids.get(key)
+        if i is None:
+            i = self._ids[key] = key_id(key)
+        return i
+
+    def _end_group(self, failed: bool) -> None:
+        self._written.clear()
+        self._ids.clear()
+        if failed:  # the whole group rolled back: nothing staged, no new ids
+            self._staged.clear()
+            self._file_ids.clear()
 
     def finish_file(
         self, path: str, gen: str | None, node_keys: Sequence[str], edge_keys: Sequence[str]
     ) -> None:
-        """Drop the file's other generations and recompute every touched entity."""
+        """Drop what the file's previous version contributed and this one does not,
+        recompute the entities it no longer ranks first for, and record its
+        contributions (``gen=None``: the file is gone; drop everything)."""
         try:
             with self.conn:
-                self._finish(path, gen, node_keys, edge_keys)
+                self._finish(path, gen)
         except apsw.Error as exc:
             raise _translate(exc, f"finishing {path}") from exc
 
-    def _finish(
-        self, path: str, gen: str | None, node_keys: Sequence[str], edge_keys: Sequence[str]
-    ) -> None:
+    def _finish(self, path: str, gen: str | None) -> None:
         c = self.conn
-        c.execute("DELETE FROM temp.touched_nodes; DELETE FROM temp.touched_edges")
-        stale = "file = ?1 AND (?2 IS NULL OR gen <> ?2)"
-        for kind in ("node", "edge"):
-            c.execute(
-                f"INSERT OR IGNORE INTO temp.touched_{kind}s"
-                f" SELECT key FROM graph_{kind}_src WHERE {stale}",
-                (path, gen),
+        staged = self._staged.pop(path, None) or _Staged()
+        if gen is None:
+            staged = _Staged()
+        row = c.execute(
+            "SELECT id, nodes, edges FROM graph_files WHERE path = ?", (path,)
+        ).fetchone()
+        if row is None:
+            if gen is None or not (staged.nodes or staged.edges):
+                return
+            raise StoreError(f"{path}: contributions staged but no file record")
+        fid = int(row[0])
+        old_nodes = _decode_nodes(row[1])
+        old_edges = _decode_edges(row[2])
+        new_nodes, new_edges = staged.nodes, staged.edges
+        stale_nodes = [i for i in old_nodes if i not in new_nodes]
+        stale_edges = [i for i in old_edges if i not in new_edges]
+        if stale_nodes:
+            c.executemany(
+                "DELETE FROM graph_node_src WHERE node = ? AND file = ?",
+                [(i, fid) for i in stale_nodes],
             )
-        c.executemany(
-            "INSERT OR IGNORE INTO temp.touched_nodes VALUES (?)", [(k,) for k in node_keys]
-        )
-        c.executemany(
-            "INSERT OR IGNORE INTO temp.touched_edges VALUES (?)", [(k,) for k in edge_keys]
-        )
-        c.execute(_SKIP_UNAFFECTED, (path,))
-        c.execute(f"DELETE FROM graph_node_src WHERE {stale}", (path, gen))
-        c.execute(f"DELETE FROM graph_edge_src WHERE {stale}", (path, gen))
-        c.execute(_REFRESH_NODES)
-        # Entities nobody contributes any more take their relations with them
-        # (Neo4j's DETACH DELETE), whichever file stated those.
-        gone = (
-            "SELECT t.key FROM temp.touched_nodes t"
-            " WHERE t.key NOT IN (SELECT key FROM graph_nodes)"
-        )
-        c.execute(
-            "INSERT OR IGNORE INTO temp.touched_edges"
-            f" SELECT key FROM graph_edge_src WHERE src IN ({gone})"
-            f" UNION SELECT key FROM graph_edge_src WHERE dst IN ({gone})"
-        )
-        c.execute(
-            "DELETE FROM graph_edge_src WHERE key IN (SELECT key FROM temp.touched_edges)"
-            " AND (src NOT IN (SELECT key FROM graph_nodes)"
-            " OR dst NOT IN (SELECT key FROM graph_nodes))"
-        )
-        c.execute(_DROP_EDGES)
-        c.execute(_ADD_EDGES, (path,))
+        if stale_edges:
+            c.executemany(
+                "DELETE FROM graph_edge_src WHERE edge = ? AND file = ?",
+                [(i, fid) for i in stale_edges],
+            )
+        # Entities this file ranked first for and no longer does (gone, or now only
+        # mentioned) are recomputed from the remaining contributions.
+        worse = [i for i in stale_nodes]
+        worse += [i for i, e in new_nodes.items() if i in old_nodes and e[4] > old_nodes[i][4]]
+        if worse:
+            self._refresh(path, worse)
+        if stale_edges:
+            c.executemany(
+                "DELETE FROM graph_edges WHERE id = ?1"
+                " AND NOT EXISTS (SELECT 1 FROM graph_edge_src WHERE edge = ?1)",
+                [(i,) for i in stale_edges],
+            )
+        if gen is None:
+            c.execute("DELETE FROM graph_files WHERE id = ?", (fid,))
+            self._file_ids.pop(path, None)
+        else:
+            c.execute(
+                "UPDATE graph_files SET gen = ?, nodes = ?, edges = ? WHERE id = ?",
+                (gen, _encode_nodes(new_nodes.values()), _encode_edges(new_edges.values()), fid),
+            )
+
+    def _refresh(self, path: str, ids: list[int]) -> None:
+        """Recompute the nodes ``ids`` that ``path`` showed; delete those nobody
+        contributes any more, with every relation touching them (DETACH DELETE)."""
+        c = self.conn
+        gone: list[tuple[int, str]] = []
+        for i in ids:
+            node = c.execute("SELECT key, best_path FROM graph_nodes WHERE id = ?", (i,)).fetchone()
+            if node is None or node[1] != path:
+                continue  # another file ranks first, and still contributes it
+            best = c.execute(
+                "SELECT f.path, s.role FROM graph_node_src s JOIN graph_files f ON f.id = s.file"
+                " WHERE s.node = ? ORDER BY s.role, f.path LIMIT 1",
+                (i,),
+            ).fetchone()
+            if best is None:
+                gone.append((i, str(node[0])))
+                continue
+            entry = self._entry_of(str(best[0]), i)
+            c.execute(
+                "UPDATE graph_nodes SET kind = ?, name = ?, props = ?, best_role = ?,"
+                " best_path = ? WHERE id = ?",
+                (entry[2], entry[3], entry[6], int(best[1]), best[0], i),
+            )
+        for i, key in gone:
+            edges = [
+                int(e)
+                for (e,) in c.execute(
+                    "SELECT id FROM graph_edges WHERE src = ?1 UNION SELECT id FROM graph_edges"
+                    " WHERE dst = ?1",
+                    (key,),
+                )
+            ]
+            c.executemany("DELETE FROM graph_edge_src WHERE edge = ?", [(e,) for e in edges])
+            c.executemany("DELETE FROM graph_edges WHERE id = ?", [(e,) for e in edges])
+            c.execute("DELETE FROM graph_nodes WHERE id = ?", (i,))
+
+    def _entry_of(self, path: str, node: int) -> _NodeEntry:
+        """``path``'s contribution of ``node``: staged in this group, else recorded."""
+        staged = self._staged.get(path)
+        if staged is not None and node in staged.nodes:
+            return staged.nodes[node]
+        (text,) = _one(self.conn, "SELECT nodes FROM graph_files WHERE path = ?", (path,))
+        return _decode_nodes(str(text))[node]
 
     def group(self) -> AbstractContextManager[None]:
         """One transaction for a group; apsw turns the batches' own ``with conn``
         blocks into savepoints, so a refused batch still rolls back alone."""
-        return _Group(self.conn)
+        return _Group(self)
 
     def close(self) -> None:
         """The connection belongs to the caller."""
@@ -291,9 +527,11 @@ class SqliteGraphStore:
     # -- queries ------------------------------------------------------------------
 
     def _node(self, row: Any) -> GraphNode:
-        key, kind, name, props = row
+        node_id, key, kind, name, props = row
         rows = self.conn.execute(
-            "SELECT file, role FROM graph_node_src WHERE key = ? ORDER BY role, file", (key,)
+            "SELECT f.path, s.role FROM graph_node_src s JOIN graph_files f ON f.id = s.file"
+            " WHERE s.node = ? ORDER BY s.role, f.path",
+            (node_id,),
         ).fetchall()
         defined = tuple(str(f) for f, role in rows if role == DEFINES)
         mentioned = tuple(str(f) for f, role in rows if role != DEFINES)
@@ -301,29 +539,32 @@ class SqliteGraphStore:
 
     def find(self, name: str, kinds: Sequence[str] = ()) -> list[GraphNode]:
         """Entities whose key equals ``name``, or whose name or qualified name does."""
-        rows = list(
-            self.conn.execute(
-                "SELECT key, kind, name, props FROM graph_nodes WHERE key = ?", (name,)
+        rows = [
+            r
+            for r in self.conn.execute(
+                "SELECT id, key, kind, name, props FROM graph_nodes WHERE id = ?", (key_id(name),)
             )
-        )
+            if r[1] == name
+        ]
         if not rows:
             last = name.rsplit(".", 1)[-1]
             rows = [
                 r
                 for r in self.conn.execute(
-                    "SELECT key, kind, name, props FROM graph_nodes WHERE name = ? COLLATE NOCASE",
+                    "SELECT id, key, kind, name, props FROM graph_nodes"
+                    " WHERE name = ? COLLATE NOCASE ORDER BY key",
                     (last,),
                 )
-                if r[0].split(":", 1)[1].endswith(name.lower())
+                if r[1].split(":", 1)[1].endswith(name.lower())
             ]
         nodes = [self._node(r) for r in rows]
         return [n for n in nodes if not kinds or n.kind in kinds]
 
     def node(self, key: str) -> GraphNode | None:
         row = self.conn.execute(
-            "SELECT key, kind, name, props FROM graph_nodes WHERE key = ?", (key,)
+            "SELECT id, key, kind, name, props FROM graph_nodes WHERE id = ?", (key_id(key),)
         ).fetchone()
-        return None if row is None else self._node(row)
+        return None if row is None or row[1] != key else self._node(row)
 
     def edges(self, key: str) -> list[tuple[GraphEdge, GraphNode]]:
         """Every relation of ``key`` with the node at its other end."""
@@ -331,7 +572,7 @@ class SqliteGraphStore:
         rows = self.conn.execute(
             "SELECT e.key, e.type, e.src, e.dst, e.props, n.key, n.kind, n.name, n.props"
             " FROM graph_edges e JOIN graph_nodes n"
-            " ON n.key = CASE WHEN e.src = ?1 THEN e.dst ELSE e.src END"
+            " ON n.id = CASE WHEN e.src = ?1 THEN e.dst_id ELSE e.src_id END"
             " WHERE e.src = ?1 OR e.dst = ?1 ORDER BY e.type, n.key",
             (key,),
         )
@@ -387,13 +628,15 @@ class SqliteGraphStore:
 
     def dump(self) -> Iterator[dict[str, Any]]:
         """Every node (with its files) and edge, ordered: a canonical export."""
-        for key, kind, name, props in self.conn.execute(
-            "SELECT key, kind, name, props FROM graph_nodes ORDER BY key"
+        for node_id, key, kind, name, props in self.conn.execute(
+            "SELECT id, key, kind, name, props FROM graph_nodes ORDER BY key"
         ):
             files = [
                 r[0]
                 for r in self.conn.execute(
-                    "SELECT file FROM graph_node_src WHERE key = ? ORDER BY file", (key,)
+                    "SELECT f.path FROM graph_node_src s JOIN graph_files f ON f.id = s.file"
+                    " WHERE s.node = ? ORDER BY f.path",
+                    (node_id,),
                 )
             ]
             yield {
@@ -407,3 +650,23 @@ class SqliteGraphStore:
             "SELECT key, type, src, dst, props FROM graph_edges ORDER BY key"
         ):
             yield {"edge": key, "type": type_, "src": src, "dst": dst, "props": json.loads(props)}
+
+    def contributions(self) -> Iterator[tuple[Any, ...]]:
+        """Every per-file contribution the store holds, as rows: ``("n", key, file, gen,
+        kind, name, role, line, props)`` and ``("e", key, file, gen, type, src, dst,
+        props)``, by file. For tests and diagnosis (the store's inner state)."""
+        nodes = {
+            (int(n), int(f)) for n, f in self.conn.execute("SELECT node, file FROM graph_node_src")
+        }
+        edges = {
+            (int(e), int(f)) for e, f in self.conn.execute("SELECT edge, file FROM graph_edge_src")
+        }
+        for fid, path, gen, node_text, edge_text in self.conn.execute(
+            "SELECT id, path, gen, nodes, edges FROM graph_files ORDER BY path"
+        ):
+            for i, key, kind, name, role, line, props in _decode_nodes(node_text).values():
+                if (i, fid) in nodes:
+                    yield ("n", key, path, gen, kind, name, role, line, props)
+            for i, key, type_, src, dst, props in _decode_edges(edge_text).values():
+                if (i, fid) in edges:
+                    yield ("e", key, path, gen, type_, src, dst, props)

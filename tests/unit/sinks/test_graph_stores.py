@@ -20,7 +20,7 @@ from headrace.sinks.graph_neo4j import Neo4jGraphStore
 # -- embedded store migrations --------------------------------------------------------
 
 
-def test_graph_migration_v1_to_v2_fills_the_best_contribution(tmp_path: Path) -> None:
+def test_graph_migration_to_v3_replaces_the_text_keyed_tables(tmp_path: Path) -> None:
     conn = apsw.Connection(str(tmp_path / "g.sqlite"))
     conn.execute(
         "CREATE TABLE graph_schema_migrations(version INTEGER PRIMARY KEY, applied_at REAL)"
@@ -28,19 +28,18 @@ def test_graph_migration_v1_to_v2_fills_the_best_contribution(tmp_path: Path) ->
     with conn:
         graph_sqlite.MIGRATIONS[0](conn)
         conn.execute("INSERT INTO graph_schema_migrations VALUES (1, 0)")
-    rows = [("relation:d.s.t", "b.sql", 0), ("relation:d.s.t", "a.sql", 1)]
-    for key, file, role in rows:
-        conn.execute(
-            "INSERT INTO graph_node_src VALUES (?, ?, 'g', 'table', 't', ?, 1, '{}')",
-            (key, file, role),
-        )
-    conn.execute("INSERT INTO graph_nodes VALUES ('relation:d.s.t', 'table', 't', '{}')")
-    assert graph_sqlite.migrate_graph(conn) == 2
-    best = conn.execute("SELECT best_role, best_file FROM graph_nodes").fetchall()
-    assert best == [(0, "b.sql")]  # defining beats mentioning, whatever the path
-    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert "graph_edge_src_dst" in names
-    assert graph_sqlite.migrate_graph(conn) == 2  # idempotent
+    conn.execute(
+        "INSERT INTO graph_node_src VALUES"
+        " ('relation:d.s.t', 'a.sql', 'g', 'table', 't', 0, 1, '{}')"
+    )
+    assert graph_sqlite.migrate_graph(conn) == 3
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"graph_files", "graph_nodes", "graph_node_src", "graph_edges"} <= tables
+    # v1's rows are gone (the ingest's new signature re-ingests every file)
+    assert conn.execute("SELECT count(*) FROM graph_node_src").fetchone() == (0,)
+    cols = [r[1] for r in conn.execute("PRAGMA table_info(graph_node_src)")]
+    assert cols == ["node", "file", "role"]
+    assert graph_sqlite.migrate_graph(conn) == 3  # idempotent
 
 
 def test_a_newer_graph_schema_is_refused(tmp_path: Path) -> None:

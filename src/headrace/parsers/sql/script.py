@@ -15,11 +15,11 @@ without a terminator; a failing one is retried cut at lines that start a new
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from blake3 import blake3
 
 from headrace.parsers.cache import ParseCache
@@ -50,13 +50,11 @@ class ScriptResult:
     counts: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
-        return json.dumps(
-            [self.dialect, self.statements, self.issues, self.counts], separators=(",", ":")
-        ).encode()
+        return orjson.dumps([self.dialect, self.statements, self.issues, self.counts])
 
     @classmethod
     def from_json(cls, data: bytes) -> ScriptResult:
-        dialect, statements, issues, counts = json.loads(data)
+        dialect, statements, issues, counts = orjson.loads(data)
         return cls(
             dialect,
             [(int(line), facts) for line, facts in statements],
@@ -117,7 +115,7 @@ class ScriptParser:
             return {}
         keys = {_stmt_key(s): s.text for s in pending}
         found = self.cache.get_many(self.stmt_parser, list(keys))
-        return {keys[k]: json.loads(v) for k, v in found.items()}
+        return {keys[k]: orjson.loads(v) for k, v in found.items()}
 
     def _replay(self, result: ScriptResult, stmt: Statement, hit: Any) -> None:
         """A cached statement: ``["ok", facts]`` or ``["error", line_delta, message]``."""
@@ -162,7 +160,7 @@ class ScriptParser:
 
     def _store(self, stmt: Statement, value: list[Any]) -> None:
         if self.cache is not None:
-            self.cache.put(self.stmt_parser, _stmt_key(stmt), json.dumps(value).encode())
+            self.cache.put(self.stmt_parser, _stmt_key(stmt), orjson.dumps(value))
 
     @staticmethod
     def _add(result: ScriptResult, stmt: Statement, facts: list[Fact]) -> None:

@@ -45,6 +45,30 @@ _DATA_BODY = {
     for mysql in (False, True)
 }
 _DATA_PREFIX_CHARS = 200
+# A whole ordinary statement (not a routine body) up to its ``;`` in one C-level
+# match: strings, quoted names and comments are consumed inside the match, so the
+# Python loop below runs once per statement instead of once per quote. It fails
+# (and the general scanner takes over) at a dollar quote, an unterminated string or
+# comment, or a line that is a ``GO``/``/`` separator or a ``DELIMITER`` command.
+_STATEMENT_BODY = {
+    mysql: re.compile(
+        r"(?:[^;'\"`\[\-/#$\n]++|'(?:"
+        + (r"[^'\\]|\\[\s\S]|''" if mysql else r"[^']|''")
+        + r")*+'|\"(?:[^\"]|\"\")*+\"|`[^`]*+`|\[[^\]]*+\]"
+        + (r"|\#[^\n]*+" if mysql else r"|\#")
+        + r"|--[^\n]*+|/\*(?s:.*?)\*/|-|/(?!\*)|\$(?![A-Za-z_]*\$)"
+        r"|\n(?![ \t]*(?:GO|/)[ \t]*(?:\n|$)|[ \t]*DELIMITER[ \t]))*+;",
+        re.I,
+    )
+    for mysql in (False, True)
+}
+_SPECIAL_START = re.compile(r"(?:GO|/)[ \t]*(?:\n|$)|DELIMITER[ \t]", re.I)
+_BLANK = {
+    mysql: re.compile(
+        r"(?:\s++|--[^\n]*+" + (r"|\#[^\n]*+" if mysql else "") + r"|/\*(?s:.*?)\*/)*+"
+    )
+    for mysql in (False, True)
+}
 _ANON_BLOCK_HEAD = re.compile(r"(?:BEGIN|DECLARE)\b", re.I)
 _NEXT_WORD = re.compile(r"\s*([A-Za-z_]+)")
 _COPY_STDIN = re.compile(r"COPY\b[^;]*\bFROM\s+STDIN", re.I)
@@ -105,7 +129,7 @@ class _Splitter:
     def run(self) -> list[Statement]:
         text = self.text
         scan = _scanner(self.delimiter, self.mysql)
-        i = self.pos = self._skip_data_statements(self.pos)
+        i = self.pos = self._fast(self._skip_data_statements(self.pos))
         block = self._block_mode()
         depth = 0
         while True:
@@ -127,18 +151,20 @@ class _Splitter:
                 i = len(text) if close < 0 else close + len(m.group("dollar"))
             elif kind == "sep":
                 self._emit(m.start(), m.end())
-                i, block, depth = self.pos, self._block_mode(), 0
+                i = self._fast(self.pos)
+                block, depth = self._block_mode(), 0
             elif kind == "delim":
                 self._emit(m.start(), m.end())
                 self.delimiter = m.group("dval")
                 scan = _scanner(self.delimiter, self.mysql)
-                i, block, depth = self.pos, self._block_mode(), 0
+                i = self._fast(self.pos)
+                block, depth = self._block_mode(), 0
             elif kind == "term":
                 if block and self.delimiter == ";" and (depth > 0 or self.separator_lines):
                     i = m.end()
                     continue
                 self._emit(m.start(), m.end())
-                i = self._skip_data_statements(self._skip_copy_data(self.pos))
+                i = self._fast(self._skip_data_statements(self._skip_copy_data(self.pos)))
                 block, depth = self._block_mode(), 0
             else:  # BEGIN / END / CASE: only counted inside routine bodies
                 i = m.end()
@@ -159,25 +185,45 @@ class _Splitter:
         return len(self.text) if m is None else m.end()
 
     def _block_mode(self) -> bool:
-        start = self._significant_start(self.pos)
+        return self._block_at(self._significant_start(self.pos))
+
+    def _block_at(self, start: int) -> bool:
         if _ROUTINE_HEAD.match(self.text, start):
             return True
         return self.separator_lines and _ANON_BLOCK_HEAD.match(self.text, start) is not None
 
+    def _fast(self, pos: int) -> int:
+        """Emit the ordinary statements from ``pos`` (= ``self.pos``) on, one regex
+        match each; returns where the general scanner resumes: at a routine body, a
+        data statement (skipped as before), a separator or ``DELIMITER`` line, or a
+        statement the one-match pattern cannot read (dollar quotes, unterminated)."""
+        if self.delimiter != ";":
+            return pos
+        text = self.text
+        body = _STATEMENT_BODY[self.mysql]
+        while True:
+            start = self._significant_start(pos)
+            if (
+                start >= len(text)
+                or _SPECIAL_START.match(text, start)
+                or _DATA_HEAD.match(text, start)
+                or self._block_at(start)
+            ):
+                return pos
+            m = body.match(text, start)
+            if m is None:
+                return pos
+            self._emit(m.end() - 1, m.end())
+            pos = self._skip_data_statements(self._skip_copy_data(self.pos))
+
     def _significant_start(self, pos: int) -> int:
         """The first character at or after ``pos`` that is not blank or comment."""
         text = self.text
-        while True:
-            while pos < len(text) and text[pos].isspace():
-                pos += 1
-            if text.startswith("--", pos) or (self.mysql and text.startswith("#", pos)):
-                nl = text.find("\n", pos)
-                pos = len(text) if nl < 0 else nl + 1
-            elif text.startswith("/*", pos):
-                close = text.find("*/", pos + 2)
-                pos = len(text) if close < 0 else close + 2
-            else:
-                return pos
+        m = _BLANK[self.mysql].match(text, pos)
+        pos = m.end() if m is not None else pos
+        if text.startswith("/*", pos):  # unterminated: runs to the end
+            return len(text)
+        return pos
 
     def _skip_data_statements(self, pos: int) -> int:
         """Consume INSERT/REPLACE statements whole, keeping only their first characters."""
