@@ -57,9 +57,15 @@ class BoundedOccurrences:
     an ordinal below ``below``. ``ordinal`` is the ordinal of the next chunk, and
     ``floor`` the first ordinal of this run (0, or a resume cursor's): stored chunks
     below it are not in the Bloom filter unless ``preload`` feeds their hashes.
+    ``lookup_floor=True`` instead asks the index, once per text new to this run,
+    how many chunks below the floor had it: O(chunks of this run) lookups rather
+    than O(chunks before the cursor) to preload (an append to a 1 GB log, a
+    resume at the middle of a large file start at once).
     """
 
-    __slots__ = ("_bits", "_bloom", "_cur", "_floor", "_horizon", "_lookup", "_n", "_old")
+    __slots__ = (
+        "_below_floor", "_bits", "_bloom", "_cur", "_floor", "_horizon", "_lookup", "_n", "_old",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -68,8 +74,10 @@ class BoundedOccurrences:
         horizon: int,
         ordinal: int = 0,
         bloom_bytes: int = 8 << 20,
+        lookup_floor: bool = False,
     ) -> None:
         self._lookup, self._horizon = lookup, horizon
+        self._below_floor = lookup_floor and ordinal > 0
         self._cur: dict[str, int] = {}
         self._old: dict[str, int] = {}
         self._bloom = bytearray(bloom_bytes)
@@ -96,7 +104,8 @@ class BoundedOccurrences:
     def _recall(self, text_hash: str) -> int:
         """Count of a text not seen in the last ``horizon`` chunks: 0 unless stored."""
         if not self._add(text_hash):
-            return 0  # certainly never seen in this file
+            # Never seen in this run: only chunks below the floor may have it.
+            return self._lookup(text_hash, self._floor) if self._below_floor else 0
         # Every earlier chunk with this text is at least ``horizon`` chunks back,
         # so it is stored; nothing of this run beyond that bound is counted.
         return self._lookup(text_hash, max(self._floor, self._n - self._horizon + 1))

@@ -21,16 +21,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import apsw
 
 from headrace.ledger.db import scalar
 from headrace.records import ParseIssue
+from headrace.sources.fingerprint import HashChain
 
 _COLS = (
     "path, mode, signature, inode, size, offset, line, ordinal, base_ordinal,"
-    " head_digest, seam_digest, issues"
+    " head_digest, seam_digest, issues, chain_offset, chain_state"
 )
 
 
@@ -50,6 +51,7 @@ class Cursor:
     head_digest: str
     seam_digest: str
     issues: tuple[ParseIssue, ...] = ()
+    chain: HashChain = field(default_factory=HashChain)  # content hash of [0, chain.offset)
 
 
 def _dump_issues(issues: tuple[ParseIssue, ...]) -> str:
@@ -76,17 +78,18 @@ class CursorStore:
         ).fetchone()
         if row is None:
             return None
-        path_, mode, signature, inode, size, offset, line, ordinal, base, head, seam, issues = row
+        path_, mode, signature, inode, size, offset, line, ordinal, base, head, seam = row[:11]
+        issues, chain_offset, chain_state = row[11:]
         return Cursor(
             path_, mode, signature, inode, size, offset, line, ordinal, base, head, seam,
-            _load_issues(issues),
+            _load_issues(issues), HashChain(chain_offset, chain_state),
         )  # fmt: skip
 
     def save(self, cursor: Cursor) -> None:
         c = cursor
         self.conn.execute(
             f"INSERT OR REPLACE INTO cursors({_COLS}, updated_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 c.path,
                 c.mode,
@@ -100,6 +103,8 @@ class CursorStore:
                 c.head_digest,
                 c.seam_digest,
                 _dump_issues(c.issues),
+                c.chain.offset,
+                c.chain.state,
                 time.time(),
             ),
         )

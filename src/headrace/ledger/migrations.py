@@ -158,7 +158,19 @@ def _v4(conn: apsw.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1, _v2, _v3, _v4]
+def _v5(conn: apsw.Connection) -> None:
+    # A cursor carries the file's content hash in progress (``HashChain``: bytes
+    # [0, chain_offset) folded into chain_state), so the hash of an appended or
+    # resumed file is finished from there, not re-read from byte 0 (issue 3).
+    conn.execute(
+        """
+        ALTER TABLE cursors ADD COLUMN chain_offset INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE cursors ADD COLUMN chain_state TEXT NOT NULL DEFAULT '';
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
 LATEST = len(MIGRATIONS)
 
 

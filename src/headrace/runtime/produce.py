@@ -37,7 +37,13 @@ from headrace.runtime.items import (
     Item,
     SegmentDone,
 )
-from headrace.sources.fingerprint import content_hash, edge_digests
+from headrace.sources.fingerprint import (
+    HashChain,
+    chain_digest,
+    chain_to,
+    content_hash,
+    edge_digests,
+)
 
 MAX_KEPT_ISSUES = 1000
 # Smaller files get no final cursor: re-reading them whole on a change is cheap.
@@ -47,6 +53,8 @@ FINAL_CURSOR_MIN_BYTES = 64 << 10
 # embed and write stages: 40,960), so occurrence counts older than it are
 # committed and can be looked up instead of kept (tests/unit/runtime pins it).
 OCCURRENCE_HORIZON = 1 << 16
+# A resumed file preloads the hashes before its cursor only up to this many chunks.
+PRELOAD_MAX_CHUNKS = 1 << 14
 
 
 def parser_signature(path: str) -> str:
@@ -129,6 +137,10 @@ class _FileRun:
         self.proc, self.ref, self.signature, self.resume = proc, ref, signature, resume
         self.base = resume.base_ordinal if resume else 0
         self.issues = _IssueSink(resume.issues if resume else ())
+        # The content hash so far: a resumed or appended file continues the cursor's.
+        self.chain = (
+            resume.chain if resume and resume.chain.offset <= resume.offset else HashChain()
+        )
 
     def items(self, known_hash: str | None, stop: Callable[[], bool]) -> Iterator[Item]:
         proc, ref, resume = self.proc, self.ref, self.resume
@@ -171,8 +183,9 @@ class _FileRun:
         if last is not None and ref.size >= min(FINAL_CURSOR_MIN_BYTES, proc.segment_bytes):
             final = self.cursor("final", *last)
         issues = self.issues
-        # Hashed last (of the bytes as planned): a resumed file starts reading at once.
-        digest = known_hash or content_hash(ref.path, ref.size)
+        # Hashed last (of the bytes as planned), from the chain the cursors carried:
+        # a resumed file starts reading at once, an appended one hashes its new bytes.
+        digest = known_hash or chain_digest(ref.path, self.chain, ref.size)
         yield FileDone(
             ref, digest, self.signature, tuple(issues.kept), issues.dropped, final, self.base
         )
@@ -182,12 +195,16 @@ class _FileRun:
         store, path, base = self.proc.cursors, self.ref.path, self.base
         if store is None:
             return None
+        # A resumed file with a long prefix looks texts up instead of preloading
+        # every hash before the cursor (~8 us each: 25 s for a 1 GB log).
+        lookup_floor = ordinal > PRELOAD_MAX_CHUNKS
         counter = BoundedOccurrences(
             lambda h, below: store.count_stored(path, h, base, below),
             horizon=OCCURRENCE_HORIZON,
             ordinal=ordinal,
+            lookup_floor=lookup_floor,
         )
-        if self.resume is not None:
+        if self.resume is not None and not lookup_floor:
             counter.preload(store.stored_hashes(self.resume))
         return counter
 
@@ -197,12 +214,13 @@ class _FileRun:
         head, tail = edge_digests(self.ref.path, seam.offset)
         if head is None or tail is None:
             return None
+        self.chain = chain_to(self.ref.path, self.chain, seam.offset)
         kept = tuple(i for i in self.issues.kept if i.offset is None or i.offset < seam.offset)
         base = ordinal if mode == "final" else self.base
         r = self.ref
         return Cursor(
             r.path, mode, self.signature, r.inode, r.size, seam.offset, seam.line,
-            ordinal, base, head, tail, kept,
+            ordinal, base, head, tail, kept, self.chain,
         )  # fmt: skip
 
 

@@ -59,6 +59,23 @@ def test_resumed_counter_continues_the_stored_prefix() -> None:
     assert got == expected[cut:]
 
 
+def test_floor_lookups_equal_a_preloaded_counter() -> None:
+    hashes = _stream(5, 3000, 200)
+    cut = 1700
+    exact = OccurrenceCounter()
+    expected = [exact.next(h) for h in hashes]
+    store = _Store(lag=10, rows=hashes[:cut])
+    bounded = BoundedOccurrences(
+        store.count, horizon=32, ordinal=cut, bloom_bytes=128, lookup_floor=True
+    )
+    got = []
+    for digest in hashes[cut:]:
+        got.append(bounded.next(digest))
+        store.rows.append(digest)
+    assert got == expected[cut:]
+    assert store.queries >= 200  # no preload: each text new to the run was looked up
+
+
 def test_unique_texts_need_no_lookup() -> None:
     store = _Store(lag=0)
     bounded = BoundedOccurrences(store.count, horizon=16, bloom_bytes=1 << 16)

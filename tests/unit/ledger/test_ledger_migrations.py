@@ -37,6 +37,7 @@ STEP_TABLES = {
     2: {"cursors"},
     3: set(),  # an index only: pending_chunk
     4: {"staging"},
+    5: set(),  # columns only: cursors.chain_offset, chain_state
 }
 
 
