@@ -89,6 +89,8 @@ def extract(stmt: Statement, dialect: str) -> list[Fact]:
         token = _WRITE_DIALECT.set(dialect)
         try:
             return _from_tree(_parse(stmt, dialect), stmt)
+        except TypeError as exc:  # sqlglotc's run-time type checks: a statement error
+            raise StatementError(f"{stmt.head}: {exc}"[:500], stmt.line) from exc
         finally:
             _WRITE_DIALECT.reset(token)
     if kind == "routine":
@@ -123,7 +125,8 @@ def _parse(stmt: Statement, dialect: str) -> exp.Expr | None:
     for reader, text in ((r, t) for r in dict.fromkeys((dialect, "")) for t in texts):
         try:
             tree = sqlglot.parse_one(text, read=reader or None)
-        except (SqlglotParseError, TokenError) as exc:
+        except (SqlglotParseError, TokenError, TypeError) as exc:
+            # TypeError: sqlglotc's compiled parser checks node types at run time
             first = first or _error(exc, stmt)
             continue
         if not isinstance(tree, exp.Command):
@@ -266,7 +269,9 @@ def _column(item: exp.ColumnDef) -> tuple[Fact, list[Fact]]:
     }
     fks: list[Fact] = []
     for constraint in item.constraints:
-        kind = constraint.kind
+        # args, not the typed ``kind`` property: sqlglotc checks its declared type at
+        # run time, and MySQL's BINARY attribute is a BinaryColumnConstraint
+        kind = constraint.args.get("kind")
         if isinstance(kind, exp.NotNullColumnConstraint):
             column["nullable"] = bool(kind.args.get("allow_null"))
         elif isinstance(kind, exp.PrimaryKeyColumnConstraint):
