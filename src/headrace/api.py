@@ -227,7 +227,7 @@ class Index:
 
     def _run(
         self,
-        refs: list[FileRef],
+        refs: Sequence[FileRef],
         hashes: dict[str, str],
         stats: RunStats,
         *,

@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     max_line_bytes: int = Field(4 << 20, gt=0, description="longer lines become dead letters")
     max_section_chars: int = Field(8000, gt=100, description="parsers split longer sections")
     batch_tokens: int = Field(512, ge=256, le=65536, description="padded tokens per embedding call")
-    queue_bytes: int = Field(16 << 20, gt=0, description="byte budget of each stage queue")
+    queue_bytes: int = Field(8 << 20, gt=0, description="byte budget of each stage queue")
     segment_bytes: int = Field(
         8 << 20, ge=4096, description="a large file commits a resumable cursor this often"
     )

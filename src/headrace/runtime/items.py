@@ -77,3 +77,9 @@ def item_size(item: Item) -> int:
     if isinstance(item, Chunk):
         return 200 + 2 * len(item.text)
     return 200
+
+
+def window_size(window: Window) -> int:
+    """Approximate bytes of a window: its items and its vectors (with their keys)."""
+    vectors = sum(150 + len(v) for v in window.vectors.values())
+    return sum(map(item_size, window.items)) + vectors

@@ -16,16 +16,20 @@ redone on the next run. Any stage's crash stops the others and is re-raised here
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from headrace.records import FileRef
 from headrace.runtime.embed import EmbedStage
-from headrace.runtime.items import Item, Window, item_size
+from headrace.runtime.items import Item, Window, item_size, window_size
+from headrace.runtime.memory import trim_heap
 from headrace.runtime.produce import FileProcessor
 from headrace.runtime.queues import BoundedQueue, Closed
 from headrace.runtime.write import WriteStage
 
 WINDOW_ITEMS = 4096
+# Give free heap pages back at most this often (after a window is committed).
+TRIM_INTERVAL_S = 0.5
 
 
 class Runner:
@@ -38,14 +42,20 @@ class Runner:
         write: WriteStage,
         *,
         workers: int = 1,
-        queue_bytes: int = 16 << 20,
+        queue_bytes: int = 8 << 20,
     ) -> None:
         self.processor = processor
         self.embed = embed
         self.write = write
         self.workers = workers
-        self.q1: BoundedQueue[Item] = BoundedQueue(4 * WINDOW_ITEMS, queue_bytes)
-        self.q2: BoundedQueue[Window] = BoundedQueue(4, queue_bytes)
+        # Q1 holds one window ahead of the embed stage: with the real model a window
+        # takes a minute to embed and the producers refill Q1 in about a second, so
+        # more would only be memory. Q2 counts a window's vectors too; two windows let
+        # the writer commit one while the next waits.
+        self.q1: BoundedQueue[Item] = BoundedQueue(WINDOW_ITEMS, queue_bytes)
+        self.q2: BoundedQueue[Window] = BoundedQueue(2, queue_bytes)
+        self.trim_seconds = 0.0
+        self._trimmed = 0.0
         self.stop = threading.Event()
         self._errors: list[BaseException] = []
 
@@ -98,7 +108,8 @@ class Runner:
             while not self.stop.is_set():
                 items = self._take_window()
                 if items and not self.stop.is_set():
-                    self.q2.put(self.embed.run(items), sum(map(item_size, items)))
+                    window = self.embed.run(items)
+                    self.q2.put(window, window_size(window))
         except Closed:
             pass
         finally:
@@ -131,6 +142,16 @@ class Runner:
             if window is not None:
                 self.write.apply(window)
                 self.embed.committed(window.vectors)
+                del window
+                self._trim()
+
+    def _trim(self) -> None:
+        """Return the freed heap of committed windows to the system (runtime/memory.py)."""
+        now = time.perf_counter()
+        if now - self._trimmed >= TRIM_INTERVAL_S:
+            trim_heap()
+            self._trimmed = time.perf_counter()
+            self.trim_seconds += self._trimmed - now
 
     def request_stop(self) -> None:
         """Graceful stop (signal handlers call this): finish what is embedded, exit."""
