@@ -117,11 +117,13 @@ class CursorStore:
         published ones under ``base`` plus staged ones from ``base`` on."""
         published = 0
         if base:
+            # Unary + keeps the planner on chunks_text_hash: by (file_id, ordinal) it
+            # scanned every chunk below the base (76 ms a lookup at 97k chunks, 6 us).
             published = int(
                 scalar(
                     self.conn,
-                    "SELECT count(*) FROM chunks WHERE text_hash = ?2 AND ordinal < ?3"
-                    " AND file_id = (SELECT id FROM files WHERE path = ?1)",
+                    "SELECT count(*) FROM chunks WHERE text_hash = ?2 AND +ordinal < ?3"
+                    " AND +file_id = (SELECT id FROM files WHERE path = ?1)",
                     (path, text_hash, base),
                 )
             )
