@@ -130,8 +130,10 @@ class CursorStore:
         staged = int(
             scalar(
                 self.conn,
-                "SELECT count(*) FROM pending WHERE path = ? AND text_hash = ?"
-                " AND ordinal >= ? AND ordinal < ?",
+                # Else the planner takes the primary key (path, seq): every staged
+                # row of the file per lookup.
+                "SELECT count(*) FROM pending INDEXED BY pending_hash WHERE path = ?"
+                " AND text_hash = ? AND ordinal >= ? AND ordinal < ?",
                 (path, text_hash, base, below),
             )
         )
