@@ -119,9 +119,13 @@ class Runner:
             self.q2.close()
 
     def _take_window(self) -> list[Item]:
+        """Up to WINDOW_ITEMS items and Q1's byte budget (plus the item crossing it):
+        producers refill Q1 while a window is taken, so items alone would let a
+        window of long chunks outgrow every byte budget."""
         first = self.q1.get(timeout=0.2)
         items: list[Item] = [] if first is None else [first]
-        while len(items) < WINDOW_ITEMS:
+        size = 0 if first is None else item_size(first)
+        while len(items) < WINDOW_ITEMS and size < self.q1.max_bytes:
             try:
                 nxt = self.q1.get(timeout=0)
             except Closed:
@@ -131,6 +135,7 @@ class Runner:
             if nxt is None:
                 break
             items.append(nxt)
+            size += item_size(nxt)
         return items
 
     def _write_loop(self) -> None:
