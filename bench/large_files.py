@@ -4,6 +4,8 @@
     flock /tmp/headrace-bench.lock python bench/large_files.py append --base-mb 1000
     flock /tmp/headrace-bench.lock python bench/large_files.py append --base-mb 30 --embedder hash
     flock /tmp/headrace-bench.lock python bench/large_files.py resume --mb 1000
+    flock /tmp/headrace-bench.lock python bench/large_files.py append --base-mb 1000 \
+        --keep bench/out/large-append   # the base is built once, then reused
 
 The data is a synthetic JSONL log (fixed seed: timestamps, levels, services, 8-60
 words of text, a nested context), generated under ``--work`` (default /tmp) and
@@ -14,6 +16,7 @@ sampled every 50 ms by the parent. Figures are printed; nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -117,30 +120,47 @@ def cmd_throughput(args: argparse.Namespace, work: Path) -> None:
 
 
 def cmd_append(args: argparse.Namespace, work: Path) -> None:
+    keep = Path(args.keep) if args.keep else None
+    if keep is not None:  # a base built once and reused (it grows by each append)
+        work = keep
+        work.mkdir(parents=True, exist_ok=True)
     root = work / "app"
-    root.mkdir()
     log = root / "app.jsonl"
-    records = generate(log, args.base_mb)
     index = work / "append.sqlite"
-    base = run_child(index, root, args.embedder)
-    print(
-        f"append base: {log.stat().st_size / 1e6:.0f} MB indexed in {float(base['wall_s']):.1f} s"  # type: ignore[arg-type]
-        f" ({base['chunks_written']} chunks, {base['embeddings_computed']} embeddings)"
-    )
+    count = work / "records"
+    if keep is not None and index.exists() and count.exists():
+        records = int(count.read_text())
+        print(f"append base: reusing {log.stat().st_size / 1e6:.0f} MB log and index in {work}")
+    else:
+        root.mkdir()
+        started = time.perf_counter()
+        records = generate(log, args.base_mb)
+        print(f"append base: generated in {time.perf_counter() - started:.1f} s")
+        base = run_child(index, root, args.embedder)
+        count.write_text(str(records))
+        print(
+            f"append base: {log.stat().st_size / 1e6:.0f} MB indexed in"
+            f" {float(base['wall_s']):.1f} s"  # type: ignore[arg-type]
+            f" ({base['chunks_written']} chunks, {base['embeddings_computed']} embeddings,"
+            f" peak RSS {base['peak_rss_mb']} MB)"
+        )
     for _ in range(args.repeats):
         added = generate(log, args.append_mb, start=records)
         records += added
+        count.write_text(str(records))
         r = run_child(index, root, args.embedder)
         print(
             f"append {args.append_mb} MB ({added} records) to the"
             f" {log.stat().st_size / 1e6:.0f} MB log: ingest {float(r['wall_s']):.2f} s"  # type: ignore[arg-type]
-            f" (process incl. start-up {float(r['process_s']):.2f} s),"  # type: ignore[arg-type]
+            f" (process incl. start-up {float(r['process_s']):.2f} s; write stage"
+            f" {float(r['write_seconds']):.2f} s),"  # type: ignore[arg-type]
             f" bytes re-read {log.stat().st_size - int(r['bytes_resumed'])},"  # type: ignore[call-overload]
             f" embeddings computed {r['embeddings_computed']}, embedder {args.embedder}"
         )
-    shutil.rmtree(root)
-    for p in work.glob("append.sqlite*"):
-        p.unlink()
+    if keep is None:
+        shutil.rmtree(root)
+        for p in work.glob("append.sqlite*"):
+            p.unlink()
 
 
 def _read_position(pid: int, path: Path) -> int | None:
@@ -195,19 +215,31 @@ def cmd_resume(args: argparse.Namespace, work: Path) -> None:
     )
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    first_read = None
+    first_read = first_commit = None
+    first_cpu = -1.0
     while proc.poll() is None:
         pos = _read_position(proc.pid, log)
         if first_read is None and pos is not None and pos > cursor:
             first_read = time.perf_counter() - started
+            with contextlib.suppress(psutil.Error):
+                times = psutil.Process(proc.pid).cpu_times()
+                first_cpu = times.user + times.system
+        if first_commit is None and _partial_offset(index) > cursor:
+            first_commit = time.perf_counter() - started
+            if not args.finish:  # the resume is shown; the rest is a plain ingest
+                proc.send_signal(signal.SIGKILL)
         time.sleep(0.005)
     total = time.perf_counter() - started
     shown = "never" if first_read is None else f"{first_read:.2f}"
+    committed = "never" if first_commit is None else f"{first_commit:.2f} s"
     print(
         f"resume: reading past the cursor {shown} s"
-        f" after process start (includes interpreter and import start-up);"
+        f" after process start ({first_cpu:.2f} s CPU; includes interpreter and import"
+        f" start-up); load {os.getloadavg()[0]:.1f}; first new"
+        f" segment cursor committed after {committed};"
         f" bytes re-read after resume {max(0, read_at_kill - cursor) / 1e6:.2f} MB"
-        f" (segment 8 MiB, queue budget 16 MiB); resumed run total {total:.1f} s"
+        f" (segment 8 MiB); resumed run {'total' if args.finish else 'killed after'}"
+        f" {total:.1f} s"
     )
     shutil.rmtree(root)
     for p in work.glob("resume.sqlite*"):
@@ -225,10 +257,18 @@ def main() -> None:
     ap.add_argument("--append-mb", type=float, default=1)
     ap.add_argument("--embedder", default="none")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--keep", help="folder to build the base in once and reuse (bench/out/...)")
     rs = sub.add_parser("resume")
     rs.add_argument("--mb", type=int, default=1000)
+    rs.add_argument(
+        "--no-finish",
+        dest="finish",
+        action="store_false",
+        help="kill the resumed run once it"
+        " has committed a new segment (what follows is a plain ingest)",
+    )
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="headrace-large-", dir=args.work))
+    work = Path(tempfile.mkdtemp(prefix="headrace-large-", dir=os.path.abspath(args.work)))
     try:
         {"throughput": cmd_throughput, "append": cmd_append, "resume": cmd_resume}[args.cmd](
             args, work
