@@ -34,6 +34,7 @@ import os
 import random
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -54,6 +55,7 @@ from headrace.parsers.claude_code import ClaudeCodeParser
 from headrace.presets import apply_settings, get_preset
 from headrace.readers.lines import LineReader
 from headrace.records import Section
+from headrace.runtime.stats import RunStats
 
 
 def main() -> None:
@@ -63,6 +65,7 @@ def main() -> None:
     ap.add_argument("--store", choices=("sqlite", "qdrant-local"), default="sqlite")
     ap.add_argument("--no-ceiling", action="store_true")
     ap.add_argument("--ceiling-sample", type=int, default=3000)
+    ap.add_argument("--progress", type=Path, help="append a stats line every 30 s (JSONL)")
     args = ap.parse_args()
     corpus = build(args.mb)
     size = sum(p.stat().st_size for p in corpus.rglob("*.jsonl"))
@@ -86,7 +89,11 @@ def main() -> None:
     load = os.getloadavg()
     threads = ThreadCpu().start()
     started, cpu = time.perf_counter(), time.process_time()
-    stats = idx.ingest([str(corpus)])
+    stats = RunStats()
+    reporter = _Progress(stats, rss, args.progress).start() if args.progress else None
+    idx.ingest([str(corpus)], stats=stats)
+    if reporter is not None:
+        reporter.stop()
     elapsed, run_cpu = time.perf_counter() - started, time.process_time() - cpu
     thread_cpu = threads.stop()
     peak = rss.stop()
@@ -132,6 +139,33 @@ def main() -> None:
         result["model_speed_in_run_vs_bare"] = round(in_run / wall_ceil, 3)
     idx.close()
     print(json.dumps(result, indent=2))
+
+
+class _Progress:
+    """A line of run statistics every ``interval`` s: a run cut short keeps its rates."""
+
+    def __init__(self, stats: RunStats, rss: PeakRss, path: Path, interval: float = 30) -> None:
+        self.stats, self.rss, self.path, self.interval = stats, rss, path, interval
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="progress")
+
+    def start(self) -> _Progress:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._done.wait(self.interval):
+            snap = self.stats.snapshot()
+            keep = ("files_done", "chunks_written", "tokens", "embed_seconds", "bytes_done")
+            line = {k: snap[k] for k in keep if k in snap}
+            line.update(elapsed_s=snap["elapsed_s"], peak_rss_mb=round(self.rss.peak / 2**20, 1))
+            line["loadavg"] = os.getloadavg()[0]
+            with self.path.open("a", encoding="utf-8") as out:
+                out.write(json.dumps(line) + "\n")
 
 
 def _sample(texts: dict[str, int], n: int) -> dict[str, int]:
