@@ -49,8 +49,8 @@ MAX_KEPT_ISSUES = 1000
 # Smaller files get no final cursor: re-reading them whole on a change is cheap.
 FINAL_CURSOR_MIN_BYTES = 64 << 10
 # Chunks the runner can hold between chunker and commit stay under this bound
-# (runner.py: Q1 4 x 4096 items, Q2 4 windows of <= 4096, one window each in the
-# embed and write stages: 40,960), so occurrence counts older than it are
+# (runner.py: Q1 4096 items, Q2 2 windows of <= 4096, one window each in the
+# embed and write stages: 20,480), so occurrence counts older than it are
 # committed and can be looked up instead of kept (tests/unit/runtime pins it).
 OCCURRENCE_HORIZON = 1 << 16
 # A resumed file preloads the hashes before its cursor only up to this many chunks.
