@@ -85,6 +85,7 @@ def main() -> None:
     if embedder is not None and not args.no_ceiling:
         prior = _sample(_chunk_texts(corpus, embedder), args.ceiling_sample)
         ceilings.append(ceiling(embedder, prior, settings.batch_tokens))
+        print(f"ceiling before (tokens/s, tokens/CPU-s): {ceilings[0]}", file=sys.stderr)
     idx = Index(settings=settings, embedder=embedder)
     load = os.getloadavg()
     threads = ThreadCpu().start()
@@ -164,6 +165,7 @@ class _Progress:
             line = {k: snap[k] for k in keep if k in snap}
             line.update(elapsed_s=snap["elapsed_s"], peak_rss_mb=round(self.rss.peak / 2**20, 1))
             line["loadavg"] = os.getloadavg()[0]
+            line["process_cpu_s"] = round(time.process_time(), 1)  # since the process began
             with self.path.open("a", encoding="utf-8") as out:
                 out.write(json.dumps(line) + "\n")
 
