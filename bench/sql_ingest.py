@@ -21,7 +21,8 @@ no embeddings, no search mirror):
 - ``poison``: the BatchWriter's store calls to isolate one poisoned row in a batch
   of 100, for every position, against the seed's 100 → 50 → 10 → 1 schedule.
 
-Figures per phase: files/s (wall time of ``GraphIndex.ingest``), p50 / p95 per-file
+Figures per phase: files/s (wall time of ``GraphIndex.ingest``), files per CPU
+second of the process (robust to other load on a shared machine), p50 / p95 per-file
 latency (from reading the file to its ledger commit, group waits included), p50 of
 the per-file read + parse + fragment time, peak RSS of the process.
 Seed (004): 65 files/s, p50 45 ms, 500 MB.
@@ -72,9 +73,11 @@ def run_phase(phase: str, roots: list[Path], graph: Path, cache: Path) -> dict[s
 
     parse_cache = None if phase == "nocache" else ParseCache(cache)
     started = time.perf_counter()
+    cpu_started = time.process_time()
     with GraphIndex(graph, cache=parse_cache) as index:
         stats = index.ingest([str(r) for r in roots])
     wall = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     if parse_cache is not None:
         parse_cache.close()
     snap = stats.snapshot()
@@ -93,6 +96,11 @@ def run_phase(phase: str, roots: list[Path], graph: Path, cache: Path) -> dict[s
         "write_calls": stats.write_calls,
         "seconds": round(wall, 2),
         "files_per_s": round(stats.files_done / wall, 1),
+        # CPU seconds of this process (user + system): on a shared machine the
+        # wall-clock rate falls with the load, files per CPU second does not.
+        "cpu_s": round(cpu, 2),
+        "files_per_cpu_s": round(stats.files_done / cpu, 1) if cpu else None,
+        "load_avg_1m": round(os.getloadavg()[0], 2),
         "p50_ms": snap.get("p50_ms"),
         "p95_ms": snap.get("p95_ms"),
         "parse_p50_ms": snap.get("parse_p50_ms"),

@@ -4,14 +4,16 @@ Graph commands: ``ingest`` (folders of SQL files), ``show NAME`` (an entity with
 its columns, keys, indexes and relations), ``neighbors NAME``, ``path A B``
 (tables joined through foreign keys), ``stats``, ``failed`` and ``export``.
 Exit codes as for the rest of headrace: 0 success, 1 some inputs failed (or a
-name was not found), 2 bad usage, 3 the graph store or a root is unavailable.
+name was not found), 2 bad usage, 3 the graph store or a root is unavailable,
+130 ``ingest`` stopped by SIGTERM/SIGINT (what it wrote is recorded; run it again).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+import signal
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -153,7 +155,8 @@ def ingest(
         search_mirror=search_mirror(path_),
     )
     try:
-        stats = index.ingest([str(r) for r in roots])
+        with stop_on_signals(index.request_stop):
+            stats = index.ingest([str(r) for r in roots])
         saved = {
             "store": (store or "sqlite").lower(),
             "uri": uri,
@@ -167,12 +170,26 @@ def ingest(
             parse_cache.close()
     snap: dict[str, Any] = stats.snapshot()
     text = _summary(stats)
-    if search_index is not None:
+    if search_index is not None and not stats.stopped:
         snap["search"] = _refresh_search(path_, search_index, embedder)
         text += f"\nsearch index {snap['search']['index']}: {snap['search']['files_done']} pages"
     _emit(snap, as_json, text)
+    if stats.stopped:  # SIGTERM/SIGINT: what was written is recorded; rerun to resume
+        raise typer.Exit(130)
     if stats.files_failed or stats.dead_letters:
         raise typer.Exit(1)
+
+
+@contextmanager
+def stop_on_signals(request_stop: Callable[[], None]) -> Iterator[None]:
+    """SIGTERM and SIGINT call ``request_stop`` (a graceful stop) while inside."""
+    handler = lambda *_: request_stop()  # noqa: E731
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, prev in old.items():
+            signal.signal(sig, prev)
 
 
 def search_mirror(graph: Path) -> Path:

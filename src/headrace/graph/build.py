@@ -57,14 +57,18 @@ class FragmentBuilder:
 
     @staticmethod
     def _key(kind: str, *parts: str) -> str:
-        return f"{kind}:" + ".".join(p.lower() for p in parts)
+        return f"{kind}:{'.'.join(parts).lower()}"
 
     def _node(self, key: str, kind: str, name: str, role: int, line: int, **props: Any) -> None:
         clean = {k: v for k, v in props.items() if v is not None}
-        self.frag.add_node(Node(key, kind, name, role, line, clean))
+        nodes = self.frag.nodes
+        old = nodes.get(key)
+        if old is None or role <= old.role:  # Fragment.add_node, inlined (hot)
+            nodes[key] = Node(key, kind, name, role, line, clean)
 
     def _edge(self, src: str, type_: str, dst: str, **props: Any) -> None:
-        self.frag.add_edge(make_edge(src, type_, dst, props))
+        edge = make_edge(src, type_, dst, props)
+        self.frag.edges[edge.key] = edge
 
     def _schema_node(self, db: str, schema: str, role: int, line: int) -> str:
         db_key = self._key("database", db)

@@ -81,6 +81,7 @@ class GraphRunStats:
     splits: int = 0
     rows_failed: int = 0
     dead_letters: int = 0
+    stopped: bool = False  # a stop was requested: the rest waits for the next run
     elapsed_s: float = 0.0
     latencies_s: list[float] = field(default_factory=list)
     parse_latencies_s: list[float] = field(default_factory=list)
@@ -153,7 +154,16 @@ class GraphIndex:
         self.allow_root_deletion = allow_root_deletion
         self.search_mirror = Path(search_mirror) if search_mirror is not None else None
         self._parsers: dict[str, ScriptParser] = {}
+        self._signature_tag = blake3(self.signature().encode()).hexdigest(length=4)
         self.writer = BatchWriter(batch_size, retry)
+        self._stop = False
+
+    def request_stop(self) -> None:
+        """Stop gracefully (safe from a signal handler): no new file is read; the
+        group being written is finished and recorded (one transaction with the
+        ledger's record of it), then ``ingest`` returns with ``stopped`` set. The
+        files not reached, renames and deletions are what the next run's plan does."""
+        self._stop = True
 
     # -- planning -----------------------------------------------------------------
 
@@ -196,7 +206,7 @@ class GraphIndex:
             status = "failed"
             try:
                 self._apply(plan, stats)
-                status = "ok"
+                status = "stopped" if stats.stopped else "ok"
             finally:
                 self._collect_writer_stats(stats)
                 stats.elapsed_s = time.perf_counter() - started
@@ -215,6 +225,9 @@ class GraphIndex:
         stats.touched += len(plan.touched)
         refs = plan.to_process + [ref for _old, ref in plan.renamed]
         self._process(refs, stats)
+        if self._stop:
+            stats.stopped = True
+            return
         for old, _ref in plan.renamed:
             self._forget(old)
         stats.renamed += len(plan.renamed)
@@ -251,6 +264,8 @@ class GraphIndex:
         group: list[_Pending] = []
         rows = 0
         for ref in refs:
+            if self._stop:
+                break
             item = self._parse(ref, stats)
             if item is None:
                 continue
@@ -271,40 +286,53 @@ class GraphIndex:
             stats.files_failed += 1
             stats.dead_letters += 1
             return None
-        digest = blake3(data).hexdigest(length=16)
-        gen = f"{digest}-{blake3(self.signature().encode()).hexdigest(length=4)}"
+        full = blake3(data).digest()
+        digest = full[:16].hex()  # = blake3(data).hexdigest(length=16): a prefix
+        gen = f"{digest}-{self._signature_tag}"
         dialect = (
             self.dialect if self.dialect is not None else detect_dialect(ref.path, _head(data))
         )
-        parser = self._parsers.get(dialect)
-        if parser is None:
-            parser = self._parsers[dialect] = ScriptParser(dialect, self.cache)
-        result, cached = parser.parse(data)
-        stats.cache_file_hits += cached
         database = self.database or os.path.basename(ref.root.rstrip("/")) or "default"
-        fragment = build_fragment(ref.path, gen, database, result)
-        counts = result.counts
+        # The built fragment is cached too (key: content, dialect, database): a
+        # whole-file hit skips the builder as well as the parser.
+        frag_parser = f"sql-graph@{PARSER_VERSION}.{BUILDER_VERSION}:{dialect}:{database}"
+        hit = self.cache.get(frag_parser, full) if self.cache is not None else None
+        if hit is not None:
+            fragment = Fragment.from_json(ref.path, gen, hit)
+            counts = fragment.stats
+            stats.cache_file_hits += 1
+            stats.cached_statements += counts.get("parsed", 0) + counts.get("cached", 0)
+        else:
+            parser = self._parsers.get(dialect)
+            if parser is None:
+                parser = self._parsers[dialect] = ScriptParser(dialect, self.cache)
+            result, cached = parser.parse(data, full)
+            stats.cache_file_hits += cached
+            fragment = build_fragment(ref.path, gen, database, result)
+            if self.cache is not None:
+                self.cache.put(frag_parser, full, fragment.to_json())
+            counts = result.counts
+            reused = counts.get("cached", 0)
+            if cached:  # nothing was parsed in this run
+                reused += counts.get("parsed", 0)
+            else:
+                stats.parsed_statements += counts.get("parsed", 0)
+            stats.cached_statements += reused
         stats.statements += counts.get("statements", 0)
         stats.data_statements += counts.get("data", 0)
         stats.failed_statements += counts.get("failed", 0)
-        reused = counts.get("cached", 0)
-        if cached:  # nothing was parsed in this run
-            reused += counts.get("parsed", 0)
-        else:
-            stats.parsed_statements += counts.get("parsed", 0)
-        stats.cached_statements += reused
         stats.parse_latencies_s.append(time.perf_counter() - started)
         return _Pending(ref, digest, started, fragment)
 
     def _flush(self, group: list[_Pending], stats: GraphRunStats) -> None:
         """Write a group's rows, finish each file, then record them in the ledger."""
         node_rows = [
-            NodeRow(p.fragment.path, p.fragment.gen, n.key, n.kind, n.name, n.role, n.line, n.props)
+            NodeRow(p.fragment.path, p.fragment.gen, *n)  # Node = NodeRow's tail
             for p in group
             for n in p.fragment.nodes.values()
         ]
         edge_rows = [
-            EdgeRow(p.fragment.path, p.fragment.gen, e.key, e.type, e.src, e.dst, e.props)
+            EdgeRow(p.fragment.path, p.fragment.gen, *e)
             for p in group
             for e in p.fragment.edges.values()
         ]

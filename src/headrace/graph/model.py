@@ -25,7 +25,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import orjson
 from blake3 import blake3
@@ -45,29 +46,30 @@ EDGE_TYPES = (
 )
 
 Props = Mapping[str, Any]
+_NO_PROPS: Props = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
-    """An entity as one file sees it. ``props`` hold only JSON scalars and lists."""
+class Node(NamedTuple):
+    """An entity as one file sees it. ``props`` hold only JSON scalars and lists.
+
+    A tuple, like the store rows it becomes: a large ingest makes ~100 per file."""
 
     key: str
     kind: str
     name: str
     role: int = DEFINES
     line: int = 0
-    props: Props = field(default_factory=dict)
+    props: Props = _NO_PROPS
 
 
-@dataclass(frozen=True, slots=True)
-class Edge:
+class Edge(NamedTuple):
     """A relation as one file states it; ``key`` determines ``props``."""
 
     key: str
     type: str
     src: str
     dst: str
-    props: Props = field(default_factory=dict)
+    props: Props = _NO_PROPS
 
 
 def edge_key(src: str, type_: str, dst: str, props: Props) -> str:
@@ -80,7 +82,9 @@ def edge_key(src: str, type_: str, dst: str, props: Props) -> str:
 
 
 def make_edge(src: str, type_: str, dst: str, props: Props | None = None) -> Edge:
-    clean = {k: v for k, v in (props or {}).items() if v is not None}
+    if not props:  # most relations (CONTAINS, HAS_COLUMN, READS_FROM ...)
+        return Edge(f"{src}|{type_}|{dst}", type_, src, dst, _NO_PROPS)
+    clean = {k: v for k, v in props.items() if v is not None}
     return Edge(edge_key(src, type_, dst, clean), type_, src, dst, clean)
 
 
@@ -122,3 +126,29 @@ class Fragment:
             del self.nodes[k]
         for k in [k for k, e in self.edges.items() if e.src in gone or e.dst in gone]:
             del self.edges[k]
+
+    # -- the parse cache's fragment entries (see graph/ingest.py) -------------------
+
+    def to_json(self) -> bytes:
+        """Nodes, edges, issues and stats, without path and generation: a fragment is
+        a function of the file's content, database and dialect only."""
+        return orjson.dumps(
+            [
+                [[*n[:5], dict(n.props)] for n in self.nodes.values()],
+                [[*e[:4], dict(e.props)] for e in self.edges.values()],
+                [[i.message, i.line, i.offset, i.error_type] for i in self.issues],
+                self.stats,
+            ]
+        )
+
+    @classmethod
+    def from_json(cls, path: str, gen: str, data: bytes) -> Fragment:
+        nodes, edges, issues, stats = orjson.loads(data)
+        return cls(
+            path,
+            gen,
+            {n[0]: Node(*n) for n in nodes},
+            {e[0]: Edge(*e) for e in edges},
+            [ParseIssue(*i) for i in issues],
+            stats,
+        )

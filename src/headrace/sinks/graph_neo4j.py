@@ -128,7 +128,7 @@ def _runner(statement: str) -> Callable[[Any], Any]:
 
 
 def _props(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return json.dumps(dict(value), sort_keys=True, separators=(",", ":"))
 
 
 class Neo4jGraphStore:

@@ -76,9 +76,10 @@ class ScriptParser:
         self.file_parser = f"{PARSER_NAME}-script@{PARSER_VERSION}:{dialect}"
         self.stmt_parser = f"{PARSER_NAME}-statement@{PARSER_VERSION}:{dialect}"
 
-    def parse(self, data: bytes) -> tuple[ScriptResult, bool]:
-        """The script's facts and whether they came from the cache whole."""
-        digest = blake3(data).digest()
+    def parse(self, data: bytes, digest: bytes | None = None) -> tuple[ScriptResult, bool]:
+        """The script's facts and whether they came from the cache whole
+        (``digest``: the blake3 digest of ``data``, if the caller has it)."""
+        digest = digest or blake3(data).digest()
         if self.cache is not None:
             hit = self.cache.get(self.file_parser, digest)
             if hit is not None:
