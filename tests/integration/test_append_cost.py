@@ -98,6 +98,12 @@ def test_append_hashes_only_from_the_cursors_link(
             assert min(start for start, _ in hashed) >= before - LINK - (1 << 20)
             assert _stored_hash(idx, path) == content_hash(str(path))
             assert _state(idx) == _clean(tmp_path, root)
+            recorded, actual = idx.conn.execute(
+                "SELECT f.chunk_count, (SELECT count(*) FROM chunks c WHERE c.file_id = f.id)"
+                " FROM files f WHERE f.path = ?",
+                (str(path),),
+            ).fetchone()
+            assert recorded == actual  # counted without scanning the file's chunks
             before = path.stat().st_size
         # The chained hash is the file's hash: a touch is a touch, a rename a rename.
         os.utime(path, ns=(1, 1))

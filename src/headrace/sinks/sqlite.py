@@ -266,6 +266,12 @@ class SqliteSink:
                 " ON e.model = ? AND e.text_hash = ch.text_hash WHERE ch.rowid > ?",
                 (self.model_id, high),
             )
+        if keep_before:
+            # An append: ordinals 0 … keep_before-1 kept, then one chunk per staged
+            # row; counting the file's chunks instead took 0.2-0.4 s at 1 GB.
+            staged = int(scalar(c, "SELECT count(*) FROM pending WHERE path = ?", (path,)))
+            self.discard(path)
+            return keep_before + staged
         self.discard(path)
         return int(scalar(c, "SELECT count(*) FROM chunks WHERE file_id = ?", (file_id,)))
 
