@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import gc
 import json
 import os
 import sys
@@ -32,6 +33,7 @@ from corpus import OUT, real_text_corpus
 
 from headrace import Index, Settings
 from headrace.embedding.registry import make_embedder
+from headrace.runtime.memory import trim_heap
 
 
 class _Mallinfo2(ctypes.Structure):
@@ -127,6 +129,8 @@ def main() -> None:
     if embedder is not None:
         embedder.embed(["warm up the model"])
     idx = Index(work, settings=Settings(embedder=args.embedder), embedder=embedder)
+    gc.collect()
+    trim_heap()  # a base without the free heap the corpus listing left (bench/rss.py)
     base = psutil.Process().memory_info().rss
     if args.tracemalloc:
         tracemalloc.start(8)
