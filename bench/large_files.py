@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import random
+import resource
 import shutil
 import signal
 import subprocess
@@ -79,45 +80,124 @@ print(json.dumps(snap))
 
 
 def run_child(index: Path, root: Path, embedder: str) -> dict[str, object]:
-    """Ingest in a fresh process; returns its run statistics plus peak RSS."""
+    """Ingest in a fresh process; returns its run statistics plus peak RSS.
+
+    Also: the child's CPU seconds (user + system), and the peak RSS in the first
+    and the second half of its run (flat memory: the two should be equal).
+    """
     started = time.perf_counter()
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(index), str(root), embedder],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
-    peak = 0
+    samples: list[tuple[float, int]] = []
     ps = psutil.Process(proc.pid)
     while proc.poll() is None:
         try:
-            peak = max(peak, ps.memory_info().rss)
+            samples.append((time.perf_counter(), ps.memory_info().rss))
         except psutil.Error:
             break
         time.sleep(0.05)
     out, _ = proc.communicate()
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
     result["process_s"] = time.perf_counter() - started
+    peak = max((r for _, r in samples), default=0)
     result["peak_rss_mb"] = round(peak / (1 << 20), 1)
+    if samples:
+        mid = (samples[0][0] + samples[-1][0]) / 2
+        halves = [max((r for t, r in samples if (t < mid) == first), default=0) for first in (1, 0)]
+        result["peak_rss_halves_mb"] = [round(h / (1 << 20), 1) for h in halves]
+    result["cpu_s"] = round(cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime, 1)
     return result
 
 
 def cmd_throughput(args: argparse.Namespace, work: Path) -> None:
     for mb in args.mb:
-        root = work / f"tp{mb}"
-        root.mkdir()
-        generate(root / "log.jsonl", mb)
-        size = (root / "log.jsonl").stat().st_size
+        # --data DIR: the generated logs are kept there and reused by later runs.
+        root = Path(args.data) / f"tp{mb}" if args.data else work / f"tp{mb}"
+        log = root / "log.jsonl"
+        if not log.exists():
+            root.mkdir(parents=True, exist_ok=True)
+            generate(log.with_suffix(".part"), mb)
+            log.with_suffix(".part").rename(log)
+        size = log.stat().st_size
+        if args.ceilings:
+            ceilings(log)
+        load = os.getloadavg()[0]
         r = run_child(work / f"tp{mb}.sqlite", root, "none")
-        wall = float(r["wall_s"])  # type: ignore[arg-type]
+        wall, cpu = float(r["wall_s"]), float(r["cpu_s"])  # type: ignore[arg-type]
+        on_disk = sum(p.stat().st_size for p in work.glob(f"tp{mb}.sqlite*"))
         print(
             f"throughput --embedder none: {size / 1e6:.0f} MB JSONL, {r['chunks_written']} chunks,"
-            f" {wall:.1f} s in ingest ({size / 1e6 / wall:.1f} MB/s), peak RSS"
-            f" {r['peak_rss_mb']} MB, segments {r['segments']}"
+            f" {wall:.1f} s in ingest ({size / 1e6 / wall:.1f} MB/s), child CPU {cpu:.1f} s"
+            f" ({size / 1e6 / cpu:.1f} MB per CPU-second), peak RSS {r['peak_rss_mb']} MB"
+            f" (first/second half of the run {r.get('peak_rss_halves_mb')}), segments"
+            f" {r['segments']}, index {on_disk / 1e6:.0f} MB, load average"
+            f" {load:.2f} -> {os.getloadavg()[0]:.2f}",
+            flush=True,
         )
-        shutil.rmtree(root)
+        if not args.data:
+            shutil.rmtree(root)
         for p in work.glob(f"tp{mb}.sqlite*"):
             p.unlink()
+
+
+def ceilings(log: Path) -> None:
+    """Single-thread ceilings of the stages on ``log`` (in this process, MB/s of JSONL)."""
+    import apsw
+
+    from headrace.chunking.chars import CharChunker
+    from headrace.chunking.occurrences import BoundedOccurrences
+    from headrace.parsers.jsonl import JsonlParser
+    from headrace.readers.lines import LineReader
+    from headrace.records import Chunk
+
+    path, size = str(log), log.stat().st_size
+
+    def rate(label: str, seconds: float) -> None:
+        print(f"  ceiling {label}: {size / 1e6 / seconds:.1f} MB/s", flush=True)
+
+    t = time.perf_counter()
+    for _ in LineReader(path):
+        pass
+    rate("read lines", time.perf_counter() - t)
+    t = time.perf_counter()
+    for _ in JsonlParser().parse(LineReader(path), path):
+        pass
+    rate("read + parse JSONL", time.perf_counter() - t)
+    texts: list[tuple[str]] = []
+    occurrences = BoundedOccurrences(lambda h, below: 0, horizon=1 << 16)
+    t = time.perf_counter()
+    parsed = JsonlParser().parse(LineReader(path), path)
+    chunks = 0
+    for item in CharChunker().stream(path, parsed, occurrences=occurrences):  # type: ignore[arg-type]
+        if isinstance(item, Chunk):
+            chunks += 1
+            if len(texts) < 400_000:  # FTS5 is timed on at most these, then scaled
+                texts.append((item.text,))
+    rate("read + parse + chunk + ids (the producer)", time.perf_counter() - t)
+    db = log.with_suffix(".fts.sqlite")
+    conn = apsw.Connection(str(db))
+    conn.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16000")
+    conn.execute(
+        "CREATE VIRTUAL TABLE f USING fts5(text, heading, content='', contentless_delete=1,"
+        " tokenize='unicode61 remove_diacritics 2')"
+    )
+    share = len(texts) / max(1, chunks)
+    t = time.perf_counter()
+    for start in range(0, len(texts), 4096):
+        with conn:
+            conn.executemany(
+                "INSERT INTO f(text, heading) VALUES (?, '')", texts[start : start + 4096]
+            )
+    rate("FTS5 insert alone (4,096 rows a transaction)", (time.perf_counter() - t) / share)
+    conn.close()
+    for p in db.parent.glob(db.name + "*"):
+        p.unlink()
 
 
 def cmd_append(args: argparse.Namespace, work: Path) -> None:
@@ -254,6 +334,8 @@ def main() -> None:
     sub = parser.add_subparsers(dest="cmd", required=True)
     tp = sub.add_parser("throughput")
     tp.add_argument("--mb", type=int, action="append", default=[])
+    tp.add_argument("--ceilings", action="store_true", help="also time the stages alone")
+    tp.add_argument("--data", help="keep the generated logs in this folder and reuse them")
     ap = sub.add_parser("append")
     ap.add_argument("--base-mb", type=float, default=1000)
     ap.add_argument("--append-mb", type=float, default=1)

@@ -271,7 +271,9 @@ class Index:
             self._signature,
             s.max_line_bytes,
             s.max_section_chars,
-            cursors=CursorStore(connect(self.path)),
+            # It only reads (resume points, occurrence lookups): a 2 MB page cache keeps
+            # a huge file's lookups from growing the process (flat RSS, issue 3).
+            cursors=CursorStore(connect(self.path, readonly=True)),
             segment_bytes=s.segment_bytes,
             durable=(durable := DurableOffsets()),
             make_parser=self._configured_parser(),

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import apsw
+import pytest
 from tests.conftest import WORDS
 
 
@@ -36,10 +37,10 @@ def _corpus(root: Path) -> Path:
     return root
 
 
-def _env(tmp: Path) -> dict[str, str]:
+def _env(tmp: Path, embedder: str = "hash") -> dict[str, str]:
     return {
         **os.environ,
-        "HEADRACE_EMBEDDER": "hash",
+        "HEADRACE_EMBEDDER": embedder,
         "HEADRACE_SEGMENT_BYTES": str(16 << 10),
         "HEADRACE_QUEUE_BYTES": str(64 << 10),
         "XDG_DATA_HOME": str(tmp / "xdg"),
@@ -103,10 +104,12 @@ def _kill_past(index: Path, env: dict[str, str], corpus: Path, offset: int) -> b
     return False
 
 
-def test_sigkill_at_random_offsets_resumes_and_equals_clean(tmp_path: Path) -> None:
+# "none": a keyword-only index stages the fresh file in place (sinks/sqlite.py).
+@pytest.mark.parametrize("embedder", ["hash", "none"])
+def test_sigkill_at_random_offsets_resumes_and_equals_clean(tmp_path: Path, embedder: str) -> None:
     corpus = _corpus(tmp_path / "corpus")
     size = (corpus / "big.jsonl").stat().st_size
-    env = _env(tmp_path)
+    env = _env(tmp_path, embedder)
     clean = tmp_path / "clean.sqlite"
     _run(clean, env, "ingest", str(corpus))
     expected = _run(clean, env, "export")

@@ -10,8 +10,9 @@ before ``offset`` (``sources.fingerprint.edge_digests``); the runtime checks tha
 A ``final`` cursor is used only when the file grew past ``size``: a file of the
 same size with new content was rewritten, whatever its edges say.
 
-``partial``: chunks ``[base_ordinal, ordinal)`` are in ``pending`` (and, for an
-append that was interrupted, ``[0, base_ordinal)`` published). ``final``: the file
+``partial``: chunks ``[base_ordinal, ordinal)`` are staged, in ``pending`` or, for a
+fresh keyword-only file, in place in ``chunks`` under the id reserved in ``staging``
+(for an append that was interrupted, ``[0, base_ordinal)`` are published). ``final``: the file
 is published; ``offset`` is its last seam, where an append resumes, and
 ``base_ordinal == ordinal``.
 """
@@ -137,7 +138,16 @@ class CursorStore:
                 (path, text_hash, base, below),
             )
         )
-        return published + staged
+        # A fresh file of a keyword-only index is staged in place (sinks.sqlite).
+        in_place = int(
+            scalar(
+                self.conn,
+                "SELECT count(*) FROM chunks WHERE text_hash = ?2 AND +ordinal >= ?3"
+                " AND +ordinal < ?4 AND +file_id = (SELECT file_id FROM staging WHERE path = ?1)",
+                (path, text_hash, base, below),
+            )
+        )
+        return published + staged + in_place
 
     def stored_hashes(self, cursor: Cursor) -> Iterator[str]:
         """Text hashes of the chunks before ``cursor`` (published and staged), streamed."""
@@ -151,6 +161,13 @@ class CursorStore:
                 yield digest
         rows = self.conn.execute(
             "SELECT text_hash FROM pending WHERE path = ? AND ordinal >= ? AND ordinal < ?",
+            (cursor.path, cursor.base_ordinal, cursor.ordinal),
+        )
+        for (digest,) in rows:
+            yield digest
+        rows = self.conn.execute(
+            "SELECT text_hash FROM chunks WHERE ordinal >= ?2 AND ordinal < ?3"
+            " AND file_id = (SELECT file_id FROM staging WHERE path = ?1)",
             (cursor.path, cursor.base_ordinal, cursor.ordinal),
         )
         for (digest,) in rows:

@@ -95,10 +95,15 @@ class Ledger:
         signature: str,
         reason: str | None = None,
     ) -> int:
-        """Insert or update a file's row, returning its id."""
+        """Insert or update a file's row, returning its id.
+
+        A new row takes the id reserved in ``staging`` for the file's chunks staged
+        in place (``sinks.sqlite``), if any; otherwise SQLite assigns one.
+        """
         self.conn.execute(
-            "INSERT INTO files(path, root, size, mtime_ns, inode, content_hash, state,"
-            " reason, signature, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
+            "INSERT INTO files(id, path, root, size, mtime_ns, inode, content_hash, state,"
+            " reason, signature, indexed_at) VALUES"
+            " ((SELECT file_id FROM staging WHERE path = ?1),?1,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT(path) DO UPDATE SET root=excluded.root, size=excluded.size,"
             " mtime_ns=excluded.mtime_ns, inode=excluded.inode,"
             " content_hash=excluded.content_hash, state=excluded.state,"
@@ -250,7 +255,14 @@ class Ledger:
     def counts(self) -> dict[str, int]:
         rows = self.conn.execute("SELECT state, count(*) FROM files GROUP BY state")
         out = {state: int(n) for state, n in rows}
-        out["chunks"] = int(scalar(self.conn, "SELECT count(*) FROM chunks"))
+        # Chunks staged in place (a fresh file not yet published) are not counted.
+        out["chunks"] = int(
+            scalar(
+                self.conn,
+                "SELECT (SELECT count(*) FROM chunks) - (SELECT count(*) FROM chunks"
+                " WHERE file_id IN (SELECT file_id FROM staging))",
+            )
+        )
         out["dead_letters"] = int(scalar(self.conn, "SELECT count(*) FROM dead_letters"))
         return out
 

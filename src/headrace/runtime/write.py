@@ -75,7 +75,7 @@ class WriteStage:
 
     def _apply(self, window: Window) -> None:
         self._committed.clear()
-        with transaction(self.conn):
+        with self.sink.unchecked_references(), transaction(self.conn):
             self.sink.stage("", [], window.vectors)
             buffered: dict[str, list[Chunk]] = defaultdict(list)
             for item in window.items:

@@ -52,9 +52,18 @@ def _keyword_ranks(conn: apsw.Connection, query: str, n: int, filters: SearchFil
     if match is None:
         return []
     where, params = filters.sql()
+    # A fresh keyword-only file is staged in place (sinks.sqlite): while any is, only
+    # chunks of published files (with a `files` row) are results.
+    staged = conn.execute("SELECT 1 FROM staging LIMIT 1").fetchone() is not None
     rows = conn.execute(
         "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?"
         + ("" if not filters else f" AND rowid IN (SELECT c.rowid FROM chunks c WHERE {where})")
+        + (
+            " AND NOT EXISTS (SELECT 1 FROM chunks c JOIN staging s ON s.file_id = c.file_id"
+            " WHERE c.rowid = chunks_fts.rowid)"
+            if staged
+            else ""
+        )
         + " ORDER BY rank LIMIT ?",
         (match, *(params if filters else []), n),
     )
@@ -84,9 +93,7 @@ def hybrid_search(
     depth = max(4 * k, 40)
     where = filters or SearchFilters()
     vec = (
-        _vector_ranks(conn, embedder, query, depth, where)
-        if embedder and mode != "keyword"
-        else []
+        _vector_ranks(conn, embedder, query, depth, where) if embedder and mode != "keyword" else []
     )
     kw = _keyword_ranks(conn, query, depth, where) if mode != "vector" else []
     scores = _fuse([vec, kw])
