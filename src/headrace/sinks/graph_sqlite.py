@@ -19,6 +19,7 @@ import json
 import re
 import struct
 import time
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from hashlib import blake2b
@@ -89,7 +90,7 @@ def _v3(conn: apsw.Connection) -> None:
         DROP TABLE IF EXISTS graph_edges;
         CREATE TABLE graph_files(
             id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, gen TEXT NOT NULL,
-            nodes TEXT NOT NULL, edges TEXT NOT NULL
+            nodes TEXT NOT NULL, edges BLOB NOT NULL
         );
         CREATE TABLE graph_nodes(
             id INTEGER PRIMARY KEY, key TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
@@ -175,16 +176,17 @@ def key_id(key: str) -> int:
 _FS, _RS = "\x1f", "\x1e"
 _BAD = re.compile("[\x00\x1e\x1f]")
 
-# node contribution: (id, key, kind, name, role, line, props JSON)
-_NodeEntry = tuple[int, str, str, str, int, int, str]
-# edge contribution: (id, key, type, src, dst, props JSON)
-_EdgeEntry = tuple[int, str, str, str, str, str]
+# A file's node contribution: (id, kind, name, role, line, props JSON), what a
+# refresh needs when this file's contribution becomes the one shown. The key is the
+# node row's (ids are keys' hashes). Edges are ids only: an edge's key determines
+# all its properties, which its graph_edges row holds.
+_NodeEntry = tuple[int, str, str, int, int, str]
 
 
 def _encode_nodes(entries: Iterable[_NodeEntry]) -> str:
     return _RS.join(
-        f"{i}{_FS}{k}{_FS}{kind}{_FS}{name}{_FS}{role}{_FS}{line}{_FS}{props}"
-        for i, k, kind, name, role, line, props in entries
+        f"{i}{_FS}{kind}{_FS}{name}{_FS}{role}{_FS}{line}{_FS}{props}"
+        for i, kind, name, role, line, props in entries
     )
 
 
@@ -192,22 +194,19 @@ def _decode_nodes(text: str) -> dict[int, _NodeEntry]:
     out: dict[int, _NodeEntry] = {}
     if text:
         for record in text.split(_RS):
-            i, k, kind, name, role, line, props = record.split(_FS, 6)
-            out[int(i)] = (int(i), k, kind, name, int(role), int(line), props)
+            i, kind, name, role, line, props = record.split(_FS, 5)
+            out[int(i)] = (int(i), kind, name, int(role), int(line), props)
     return out
 
 
-def _encode_edges(entries: Iterable[_EdgeEntry]) -> str:
-    return _RS.join(_FS.join(map(str, e)) for e in entries)
+def _encode_edges(ids: Iterable[int]) -> bytes:
+    return array("q", ids).tobytes()
 
 
-def _decode_edges(text: str) -> dict[int, _EdgeEntry]:
-    out: dict[int, _EdgeEntry] = {}
-    if text:
-        for record in text.split(_RS):
-            i, k, type_, src, dst, props = record.split(_FS, 5)
-            out[int(i)] = (int(i), k, type_, src, dst, props)
-    return out
+def _decode_edges(data: bytes) -> list[int]:
+    ids = array("q")
+    ids.frombytes(data)
+    return ids.tolist()
 
 
 def _refuse_bad(rows: Sequence[NodeRow] | Sequence[EdgeRow]) -> None:
@@ -254,7 +253,7 @@ class _Staged:
 
     def __init__(self) -> None:
         self.nodes: dict[int, _NodeEntry] = {}
-        self.edges: dict[int, _EdgeEntry] = {}
+        self.edges: dict[int, None] = {}  # ids, in order
 
 
 class SqliteGraphStore:
@@ -285,7 +284,7 @@ class SqliteGraphStore:
             row = self.conn.execute("SELECT id FROM graph_files WHERE path = ?", (path,)).fetchone()
             if row is None:
                 self.conn.execute(
-                    "INSERT INTO graph_files(path, gen, nodes, edges) VALUES (?, '', '', '')",
+                    "INSERT INTO graph_files(path, gen, nodes, edges) VALUES (?, '', '', x'')",
                     (path,),
                 )
                 fid = self.conn.last_insert_rowid()
@@ -304,8 +303,7 @@ class SqliteGraphStore:
             with self.conn:
                 fids = {path: self._file_id(path, created) for path in {r.file for r in rows}}
                 entries = [
-                    (self._id(r.key), r.key, r.kind, r.name, r.role, r.line, _dumps(r.props))
-                    for r in rows
+                    (self._id(r.key), r.kind, r.name, r.role, r.line, _dumps(r.props)) for r in rows
                 ]
                 self.conn.executemany(
                     "INSERT INTO graph_node_src VALUES (?,?,?)"
@@ -319,7 +317,7 @@ class SqliteGraphStore:
                     " WHERE (excluded.best_role, excluded.best_path)"
                     " <= (graph_nodes.best_role, graph_nodes.best_path)",
                     [
-                        (e[0], e[1], e[2], e[3], e[6], e[4], r.file)
+                        (e[0], r.key, e[1], e[2], e[5], e[3], r.file)
                         for e, r in zip(entries, rows, strict=True)
                     ],
                 )
@@ -377,7 +375,7 @@ class SqliteGraphStore:
             part = staged.get(r.file)
             if part is None:
                 part = staged[r.file] = _Staged()
-            part.edges[e[0]] = e
+            part.edges[e[0]] = None
 
     def _present(self, ids: set[int]) -> set[int]:
         """Those of ``ids`` that are nodes now (written by this group, or before)."""
@@ -437,10 +435,9 @@ class SqliteGraphStore:
             raise StoreError(f"{path}: contributions staged but no file record")
         fid = int(row[0])
         old_nodes = _decode_nodes(row[1])
-        old_edges = _decode_edges(row[2])
         new_nodes, new_edges = staged.nodes, staged.edges
         stale_nodes = [i for i in old_nodes if i not in new_nodes]
-        stale_edges = [i for i in old_edges if i not in new_edges]
+        stale_edges = [i for i in _decode_edges(row[2]) if i not in new_edges]
         if stale_nodes:
             c.executemany(
                 "DELETE FROM graph_node_src WHERE node = ? AND file = ?",
@@ -453,8 +450,8 @@ class SqliteGraphStore:
             )
         # Entities this file ranked first for and no longer does (gone, or now only
         # mentioned) are recomputed from the remaining contributions.
-        worse = [i for i in stale_nodes]
-        worse += [i for i, e in new_nodes.items() if i in old_nodes and e[4] > old_nodes[i][4]]
+        worse = list(stale_nodes)
+        worse += [i for i, e in new_nodes.items() if i in old_nodes and e[3] > old_nodes[i][3]]
         if worse:
             self._refresh(path, worse)
         if stale_edges:
@@ -469,7 +466,7 @@ class SqliteGraphStore:
         else:
             c.execute(
                 "UPDATE graph_files SET gen = ?, nodes = ?, edges = ? WHERE id = ?",
-                (gen, _encode_nodes(new_nodes.values()), _encode_edges(new_edges.values()), fid),
+                (gen, _encode_nodes(new_nodes.values()), _encode_edges(new_edges), fid),
             )
 
     def _refresh(self, path: str, ids: list[int]) -> None:
@@ -493,7 +490,7 @@ class SqliteGraphStore:
             c.execute(
                 "UPDATE graph_nodes SET kind = ?, name = ?, props = ?, best_role = ?,"
                 " best_path = ? WHERE id = ?",
-                (entry[2], entry[3], entry[6], int(best[1]), best[0], i),
+                (entry[1], entry[2], entry[5], int(best[1]), best[0], i),
             )
         for i, key in gone:
             edges = [
@@ -655,18 +652,21 @@ class SqliteGraphStore:
         """Every per-file contribution the store holds, as rows: ``("n", key, file, gen,
         kind, name, role, line, props)`` and ``("e", key, file, gen, type, src, dst,
         props)``, by file. For tests and diagnosis (the store's inner state)."""
-        nodes = {
-            (int(n), int(f)) for n, f in self.conn.execute("SELECT node, file FROM graph_node_src")
-        }
+        c = self.conn
+        keys = {int(i): str(k) for i, k in c.execute("SELECT id, key FROM graph_nodes")}
         edges = {
-            (int(e), int(f)) for e, f in self.conn.execute("SELECT edge, file FROM graph_edge_src")
+            int(r[0]): tuple(r[1:])
+            for r in c.execute("SELECT id, key, type, src, dst, props FROM graph_edges")
         }
-        for fid, path, gen, node_text, edge_text in self.conn.execute(
+        nodes_in = {(int(n), int(f)) for n, f in c.execute("SELECT node, file FROM graph_node_src")}
+        edges_in = {(int(e), int(f)) for e, f in c.execute("SELECT edge, file FROM graph_edge_src")}
+        for fid, path, gen, node_text, edge_ids in c.execute(
             "SELECT id, path, gen, nodes, edges FROM graph_files ORDER BY path"
         ):
-            for i, key, kind, name, role, line, props in _decode_nodes(node_text).values():
-                if (i, fid) in nodes:
-                    yield ("n", key, path, gen, kind, name, role, line, props)
-            for i, key, type_, src, dst, props in _decode_edges(edge_text).values():
-                if (i, fid) in edges:
+            for i, kind, name, role, line, props in _decode_nodes(node_text).values():
+                if (i, fid) in nodes_in:
+                    yield ("n", keys[i], path, gen, kind, name, role, line, props)
+            for i in _decode_edges(edge_ids):
+                if (i, fid) in edges_in:
+                    key, type_, src, dst, props = edges[i]
                     yield ("e", key, path, gen, type_, src, dst, props)

@@ -76,9 +76,12 @@ class ScriptParser:
         self.file_parser = f"{PARSER_NAME}-script@{PARSER_VERSION}:{dialect}"
         self.stmt_parser = f"{PARSER_NAME}-statement@{PARSER_VERSION}:{dialect}"
 
-    def parse(self, data: bytes, digest: bytes | None = None) -> tuple[ScriptResult, bool]:
+    def parse(
+        self, data: bytes, digest: bytes | None = None, *, whole_entry: bool = True
+    ) -> tuple[ScriptResult, bool]:
         """The script's facts and whether they came from the cache whole
-        (``digest``: the blake3 digest of ``data``, if the caller has it)."""
+        (``digest``: the blake3 digest of ``data``, if the caller has it;
+        ``whole_entry=False``: do not store a whole-file entry, only statements')."""
         digest = digest or blake3(data).digest()
         if self.cache is not None:
             hit = self.cache.get(self.file_parser, digest)
@@ -89,7 +92,7 @@ class ScriptParser:
         statements = split_statements(text, mysql=self.dialect == "mysql")
         _count(result, "statements", len(statements))
         self._parse_statements(statements, result)
-        if self.cache is not None:
+        if self.cache is not None and whole_entry:
             self.cache.put(self.file_parser, digest, result.to_json())
         return result, False
 
