@@ -226,6 +226,7 @@ def _refuse_bad(rows: Sequence[NodeRow] | Sequence[EdgeRow]) -> None:
 
 
 CACHE_KIB = 65536
+_KNOWN_MAX = 1_000_000  # ids remembered by _best / _edges_known (tens of MB at most)
 
 
 class _Group:
@@ -266,6 +267,13 @@ class SqliteGraphStore:
         self._file_ids: dict[str, int] = {}
         self._staged: dict[str, _Staged] = {}
         self._written: set[int] = set()  # node ids written by the current group
+        # What this store knows about the graph it wrote, to skip no-op writes of
+        # entities many files share: an upper bound of each node's best (role, path)
+        # (a contribution ranking after it cannot change the node), and edges known
+        # to exist. Dropped for ids a finish recomputes or deletes, and whole when a
+        # group rolls back.
+        self._best: dict[int, tuple[int, str]] = {}
+        self._edges_known: set[int] = set()
         self._ids: dict[str, int] = {}  # key -> id, for the current group
         try:
             # Contribution rows are random-keyed B-tree inserts: a 64 MB page cache
@@ -310,16 +318,19 @@ class SqliteGraphStore:
                     " ON CONFLICT DO UPDATE SET role = excluded.role",
                     [(e[0], fids[r.file], r.role) for e, r in zip(entries, rows, strict=True)],
                 )
+                best = self._best
+                ranked = [
+                    (e[0], r.key, e[1], e[2], e[5], e[3], r.file)
+                    for e, r in zip(entries, rows, strict=True)
+                    if (b := best.get(e[0])) is None or (r.role, r.file) <= b
+                ]
                 self.conn.executemany(
                     "INSERT INTO graph_nodes VALUES (?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET"
                     " kind = excluded.kind, name = excluded.name, props = excluded.props,"
                     " best_role = excluded.best_role, best_path = excluded.best_path"
                     " WHERE (excluded.best_role, excluded.best_path)"
                     " <= (graph_nodes.best_role, graph_nodes.best_path)",
-                    [
-                        (e[0], r.key, e[1], e[2], e[5], e[3], r.file)
-                        for e, r in zip(entries, rows, strict=True)
-                    ],
+                    ranked,
                 )
         except apsw.Error as exc:
             self._forget_ids(created)
@@ -334,6 +345,12 @@ class SqliteGraphStore:
                 part = staged[r.file] = _Staged()
             part.nodes[e[0]] = e
         self._written.update(e[0] for e in entries)
+        if len(best) > _KNOWN_MAX:
+            best.clear()
+        for i, _k, _kind, _name, _props, role, path in ranked:
+            b = best.get(i)
+            if b is None or (role, path) < b:  # the node's best is now at most this
+                best[i] = (role, path)
 
     def write_edges(self, rows: Sequence[EdgeRow]) -> None:
         """One savepoint; an edge is kept only if both endpoints exist (MATCH)."""
@@ -352,17 +369,19 @@ class SqliteGraphStore:
                 fids = {
                     path: self._file_id(path, created) for path in {r.file for r, _s, _d in kept}
                 }
-                entries = [
-                    ((key_id(r.key), r.key, r.type, r.src, r.dst, _dumps(r.props)), r, s, d)
-                    for r, s, d in kept
-                ]
+                entries = [(key_id(r.key), r, s, d) for r, s, d in kept]
                 self.conn.executemany(
                     "INSERT INTO graph_edge_src VALUES (?,?) ON CONFLICT DO NOTHING",
-                    [(e[0], fids[r.file]) for e, r, _s, _d in entries],
+                    [(i, fids[r.file]) for i, r, _s, _d in entries],
                 )
+                known = self._edges_known
+                new = [
+                    (i, r.key, r.type, r.src, r.dst, _dumps(r.props), s, d)
+                    for i, r, s, d in entries
+                    if i not in known
+                ]
                 self.conn.executemany(
-                    "INSERT INTO graph_edges VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                    [(*e, s, d) for e, _r, s, d in entries],
+                    "INSERT INTO graph_edges VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING", new
                 )
         except apsw.Error as exc:
             self._forget_ids(created)
@@ -370,12 +389,15 @@ class SqliteGraphStore:
         except BaseException:
             self._forget_ids(created)
             raise
+        if len(known) > _KNOWN_MAX:
+            known.clear()
+        known.update(e[0] for e in new)
         staged = self._staged
-        for e, r, _s, _d in entries:
+        for i, r, _s, _d in entries:
             part = staged.get(r.file)
             if part is None:
                 part = staged[r.file] = _Staged()
-            part.edges[e[0]] = None
+            part.edges[i] = None
 
     def _present(self, ids: set[int]) -> set[int]:
         """Those of ``ids`` that are nodes now (written by this group, or before)."""
@@ -408,6 +430,8 @@ class SqliteGraphStore:
         if failed:  # the whole group rolled back: nothing staged, no new ids
             self._staged.clear()
             self._file_ids.clear()
+            self._best.clear()
+            self._edges_known.clear()
 
     def finish_file(
         self, path: str, gen: str | None, node_keys: Sequence[str], edge_keys: Sequence[str]
@@ -455,6 +479,7 @@ class SqliteGraphStore:
         if worse:
             self._refresh(path, worse)
         if stale_edges:
+            self._edges_known.difference_update(stale_edges)
             c.executemany(
                 "DELETE FROM graph_edges WHERE id = ?1"
                 " AND NOT EXISTS (SELECT 1 FROM graph_edge_src WHERE edge = ?1)",
@@ -475,6 +500,7 @@ class SqliteGraphStore:
         c = self.conn
         gone: list[tuple[int, str]] = []
         for i in ids:
+            self._best.pop(i, None)
             node = c.execute("SELECT key, best_path FROM graph_nodes WHERE id = ?", (i,)).fetchone()
             if node is None or node[1] != path:
                 continue  # another file ranks first, and still contributes it
@@ -503,6 +529,7 @@ class SqliteGraphStore:
             ]
             c.executemany("DELETE FROM graph_edge_src WHERE edge = ?", [(e,) for e in edges])
             c.executemany("DELETE FROM graph_edges WHERE id = ?", [(e,) for e in edges])
+            self._edges_known.difference_update(edges)
             c.execute("DELETE FROM graph_nodes WHERE id = ?", (i,))
 
     def _entry_of(self, path: str, node: int) -> _NodeEntry:

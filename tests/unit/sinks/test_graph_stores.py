@@ -214,3 +214,45 @@ def test_the_ingest_drives_neo4j_like_the_embedded_store(tmp_path: Path) -> None
     merged = {r["key"] for q, p in driver.queries if "UNWIND" in q for r in p.get("rows", [])}
     assert {"relation:shop.main.a", "relation:shop.main.b", "column:shop.main.b.a_id"} <= merged
     assert any("DETACH DELETE" in q for q, _ in driver.queries)  # finish_file ran
+
+
+# -- embedded store: ranking of shared entities across groups ------------------------
+
+
+def _sqlite_store(path: Path) -> graph_sqlite.SqliteGraphStore:
+    return graph_sqlite.SqliteGraphStore(apsw.Connection(str(path)))
+
+
+def _write(store: graph_sqlite.SqliteGraphStore, file: str, gen: str, **props: int) -> None:
+    """One group: ``file`` (generation ``gen``) defines relation t with ``props``
+    (no props: the file no longer defines it), then its finish."""
+    with store.group():
+        rows = [NodeRow(file, gen, "relation:d.s.t", "table", "t", 0, 1, props)] if props else []
+        store.write_nodes(rows)
+        store.finish_file(file, gen, [r.key for r in rows], [])
+
+
+def _shown(store: graph_sqlite.SqliteGraphStore) -> list[dict[str, Any]]:
+    return list(store.dump())
+
+
+def test_the_lowest_path_is_shown_whatever_the_order_and_history(tmp_path: Path) -> None:
+    store = _sqlite_store(tmp_path / "g.sqlite")
+    _write(store, "b.sql", "1", v=2)
+    _write(store, "c.sql", "1", v=3)  # ranks after b: a no-op for the node
+    _write(store, "a.sql", "1", v=1)  # ranks first
+    assert [n["props"] for n in _shown(store)] == [{"v": 1}]
+    _write(store, "a.sql", "2")  # a stops defining it: b's version is shown again
+    assert [n["props"] for n in _shown(store)] == [{"v": 2}]
+    _write(store, "aa.sql", "1", v=9)  # after the old first (a), before b: shown
+    assert [n["props"] for n in _shown(store)] == [{"v": 9}]
+    _write(store, "c.sql", "2", v=4)  # still after b
+    _write(store, "a.sql", "3", v=5)  # first again, after its refresh
+    fresh = _sqlite_store(tmp_path / "fresh.sqlite")
+    for file, value in (("c.sql", 4), ("aa.sql", 9), ("a.sql", 5), ("b.sql", 2)):
+        _write(fresh, file, "x", v=value)
+    assert _shown(store) == _shown(fresh)
+    assert [n["props"] for n in _shown(store)] == [{"v": 5}]
+    for file in ("a.sql", "aa.sql", "b.sql", "c.sql"):
+        store.finish_file(file, None, [], [])  # all gone: so is the node
+    assert _shown(store) == []
