@@ -129,7 +129,7 @@ class _Splitter:
     def run(self) -> list[Statement]:
         text = self.text
         scan = _scanner(self.delimiter, self.mysql)
-        i = self.pos = self._fast(self._skip_data_statements(self.pos))
+        i = self._fast(self.pos)
         block = self._block_mode()
         depth = 0
         while True:
@@ -151,20 +151,20 @@ class _Splitter:
                 i = len(text) if close < 0 else close + len(m.group("dollar"))
             elif kind == "sep":
                 self._emit(m.start(), m.end())
-                i = self._fast(self.pos)
+                i = self._fast(self.pos, data=False)
                 block, depth = self._block_mode(), 0
             elif kind == "delim":
                 self._emit(m.start(), m.end())
                 self.delimiter = m.group("dval")
                 scan = _scanner(self.delimiter, self.mysql)
-                i = self._fast(self.pos)
+                i = self._fast(self.pos, data=False)
                 block, depth = self._block_mode(), 0
             elif kind == "term":
                 if block and self.delimiter == ";" and (depth > 0 or self.separator_lines):
                     i = m.end()
                     continue
                 self._emit(m.start(), m.end())
-                i = self._fast(self._skip_data_statements(self._skip_copy_data(self.pos)))
+                i = self._fast(self._skip_copy_data(self.pos))
                 block, depth = self._block_mode(), 0
             else:  # BEGIN / END / CASE: only counted inside routine bodies
                 i = m.end()
@@ -192,29 +192,53 @@ class _Splitter:
             return True
         return self.separator_lines and _ANON_BLOCK_HEAD.match(self.text, start) is not None
 
-    def _fast(self, pos: int) -> int:
-        """Emit the ordinary statements from ``pos`` (= ``self.pos``) on, one regex
-        match each; returns where the general scanner resumes: at a routine body, a
-        data statement (skipped as before), a separator or ``DELIMITER`` line, or a
-        statement the one-match pattern cannot read (dollar quotes, unterminated)."""
+    def _fast(self, pos: int, data: bool = True) -> int:
+        """Emit the statements from ``pos`` (= ``self.pos``) on, one regex match each
+        (INSERT/REPLACE consumed whole by one match, keeping only their first
+        characters, if ``data``);
+        returns where the general scanner resumes: at a routine body, a separator or
+        ``DELIMITER`` line, or a statement the one-match pattern cannot read (dollar
+        quotes, unterminated). Inlined: this loop is most of a cold ingest's split."""
         if self.delimiter != ";":
             return pos
-        text = self.text
-        body = _STATEMENT_BODY[self.mysql]
+        text, out, n = self.text, self.out, len(self.text)
+        body, data_body = _STATEMENT_BODY[self.mysql], _DATA_BODY[self.mysql]
+        blank = _BLANK[self.mysql]
+        line = self.line  # the line at pos
         while True:
-            start = self._significant_start(pos)
-            if (
-                start >= len(text)
-                or _SPECIAL_START.match(text, start)
-                or _DATA_HEAD.match(text, start)
-                or self._block_at(start)
-            ):
-                return pos
+            start = blank.match(text, pos).end()  # type: ignore[union-attr]  # always matches
+            if text.startswith("/*", start):  # unterminated comment: the rest
+                start = n
+            if start >= n or _SPECIAL_START.match(text, start) or self._block_at(start):
+                break
+            if _DATA_HEAD.match(text, start):
+                m = data_body.match(text, start) if data else None
+                if m is None:
+                    break
+                first = line + text.count("\n", pos, start)
+                prefix = text[start : min(m.end() - 1, start + _DATA_PREFIX_CHARS)]
+                line = first + text.count("\n", start, m.end())
+                out.append(Statement(prefix, first, line, statement_head(prefix)))
+                pos = m.end()
+                continue
             m = body.match(text, start)
             if m is None:
-                return pos
-            self._emit(m.end() - 1, m.end())
-            pos = self._skip_data_statements(self._skip_copy_data(self.pos))
+                break
+            end = m.end() - 1
+            first = line + text.count("\n", pos, start)
+            if start < end:
+                stmt = text[start:end].rstrip()
+                out.append(Statement(stmt, first, first + stmt.count("\n"), statement_head(stmt)))
+            line = first + text.count("\n", start, m.end())
+            pos = m.end()
+            last = out[-1] if out else None
+            if last is not None and last.head.startswith("COPY") and _COPY_STDIN.match(last.text):
+                copy_end = _COPY_END.search(text, pos)  # COPY … FROM stdin: skip its data
+                stop = n if copy_end is None else copy_end.end()
+                line += text.count("\n", pos, stop)
+                pos = stop
+        self.pos, self.line = pos, line
+        return pos
 
     def _significant_start(self, pos: int) -> int:
         """The first character at or after ``pos`` that is not blank or comment."""
@@ -224,25 +248,6 @@ class _Splitter:
         if text.startswith("/*", pos):  # unterminated: runs to the end
             return len(text)
         return pos
-
-    def _skip_data_statements(self, pos: int) -> int:
-        """Consume INSERT/REPLACE statements whole, keeping only their first characters."""
-        if self.delimiter != ";":
-            return pos
-        body = _DATA_BODY[self.mysql]
-        while True:
-            start = self._significant_start(pos)
-            if not _DATA_HEAD.match(self.text, start):
-                return pos
-            m = body.match(self.text, start)
-            if m is None:
-                return pos  # unterminated: the general scanner reports it
-            line = self.line + self.text.count("\n", self.pos, start)
-            prefix = self.text[start : min(m.end() - 1, start + _DATA_PREFIX_CHARS)]
-            end_line = line + self.text.count("\n", start, m.end())
-            self.out.append(Statement(prefix, line, end_line, statement_head(prefix)))
-            self._advance(m.end())
-            pos = m.end()
 
     def _skip_copy_data(self, pos: int) -> int:
         last = self.out[-1] if self.out else None
