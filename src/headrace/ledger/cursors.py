@@ -128,6 +128,8 @@ class CursorStore:
                     (path, text_hash, base),
                 )
             )
+        if below <= base:  # an append's lookups: nothing of this file is staged yet
+            return published
         staged = int(
             scalar(
                 self.conn,
