@@ -31,6 +31,7 @@ PARSER_NAME = "sql"
 # versions are then ignored (and age out of the cache).
 PARSER_VERSION = "2"
 
+MEMO_ENTRIES = 20_000  # statements remembered per parser (a few MB)
 _NEXT_STATEMENT = re.compile(r"^[ \t]*(?=(?:CREATE|ALTER|DROP)\b)", re.M | re.I)
 
 
@@ -74,6 +75,10 @@ class ScriptParser:
         self.dialect = dialect
         self.cache = cache
         self.file_parser = f"{PARSER_NAME}-script@{PARSER_VERSION}:{dialect}"
+        # In front of the cache: statement text -> cached value, for statements
+        # many files share (no SQLite lookup, no JSON decoding). Only with a cache:
+        # without one, every statement is parsed, as ``--no-cache`` promises.
+        self._memo: dict[str, Any] = {}
         self.stmt_parser = f"{PARSER_NAME}-statement@{PARSER_VERSION}:{dialect}"
 
     def parse(
@@ -117,9 +122,20 @@ class ScriptParser:
     def _cached(self, pending: list[Statement]) -> dict[str, Any]:
         if self.cache is None or not pending:
             return {}
-        keys = {_stmt_key(s): s.text for s in pending}
-        found = self.cache.get_many(self.stmt_parser, list(keys))
-        return {keys[k]: orjson.loads(v) for k, v in found.items()}
+        memo = self._memo
+        hits = {s.text: memo[s.text] for s in pending if s.text in memo}
+        keys = {_stmt_key(s): s.text for s in pending if s.text not in hits}
+        if keys:
+            found = self.cache.get_many(self.stmt_parser, list(keys))
+            for k, v in found.items():
+                hits[keys[k]] = self._remember(keys[k], orjson.loads(v))
+        return hits
+
+    def _remember(self, text: str, value: Any) -> Any:
+        if len(self._memo) >= MEMO_ENTRIES:
+            self._memo.clear()
+        self._memo[text] = value
+        return value
 
     def _replay(self, result: ScriptResult, stmt: Statement, hit: Any) -> None:
         """A cached statement: ``["ok", facts]`` or ``["error", line_delta, message]``."""
@@ -165,6 +181,7 @@ class ScriptParser:
     def _store(self, stmt: Statement, value: list[Any]) -> None:
         if self.cache is not None:
             self.cache.put(self.stmt_parser, _stmt_key(stmt), orjson.dumps(value))
+            self._remember(stmt.text, value)
 
     @staticmethod
     def _add(result: ScriptResult, stmt: Statement, facts: list[Fact]) -> None:
