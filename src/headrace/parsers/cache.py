@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_ENTRIES = 100_000
 DEFAULT_TTL_S = 30 * 24 * 3600.0
+FLUSH_BYTES = 8 << 20  # buffered values written once they reach 8 MB
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries(
     parser TEXT NOT NULL,
@@ -78,6 +79,7 @@ class ParseCache:
         self.flush_every = flush_every
         self._clock = clock
         self._puts: dict[tuple[str, bytes], bytes] = {}
+        self._put_bytes = 0
         self._touched: dict[tuple[str, bytes], float] = {}
         self._counts = dict.fromkeys(_COUNTERS, 0)
         self._conn: apsw.Connection | None = self._open()
@@ -147,7 +149,9 @@ class ParseCache:
         if self._conn is None:
             return
         self._puts[(parser, digest)] = value
-        if len(self._puts) >= self.flush_every:
+        self._put_bytes += len(value)
+        # Whole-file entries are tens of KB: bound the buffer's bytes too (RSS).
+        if len(self._puts) >= self.flush_every or self._put_bytes >= FLUSH_BYTES:
             self.flush()
 
     def flush(self) -> None:
@@ -177,6 +181,7 @@ class ParseCache:
             self._disable(exc)
             return
         self._puts.clear()
+        self._put_bytes = 0
         self._touched.clear()
         self._counts = dict.fromkeys(_COUNTERS, 0)
 
@@ -244,6 +249,7 @@ class ParseCache:
     def clear(self) -> int:
         """Delete every entry and reset the counters; returns the entries removed."""
         self._puts.clear()
+        self._put_bytes = 0
         self._touched.clear()
         if self._conn is None:
             return 0
