@@ -62,11 +62,15 @@ class Commits:
 
 @contextmanager
 def watching(
-    index_path: Path, root: Path, embedder: str, **config: Any
+    index_path: Path, root: Path, embedder: str, *, record: bool = True, **config: Any
 ) -> Iterator[tuple[Watcher, Commits]]:
+    """A watcher in a thread; ``record=False`` keeps no commit times (a soak's RSS
+    would otherwise include a dict entry per file ever written)."""
     idx = Index(index_path, settings=Settings(embedder=embedder))
     commits = Commits()
-    watcher = Watcher(idx, [str(root)], load_watch_config(**config), on_batch=commits)
+    watcher = Watcher(
+        idx, [str(root)], load_watch_config(**config), on_batch=commits if record else None
+    )
     thread = threading.Thread(target=watcher.run, daemon=True)
     thread.start()
     try:

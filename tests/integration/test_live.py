@@ -129,6 +129,31 @@ def test_changes_made_while_stopped_are_picked_up_on_start(tmp_path: Path) -> No
     assert live == _one_shot(tmp_path, root)
 
 
+def test_an_unexpected_error_in_a_rescan_does_not_end_the_watcher(tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    root.mkdir()
+    for i in range(5):
+        (root / f"f{i}.md").write_text(f"# f{i}\n\ngamma {i} delta\n")
+    with _index(tmp_path / "live.sqlite") as idx:
+        real_plan = idx.plan
+        failures = [RuntimeError("injected: plan failed"), RuntimeError("injected again")]
+
+        def flaky_plan(roots: Any) -> Any:
+            if failures:
+                raise failures.pop(0)
+            return real_plan(roots)
+
+        idx.plan = flaky_plan  # type: ignore[method-assign]
+        with _watching(idx, root, notifications=False) as watcher:
+            assert watcher.sync(DEADLINE_S)  # the catch-up failed twice, then ran
+            (root / "late.md").write_text("# late\n\nepsilon\n")
+            assert watcher.sync(DEADLINE_S)
+            errors = watcher.metrics.errors.labels("watch", "RuntimeError")._value.get()
+        assert (failures, errors) == ([], 2)
+        live = _export(idx)
+    assert live == _one_shot(tmp_path, root)
+
+
 def test_without_notifications_rescans_converge_even_past_the_queue_bound(
     tmp_path: Path,
 ) -> None:

@@ -199,6 +199,10 @@ def _open_session(path: Path, threads: int) -> Any:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: ORT's warnings go to stderr, not logging
+    # ORT keeps one memory plan per distinct input shape; our batches vary in both
+    # dimensions, so that cache grows for as long as the process lives (measured:
+    # 372 -> 469 MB over 450 calls with it, 355 -> 359 MB without).
+    options.enable_mem_pattern = False
     if os.environ.get("HEADRACE_ORT_SPIN", "1") == "0":
         # Idle intra-op threads busy-wait by default; inside a pipeline whose other
         # stages need the same cores, not spinning can be faster (bench/ingest_cold.py).

@@ -47,6 +47,7 @@ log = logging.getLogger("headrace.live")
 _ALERT_EVERY_S = 60.0
 _IDLE_STATE_EVERY_S = 30.0
 _RECENT = 2000
+_STEP_RETRY_S = 1.0  # back-off after an unexpected error in a step
 
 
 class Watcher:
@@ -164,7 +165,16 @@ class Watcher:
         self.phase = "catching-up"
         try:
             while not self._stop.is_set():
-                self._step()
+                try:
+                    self._step()
+                except Exception as exc:  # a service that runs for weeks must not die
+                    # Seen once in a one-hour soak: apsw.ThreadingViolationError from a
+                    # rescan (another thread inside a call on the connection). Whatever
+                    # it is, the watcher must not die with it: log, count, back off,
+                    # and go on; a rescan that failed is simply due again.
+                    log.exception("watch step failed unexpectedly; retrying in 1 s")
+                    self._error("watch", exc)
+                    self._stop.wait(_STEP_RETRY_S)
         finally:
             self.phase = "stopped"
             if self._feed is not None:
