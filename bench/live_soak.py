@@ -114,6 +114,9 @@ def main() -> None:
         idle_cpu = (sum(proc.cpu_times()[:2]) - cpu0) / (time.perf_counter() - t0)
         live_rows = list(watcher.index.export())
         snap = watcher.snapshot()
+        errors = {"/".join(sample.labels.values()): sample.value
+                  for family in watcher.metrics.errors.collect()
+                  for sample in family.samples if sample.name.endswith("_total")}  # fmt: skip
     expected = one_shot(index, root, args.embedder)
     warm = [s for s in samples if s[0] >= 60] or samples
     rss = [s[1] for s in warm]
@@ -136,6 +139,7 @@ def main() -> None:
         "latency_p50_s": snap["latency_p50_s"],
         "latency_p99_s": snap["latency_p99_s"],
         "idle_cpu_pct": round(100 * idle_cpu, 2),
+        "errors": errors,
         "chunks": len(live_rows),
         "identical_to_one_shot": live_rows == expected,
     }))  # fmt: skip
