@@ -5,8 +5,9 @@ of links continued from the cursor's link, ``sources.fingerprint.HashChain``) an
 the preload of every chunk hash before the cursor into the occurrence filter (a
 resumed file with a long prefix now asks the index once per text new to the run).
 Here the link is 64 KiB and the preload limit 0, so files of a few hundred KiB
-take those paths; each scenario still ends equal to a clean ingest of the final
-file, and the stored content hash equals the hash of the file from scratch (so a
+take those paths (an append with the final cursor's stored occurrence filter, or
+without it, looking up every new text); each scenario still ends equal to a clean
+ingest of the final file, and the stored content hash equals the hash of the file from scratch (so a
 later touch or rename is still recognised).
 """
 
@@ -19,6 +20,7 @@ import pytest
 from tests.integration.test_large_files import _append, _clean, _index, _log_lines, _records, _state
 
 from headrace import Index
+from headrace.ledger.cursors import CursorStore
 from headrace.runtime import produce
 from headrace.runtime import write as write_module
 from headrace.sources import fingerprint
@@ -71,10 +73,24 @@ def test_chain_continued_from_any_link_equals_the_hash_from_scratch(
         assert whole == fingerprint.blake3(path.read_bytes()).hexdigest(length=16)
 
 
-@pytest.mark.parametrize("name", ["chat.jsonl", "app.log"])
+@pytest.mark.parametrize(("name", "stored_filter"), [("chat.jsonl", True), ("app.log", False)])
 def test_append_hashes_only_from_the_cursors_link(
-    tmp_path: Path, hashed: list[tuple[int, int | None]], name: str
+    tmp_path: Path,
+    hashed: list[tuple[int, int | None]],
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    stored_filter: bool,
 ) -> None:
+    lookups: list[str] = []
+    real_count = CursorStore.count_stored
+
+    def counting(self: CursorStore, path: str, text_hash: str, base: int, below: int) -> int:
+        lookups.append(text_hash)
+        return real_count(self, path, text_hash, base, below)
+
+    monkeypatch.setattr(CursorStore, "count_stored", counting)
+    if not stored_filter:  # the final cursor keeps no filter: each new text is looked up
+        monkeypatch.setattr(produce._FileRun, "with_filter", staticmethod(lambda f, c: f))
     root = tmp_path / "logs"
     root.mkdir()
     path = root / name
@@ -89,8 +105,14 @@ def test_append_hashes_only_from_the_cursors_link(
                 path, _records(start, 200) if name.endswith("jsonl") else _log_lines(start, 200)
             )
             hashed.clear()
+            lookups.clear()
             emb.reset_counts()
             stats = idx.ingest([str(root)])
+            new_texts = emb.texts_embedded
+            if stored_filter:  # only the filter's false positives and repeated texts
+                assert len(lookups) < 5 + new_texts // 10
+            else:
+                assert len(lookups) >= new_texts
             assert stats.bytes_resumed > before - LINK
             assert 0 < emb.texts_embedded <= 202  # only the appended chunks
             # Hashing began at the cursor's link, not at byte 0.

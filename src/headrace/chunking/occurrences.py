@@ -15,6 +15,7 @@ flight than that: its queues are bounded in items).
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
@@ -64,7 +65,8 @@ class BoundedOccurrences:
     """
 
     __slots__ = (
-        "_below_floor", "_bits", "_bloom", "_cur", "_floor", "_horizon", "_lookup", "_n", "_old",
+        "_below_floor", "_bits", "_bloom", "_complete", "_cur", "_floor", "_horizon", "_lookup",
+        "_n", "_old",
     )  # fmt: skip
 
     def __init__(
@@ -78,6 +80,7 @@ class BoundedOccurrences:
     ) -> None:
         self._lookup, self._horizon = lookup, horizon
         self._below_floor = lookup_floor and ordinal > 0
+        self._complete = ordinal == 0  # the filter holds every text of the file so far
         self._cur: dict[str, int] = {}
         self._old: dict[str, int] = {}
         self._bloom = bytearray(bloom_bytes)
@@ -88,6 +91,30 @@ class BoundedOccurrences:
         """Add the hashes of the chunks stored below ``ordinal`` (a resumed file)."""
         for text_hash in hashes:
             self._add(text_hash)
+        self._complete = True
+
+    @property
+    def complete(self) -> bool:
+        """Whether the filter has every text of the file from ordinal 0 on."""
+        return self._complete
+
+    def filter_bytes(self) -> bytes:
+        """The filter, compressed: kept in a final cursor when ``complete``."""
+        return zlib.compress(self._bloom, 1)
+
+    def load_filter(self, blob: bytes) -> bool:
+        """Take a stored filter of the chunks below ``ordinal`` instead of preloading
+        or looking them up; False (nothing changed) if it does not fit."""
+        try:
+            bits = zlib.decompress(blob)
+        except zlib.error:
+            return False
+        if len(bits) != len(self._bloom):
+            return False
+        self._bloom[:] = bits
+        self._below_floor = False
+        self._complete = True
+        return True
 
     def next(self, text_hash: str) -> int:
         seen = self._cur.get(text_hash)

@@ -32,7 +32,7 @@ from headrace.sources.fingerprint import HashChain
 
 _COLS = (
     "path, mode, signature, inode, size, offset, line, ordinal, base_ordinal,"
-    " head_digest, seam_digest, issues, chain_offset, chain_state"
+    " head_digest, seam_digest, issues, chain_offset, chain_state, bloom"
 )
 
 
@@ -53,6 +53,7 @@ class Cursor:
     seam_digest: str
     issues: tuple[ParseIssue, ...] = ()
     chain: HashChain = field(default_factory=HashChain)  # content hash of [0, chain.offset)
+    bloom: bytes | None = None  # final: the occurrence filter of every text before it
 
 
 def _dump_issues(issues: tuple[ParseIssue, ...]) -> str:
@@ -80,17 +81,17 @@ class CursorStore:
         if row is None:
             return None
         path_, mode, signature, inode, size, offset, line, ordinal, base, head, seam = row[:11]
-        issues, chain_offset, chain_state = row[11:]
+        issues, chain_offset, chain_state, bloom = row[11:]
         return Cursor(
             path_, mode, signature, inode, size, offset, line, ordinal, base, head, seam,
-            _load_issues(issues), HashChain(chain_offset, chain_state),
+            _load_issues(issues), HashChain(chain_offset, chain_state), bloom,
         )  # fmt: skip
 
     def save(self, cursor: Cursor) -> None:
         c = cursor
         self.conn.execute(
             f"INSERT OR REPLACE INTO cursors({_COLS}, updated_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 c.path,
                 c.mode,
@@ -106,6 +107,7 @@ class CursorStore:
                 _dump_issues(c.issues),
                 c.chain.offset,
                 c.chain.state,
+                c.bloom,
                 time.time(),
             ),
         )

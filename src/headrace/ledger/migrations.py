@@ -170,7 +170,13 @@ def _v5(conn: apsw.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
+def _v6(conn: apsw.Connection) -> None:
+    # The final cursor of a file of many chunks keeps its occurrence Bloom filter
+    # (zlib), so an append looks up only texts the filter may have seen (issue 3).
+    conn.execute("ALTER TABLE cursors ADD COLUMN bloom BLOB")
+
+
+MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 LATEST = len(MIGRATIONS)
 
 

@@ -15,6 +15,7 @@ finishes; the rest is the next sync's append.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -182,6 +183,8 @@ class _FileRun:
         final = None
         if last is not None and ref.size >= min(FINAL_CURSOR_MIN_BYTES, proc.segment_bytes):
             final = self.cursor("final", *last)
+            if final is not None and isinstance(counter, BoundedOccurrences):
+                final = self.with_filter(final, counter)
         issues = self.issues
         # Hashed last (of the bytes as planned), from the chain the cursors carried:
         # a resumed file starts reading at once, an appended one hashes its new bytes.
@@ -204,9 +207,20 @@ class _FileRun:
             ordinal=ordinal,
             lookup_floor=lookup_floor,
         )
-        if self.resume is not None and not lookup_floor:
-            counter.preload(store.stored_hashes(self.resume))
+        resume = self.resume
+        if resume is not None and resume.bloom is not None and counter.load_filter(resume.bloom):
+            return counter  # an append to a file of many chunks: its stored filter
+        if resume is not None and not lookup_floor:
+            counter.preload(store.stored_hashes(resume))
         return counter
+
+    @staticmethod
+    def with_filter(final: Cursor, counter: BoundedOccurrences) -> Cursor:
+        """A file of many chunks keeps its complete filter in its final cursor, so an
+        append looks up only the texts it may have seen (not every new one)."""
+        if final.ordinal <= PRELOAD_MAX_CHUNKS or not counter.complete:
+            return final
+        return dataclasses.replace(final, bloom=counter.filter_bytes())
 
     def cursor(self, mode: str, seam: Seam, ordinal: int) -> Cursor | None:
         if self.proc.cursors is None:

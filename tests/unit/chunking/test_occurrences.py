@@ -76,6 +76,34 @@ def test_floor_lookups_equal_a_preloaded_counter() -> None:
     assert store.queries >= 200  # no preload: each text new to the run was looked up
 
 
+def test_a_stored_filter_replaces_the_preload() -> None:
+    hashes = _stream(6, 3000, 2000)
+    cut = 1700
+    exact = OccurrenceCounter()
+    expected = [exact.next(h) for h in hashes]
+    first = BoundedOccurrences(_Store(lag=0).count, horizon=4096, bloom_bytes=4096)
+    for digest in hashes[:cut]:
+        first.next(digest)
+    assert first.complete
+    store = _Store(lag=10, rows=hashes[:cut])
+    resumed = BoundedOccurrences(
+        store.count, horizon=4096, ordinal=cut, bloom_bytes=4096, lookup_floor=True
+    )
+    assert not resumed.complete
+    assert resumed.load_filter(first.filter_bytes())
+    assert resumed.complete
+    got = []
+    for digest in hashes[cut:]:
+        got.append(resumed.next(digest))
+        store.rows.append(digest)
+    assert got == expected[cut:]
+    seen_before = len(set(hashes[cut:]) & set(hashes[:cut]))
+    assert len(set(hashes[cut:])) - seen_before > 300  # many texts new to the file …
+    assert store.queries <= seen_before + 5  # … and not one asked (but false positives)
+    wrong = BoundedOccurrences(store.count, horizon=32, ordinal=cut, bloom_bytes=64)
+    assert not wrong.load_filter(first.filter_bytes())  # another size: not taken
+
+
 def test_unique_texts_need_no_lookup() -> None:
     store = _Store(lag=0)
     bounded = BoundedOccurrences(store.count, horizon=16, bloom_bytes=1 << 16)

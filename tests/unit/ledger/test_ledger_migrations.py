@@ -38,6 +38,7 @@ STEP_TABLES = {
     3: set(),  # an index only: pending_chunk
     4: {"staging"},
     5: set(),  # columns only: cursors.chain_offset, chain_state
+    6: set(),  # a column only: cursors.bloom
 }
 
 
