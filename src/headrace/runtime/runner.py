@@ -66,6 +66,11 @@ class Runner:
         self.q2: BoundedQueue[Window] = BoundedQueue(2, queue_bytes)
         self.trim_seconds = 0.0
         self._trimmed = 0.0
+        # Is the model kept fed? Windows embedded, their items, and the time the embed
+        # stage waited for Q1 before a window (bench/ingest_cold.py prints them).
+        self.windows = 0
+        self.window_items = 0
+        self.embed_idle_seconds = 0.0
         self.stop = threading.Event()
         self._errors: list[BaseException] = []
 
@@ -118,6 +123,8 @@ class Runner:
             while not self.stop.is_set():
                 items = self._take_window()
                 if items and not self.stop.is_set():
+                    self.windows += 1
+                    self.window_items += len(items)
                     window = self.embed.run(items)
                     self.q2.put(window, window_size(window))
         except Closed:
@@ -132,7 +139,9 @@ class Runner:
         """Up to WINDOW_ITEMS items and Q1's byte budget (plus the item crossing it):
         producers refill Q1 while a window is taken, so items alone would let a
         window of long chunks outgrow every byte budget."""
+        started = time.perf_counter()
         first = self.q1.get(timeout=0.2)
+        self.embed_idle_seconds += time.perf_counter() - started
         items: list[Item] = [] if first is None else [first]
         size = 0 if first is None else item_size(first)
         deadline = time.perf_counter() + LINGER_S
