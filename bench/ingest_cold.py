@@ -18,6 +18,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -60,6 +61,14 @@ def main() -> None:
         embedder.embed(["warm up the model"])  # load it: RSS below counts beyond it
     settings = Settings(embedder=args.embedder)
     idx = Index(work, settings=settings, embedder=embedder)
+    runners: list[Any] = []
+    make_runner = idx._make_runner
+
+    def keep_runner(*a: Any) -> Any:
+        runners.append(make_runner(*a))
+        return runners[-1]
+
+    idx._make_runner = keep_runner  # type: ignore[method-assign]
     rss = PeakRss()
     base = rss.settled()  # what the model and the open index hold, nothing transient
     rss.start()
@@ -81,6 +90,14 @@ def main() -> None:
         "embeddings": stats.embeddings_computed,
         "rss_model_mb": round(base / 2**20, 1),
         "peak_rss_beyond_model_mb": round((peak - base) / 2**20, 1),
+        # Is the model kept fed? Windows and their mean size, the seconds the embed
+        # stage waited for its input queue, and the seconds it spent in the model.
+        "windows": sum(r.windows for r in runners),
+        "mean_window_items": round(
+            sum(r.window_items for r in runners) / max(1, sum(r.windows for r in runners))
+        ),
+        "embed_idle_s": round(sum(r.embed_idle_seconds for r in runners), 2),
+        "embed_s": round(stats.embed_seconds, 2),
     }
     if embedder is not None and not args.no_ceiling:
         unique = {str(r["text"]): int(r["tokens"]) for r in rows}
