@@ -226,7 +226,7 @@ def _refuse_bad(rows: Sequence[NodeRow] | Sequence[EdgeRow]) -> None:
 
 
 CACHE_KIB = 65536
-_KNOWN_MAX = 1_000_000  # ids remembered by _best / _edges_known (tens of MB at most)
+_KNOWN_MAX = 200_000  # ids remembered by _best / _edges_known (~30 MB at most)
 
 
 class _Group:

@@ -31,7 +31,7 @@ PARSER_NAME = "sql"
 # versions are then ignored (and age out of the cache).
 PARSER_VERSION = "2"
 
-MEMO_ENTRIES = 20_000  # statements remembered per parser (a few MB)
+MEMO_CHARS = 4_000_000  # statement text remembered per parser (~10-20 MB with facts)
 _NEXT_STATEMENT = re.compile(r"^[ \t]*(?=(?:CREATE|ALTER|DROP)\b)", re.M | re.I)
 
 
@@ -79,6 +79,7 @@ class ScriptParser:
         # many files share (no SQLite lookup, no JSON decoding). Only with a cache:
         # without one, every statement is parsed, as ``--no-cache`` promises.
         self._memo: dict[str, Any] = {}
+        self._memo_chars = 0
         self.stmt_parser = f"{PARSER_NAME}-statement@{PARSER_VERSION}:{dialect}"
 
     def parse(
@@ -132,9 +133,11 @@ class ScriptParser:
         return hits
 
     def _remember(self, text: str, value: Any) -> Any:
-        if len(self._memo) >= MEMO_ENTRIES:
+        if self._memo_chars >= MEMO_CHARS:
             self._memo.clear()
+            self._memo_chars = 0
         self._memo[text] = value
+        self._memo_chars += len(text)
         return value
 
     def _replay(self, result: ScriptResult, stmt: Statement, hit: Any) -> None:
