@@ -1,9 +1,15 @@
 """``SqliteGraphStore``: the schema graph as tables in an embedded SQLite file.
 
-Contributions live in ``graph_node_src`` / ``graph_edge_src`` (one row per entity
-or relation *per file*); ``graph_nodes`` / ``graph_edges`` hold the graph as
-queried, recomputed for the touched keys by ``finish_file``. Paths between tables
-are answered by a recursive CTE (breadth-first, cycle-safe, bounded hops).
+Schema v3: entities and relations are 64-bit ids (``key_id``: blake2b of the key).
+``graph_node_src(node, file, role)`` / ``graph_edge_src(edge, file)`` hold one
+integer row per contribution; ``graph_files`` one row per file with its
+contributions as one record (nodes' kind/name/role/line/properties, edges' ids),
+read back only when the file changes or goes; ``graph_nodes`` / ``graph_edges`` hold
+the graph as queried. ``write_nodes`` ranks a node as it writes it (the shown
+version is the best contribution: defining first, then lowest path);
+``finish_file`` drops the file's stale contributions and recomputes only the nodes
+it showed and no longer does. Paths between tables are a breadth-first search, one
+query per hop (``path``).
 
 The tables sit in the graph file next to headrace's ledger tables and are created
 by their own numbered migrations (``graph_schema_migrations``), so the index
