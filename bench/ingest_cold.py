@@ -18,13 +18,12 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from corpus import OUT, real_text_corpus
-from rss import PeakRss
+from rss import PeakRss, keep_runners
 
 from headrace import Index, Settings
 from headrace.embedding.registry import make_embedder
@@ -61,14 +60,7 @@ def main() -> None:
         embedder.embed(["warm up the model"])  # load it: RSS below counts beyond it
     settings = Settings(embedder=args.embedder)
     idx = Index(work, settings=settings, embedder=embedder)
-    runners: list[Any] = []
-    make_runner = idx._make_runner
-
-    def keep_runner(*a: Any) -> Any:
-        runners.append(make_runner(*a))
-        return runners[-1]
-
-    idx._make_runner = keep_runner  # type: ignore[method-assign]
+    runners = keep_runners(idx)
     rss = PeakRss()
     base = rss.settled()  # what the model and the open index hold, nothing transient
     rss.start()

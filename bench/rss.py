@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import threading
+from typing import Any
 
 import psutil
 
@@ -44,3 +45,17 @@ class PeakRss:
     def _loop(self) -> None:
         while not self._done.wait(self.interval):
             self.peak = max(self.peak, self.now())
+
+
+def keep_runners(idx: Any) -> list[Any]:
+    """Every ``Runner`` ``idx`` makes from now on, appended to the returned list (a
+    bench reads their counters after the run)."""
+    runners: list[Any] = []
+    make_runner = idx._make_runner
+
+    def keep_runner(*a: Any) -> Any:
+        runners.append(make_runner(*a))
+        return runners[-1]
+
+    idx._make_runner = keep_runner
+    return runners

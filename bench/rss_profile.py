@@ -30,6 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import apsw
 import psutil
 from corpus import OUT, real_text_corpus
+from rss import keep_runners
 
 from headrace import Index, Settings
 from headrace.embedding.registry import make_embedder
@@ -134,14 +135,7 @@ def main() -> None:
     base = psutil.Process().memory_info().rss
     if args.tracemalloc:
         tracemalloc.start(8)
-    runners: list[Any] = []
-    make_runner = idx._make_runner
-
-    def keep_runner(*a: Any) -> Any:
-        runners.append(make_runner(*a))
-        return runners[-1]
-
-    idx._make_runner = keep_runner  # type: ignore[method-assign]
+    runners = keep_runners(idx)
     with Sampler(idx, base, args.interval, args.tracemalloc) as sampler:
         started = time.perf_counter()
         stats = idx.ingest([str(corpus)])
