@@ -35,7 +35,7 @@ from headrace.records import FileRef
 from headrace.runtime.durable import DurableOffsets
 from headrace.runtime.embed import EmbedStage
 from headrace.runtime.produce import FileProcessor, parser_signature
-from headrace.runtime.replicate import ReconcileReport, Replicator
+from headrace.runtime.replicate import REPLICA_STAGE, ReconcileReport, Replicator, replica_letter
 from headrace.runtime.runner import Runner
 from headrace.runtime.stats import RunStats
 from headrace.runtime.write import WriteStage
@@ -178,6 +178,7 @@ class Index:
         stats = stats or RunStats()
         refs = [ref for p in self.ledger.failed_paths() if (ref := _stat_ref(p, self.ledger))]
         with self._writer_lock():
+            self.reconciled = None  # a replica's refused deletes are retried too
             self._bind_model()
             self._run(refs, {}, stats)
         return stats
@@ -279,9 +280,7 @@ class Index:
             make_parser=self._configured_parser(),
         )
         # Read-only, with a small page cache: it only probes embed_cache by hash.
-        lookup = SqliteSink(
-            connect(self.path, readonly=True), self.sink.model_id, self.sink.dim
-        )
+        lookup = SqliteSink(connect(self.path, readonly=True), self.sink.model_id, self.sink.dim)
         embed = EmbedStage(self.embedder, lookup.cached, stats, s.batch_tokens)
         write = WriteStage(
             self.conn, self.sink, self.ledger, stats, self._replicator(), durable=durable
@@ -291,15 +290,20 @@ class Index:
     def _apply_cheap(self, plan: Plan, stats: RunStats) -> None:
         """Deletions, renames and touches: ledger-only or row moves, one transaction."""
         with transaction(self.conn):
+            letters = 0
             for path in plan.deleted:
                 old = self.ledger.get(path)
                 if old is not None:
+                    refused = None
                     if (replicator := self._replicator()) is not None:
-                        replicator.drop(replicator.snapshot(old.id))
+                        refused = replicator.drop(replicator.snapshot(old.id))
                     self.sink.remove(old.id)
                     self.ledger.forget(path)
+                    if refused is not None:  # the index follows the source regardless
+                        self.ledger.replace_dead_letters(path, [replica_letter(path, refused)])
+                        letters += 1
             for old_path, ref in plan.renamed:
-                self._move(old_path, ref)
+                letters += self._move(old_path, ref)
             for ref in plan.touched:
                 self.ledger.touch(ref)
         stats.add(
@@ -307,12 +311,14 @@ class Index:
             renamed=len(plan.renamed),
             touched=len(plan.touched),
             unchanged=plan.unchanged,
+            dead_letters=letters,
         )
 
-    def _move(self, old_path: str, ref: FileRef) -> None:
+    def _move(self, old_path: str, ref: FileRef) -> int:
+        """Rename a file's rows and chunk ids; the number of dead letters it left (0/1)."""
         old = self.ledger.get(old_path)
         if old is None:
-            return
+            return 0
         seen: dict[str, int] = {}
         new_ids: dict[int, str] = {}
         for rowid, text_hash in self.conn.execute(
@@ -326,7 +332,13 @@ class Index:
         self.sink.rekey(old.id, new_ids)
         self.ledger.move(old_path, ref)
         if replicator is not None:
-            replicator.sync(old.id, before)  # new ids: re-sent, the old points deleted
+            # New ids: re-sent, the old points deleted. A refusal leaves the rename
+            # standing; reconciliation repairs the replica later.
+            refused = replicator.move(old.id, before)
+            if refused is not None:
+                self.ledger.replace_dead_letters(ref.path, [replica_letter(ref.path, refused)])
+                return 1
+        return 0
 
     def _refuse_unsafe(self, plan: Plan) -> None:
         if plan.protected and not self.settings.allow_root_deletion:
@@ -347,8 +359,12 @@ class Index:
                 self.ledger.set_meta(CHUNKING_KEY, chunking_key(self.embedder))
         replicator = self._replicator()
         if replicator is not None and self.reconciled is None:
-            # Once per Index: repair what a crash or an outside change left different.
+            # Once per Index (and on retry): repair what a crash, a refused delete or
+            # an outside change left different.
             self.reconciled = replicator.reconcile()
+            if self.reconciled.refused == 0:
+                with transaction(self.conn):
+                    self.ledger.clear_dead_letters(REPLICA_STAGE)
 
     def _replicator(self) -> Replicator | None:
         """The Qdrant replica's writer when ``store = qdrant``, else ``None``."""

@@ -194,6 +194,45 @@ def test_deleting_a_session_removes_its_points(
         assert inner.retrieve(idx.settings.qdrant_collection, ids=ids) == []
 
 
+def test_a_refused_delete_leaves_a_dead_letter_not_a_stopped_run(
+    tmp_path: Path, projects: Path, inner: QdrantClient
+) -> None:
+    flaky = FlakyQdrantClient(inner)
+    with open_index(tmp_path / "i.sqlite", flaky) as idx:
+        idx.ingest([str(projects)])
+        kept = heavy_ids(idx)
+        gone = {
+            h.chunk_id for h in idx.search("summary", 200, filters=SearchFilters(session=SESSION))
+        }
+        assert gone
+        session = [projects / PROJECT / f"{SESSION}.jsonl"]
+        session += sorted((projects / PROJECT / SESSION).rglob("*.jsonl"))
+        session[0].unlink()
+        shutil.rmtree(projects / PROJECT / SESSION)
+        # Every delete refused (HTTP 400): the points stay behind in Qdrant.
+        flaky.failures["delete"] = {n: "bad-request" for n in range(1, 50)}
+        stats = idx.ingest([str(projects)]).snapshot()  # no exception: the run goes on
+        assert (stats["deleted"], stats["dead_letters"]) == (2, 2)
+        letters = idx.failed()
+        assert sorted(d.path for d in letters) == sorted(str(p) for p in session)
+        assert {(d.stage, d.error_type) for d in letters} == {("replica", "ReplicaRejectedError")}
+        assert all("reconciliation" in d.message for d in letters)
+        assert gone <= qdrant_ids(idx)  # orphans in Qdrant …
+        assert not gone & sqlite_ids(idx)  # … but not in the index,
+        for mode in ("vector", "hybrid"):  # and never in a result
+            hits = idx.search("summary", 200, mode=mode)
+            assert hits
+            assert not gone & {h.chunk_id for h in hits}, mode
+        assert kept <= sqlite_ids(idx)
+    flaky.failures.clear()  # the cause is gone; the next start reconciles
+    with open_index(tmp_path / "i.sqlite", flaky) as idx:
+        idx.ingest([str(projects)])
+        assert idx.reconciled is not None
+        assert (idx.reconciled.orphaned, idx.reconciled.refused) == (len(gone), 0)
+        assert idx.failed() == []
+        assert_mirrored(idx)
+
+
 def test_injected_timeouts_and_errors_lose_nothing_and_duplicate_nothing(
     tmp_path: Path, projects: Path, inner: QdrantClient
 ) -> None:

@@ -200,6 +200,10 @@ class Ledger:
                 ),
             )
 
+    def clear_dead_letters(self, stage: str) -> None:
+        """Forget every dead letter of one stage (its cause was repaired)."""
+        self.conn.execute("DELETE FROM dead_letters WHERE stage = ?", (stage,))
+
     def dead_letters(self) -> list[DeadLetter]:
         rows = self.conn.execute(
             "SELECT path, stage, error_type, message, line, offset, attempts, first_seen,"

@@ -11,25 +11,36 @@ both sides by id on start and repairs missing and orphaned points.
 When the replica refuses a file's data (``ReplicaRejectedError``), the write stage
 rolls that file back to its savepoint and ``restore`` puts the points it touched
 back to what the index holds again (the file's previous version, or nothing).
+
+When it refuses to *delete* the points of a file that left the index (deleted,
+renamed, now skipped), the index still follows the source: ``drop`` and ``move``
+return the refusal instead of raising, the caller records it as a dead letter of
+stage ``replica`` for that path, and the run goes on. The points left behind are
+orphans: search never shows them (``replica_search`` keeps only hits the index
+holds) and ``reconcile`` deletes them at the next start (or ``retry``); a
+reconciliation with nothing refused clears the ``replica`` dead letters.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import apsw
 
-from headrace.errors import StoreError
+from headrace.errors import ReplicaRejectedError, StoreError
+from headrace.ledger.ledger import DeadLetter
 from headrace.sinks.base import Replica, StoredChunk
 
 log = logging.getLogger(__name__)
 
 _ROW = "c.id, c.ordinal, c.line_start, c.line_end, c.byte_start, c.byte_end, c.heading, c.metadata"
 Snapshot = dict[str, tuple[Any, ...]]
+REPLICA_STAGE = "replica"  # the dead letters of a replica left different from the index
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +57,7 @@ class ReconcileReport:
 
     missing: int
     orphaned: int
+    refused: int = 0  # ids the replica refused to take or delete (left for next time)
 
 
 class Replicator:
@@ -91,9 +103,31 @@ class Replicator:
         except StoreError as exc:
             log.warning("replica: could not undo a refused file's points: %s", exc)
 
-    def drop(self, before: Snapshot) -> None:
-        """The file's chunks were removed from the index: remove their points."""
-        self.replica.delete(list(before))
+    def drop(self, before: Snapshot) -> ReplicaRejectedError | None:
+        """The file's chunks were removed from the index: remove their points.
+
+        A refusal is returned, not raised (see the module doc): the points it left
+        are orphans that ``reconcile`` removes later.
+        """
+        try:
+            self.replica.delete(list(before))
+        except ReplicaRejectedError as exc:
+            log.warning("replica: refused to delete %d points: %s", len(exc.chunk_ids), exc)
+            return exc
+        return None
+
+    def move(self, file_id: int, before: Snapshot) -> ReplicaRejectedError | None:
+        """A renamed file's chunks got new ids: send them and delete the old points.
+
+        A refusal is returned, not raised: the rename stands in the index, and
+        ``reconcile`` sends what is missing and deletes what is orphaned later.
+        """
+        try:
+            self.sync(file_id, before)
+        except ReplicaRejectedError as exc:
+            log.warning("replica: refused %d points of a renamed file: %s", len(exc.chunk_ids), exc)
+            return exc
+        return None
 
     def load(self, chunk_ids: Sequence[str]) -> list[StoredChunk]:
         """Published chunks with their vectors (from the embedding cache)."""
@@ -116,9 +150,29 @@ class Replicator:
         ours = {row[0] for row in self.conn.execute("SELECT id FROM chunks")}
         missing = sorted(ours - held)
         orphaned = sorted(held - ours)
-        self.replica.upsert(self.load(missing))
-        self.replica.delete(orphaned)
-        return ReconcileReport(len(missing), len(orphaned))
+        refused = 0
+        repairs: list[Callable[[], None]] = [
+            lambda: self.replica.upsert(self.load(missing)),
+            lambda: self.replica.delete(orphaned),
+        ]
+        for repair in repairs:
+            try:
+                repair()
+            except ReplicaRejectedError as exc:  # the rest was repaired; these wait
+                left = len(exc.chunk_ids)
+                log.warning("replica: reconcile left %d points different: %s", left, exc)
+                refused += left
+        return ReconcileReport(len(missing), len(orphaned), refused)
+
+
+def replica_letter(path: str, exc: ReplicaRejectedError) -> DeadLetter:
+    """The dead letter of a path whose points the replica still holds or lacks."""
+    now = time.time()
+    message = (
+        f"{exc.message}; {len(exc.chunk_ids)} points differ from the index until"
+        " reconciliation (next start or `headrace retry`) repairs them"
+    )
+    return DeadLetter(path, REPLICA_STAGE, type(exc).__name__, message, None, None, 1, now, now)
 
 
 def _stored(row: Iterable[Any]) -> StoredChunk:
@@ -126,4 +180,4 @@ def _stored(row: Iterable[Any]) -> StoredChunk:
     return StoredChunk(cid, path, text, ordinal, l0, l1, b0, b1, heading, json.loads(meta), vector)
 
 
-__all__ = ["Diff", "ReconcileReport", "Replicator"]
+__all__ = ["REPLICA_STAGE", "Diff", "ReconcileReport", "Replicator", "replica_letter"]

@@ -36,7 +36,7 @@ from headrace.runtime.items import (
     SegmentDone,
     Window,
 )
-from headrace.runtime.replicate import Replicator, Snapshot
+from headrace.runtime.replicate import Replicator, Snapshot, replica_letter
 from headrace.runtime.stats import RunStats
 from headrace.sinks.sqlite import SqliteSink
 
@@ -214,12 +214,14 @@ class WriteStage:
             signature=item.signature,
             reason=item.reason,
         )
+        refused = None
         if self.replicator is not None:
-            self.replicator.drop(self.replicator.snapshot(file_id))
+            refused = self.replicator.drop(self.replicator.snapshot(file_id))
         self.sink.remove(file_id)
         self.ledger.set_chunk_count(file_id, 0)
-        self.ledger.replace_dead_letters(item.ref.path, [])
-        self.stats.add(files_skipped=1)
+        letters = [] if refused is None else [replica_letter(item.ref.path, refused)]
+        self.ledger.replace_dead_letters(item.ref.path, letters)
+        self.stats.add(files_skipped=1, dead_letters=len(letters))
 
 
 def _parse_letters(item: FileDone) -> list[DeadLetter]:

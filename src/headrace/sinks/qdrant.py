@@ -263,12 +263,18 @@ class QdrantReplica:
             self._upsert_isolating(chunks[middle:], refused)
 
     def delete(self, chunk_ids: Sequence[str]) -> None:
-        """Delete the points of these chunks, acknowledged; unknown ids are a no-op."""
+        """Delete the points of these chunks, acknowledged; unknown ids are a no-op.
+
+        A refused part (of 1,000 ids) does not stop the others; afterwards
+        ``ReplicaRejectedError`` names every id left undeleted.
+        """
         if not chunk_ids:
             return
         self.ensure_collection()
         from qdrant_client.http import models
 
+        left: list[str] = []
+        first: ReplicaRejectedError | None = None
         for start in range(0, len(chunk_ids), 1000):
             part = tuple(chunk_ids[start : start + 1000])
             selector = models.PointIdsList(points=[point_id(c) for c in part])
@@ -278,7 +284,10 @@ class QdrantReplica:
             try:
                 self._call("delete", delete, data=True)
             except ReplicaRejectedError as exc:
-                raise ReplicaRejectedError(exc.message, part) from exc
+                first = first or exc
+                left.extend(part)
+        if first is not None:
+            raise ReplicaRejectedError(first.message, tuple(left)) from first
 
     def ids(self) -> Iterator[str]:
         """Chunk ids of every point this index owns (scrolls, payload-free)."""

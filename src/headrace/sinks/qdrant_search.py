@@ -12,6 +12,7 @@ the embedded full-text index alone. Filters apply to both halves.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -44,12 +45,25 @@ def replica_search(
         raise ConfigError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
     if mode == "keyword":
         return hybrid_search(conn, query, k, embedder=None, mode="keyword", filters=filters)
-    if mode == "vector":
-        return replica.search(vector, k, filters)  # hits carry their vector_rank
+    if mode == "vector":  # hits carry their vector_rank
+        return held(conn, replica.search(vector, k + 10, filters))[:k]
     depth = max(4 * k, 40)  # as the SQLite store's hybrid search
-    vec = replica.search(vector, depth, filters)
+    vec = held(conn, replica.search(vector, depth, filters))
     kw = hybrid_search(conn, query, depth, embedder=None, mode="keyword", filters=filters)
     return fuse(vec, kw, k)
+
+
+def held(conn: apsw.Connection, hits: list[Hit]) -> list[Hit]:
+    """The hits whose chunks the index holds: orphaned points (a delete the replica
+    refused, awaiting reconciliation) never reach a result."""
+    if not hits:
+        return hits
+    ids = json.dumps([h.chunk_id for h in hits])
+    rows = conn.execute(
+        "SELECT id FROM chunks WHERE id IN (SELECT value FROM json_each(?))", (ids,)
+    )
+    keep = {row[0] for row in rows}
+    return [h for h in hits if h.chunk_id in keep]
 
 
 def fuse(vec: list[Hit], kw: list[Hit], k: int) -> list[Hit]:
@@ -71,4 +85,4 @@ def fuse(vec: list[Hit], kw: list[Hit], k: int) -> list[Hit]:
     ]
 
 
-__all__ = ["fuse", "replica_search"]
+__all__ = ["fuse", "held", "replica_search"]

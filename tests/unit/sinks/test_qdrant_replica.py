@@ -48,7 +48,7 @@ def inner() -> Iterator[QdrantClient]:
 
 
 def replica(client: object, **config: object) -> QdrantReplica:
-    cfg = QdrantConfig(path=":memory:", batch_size=4, **config)  # type: ignore[arg-type]
+    cfg = QdrantConfig(path=":memory:", **{"batch_size": 4, **config})  # type: ignore[arg-type]
     return QdrantReplica(
         cfg, dim=DIM, model_id="m", owner="o1", client=client, sleep=lambda _s: None
     )
@@ -126,6 +126,17 @@ def test_a_refused_delete_names_its_chunks(inner: QdrantClient) -> None:
     with pytest.raises(ReplicaRejectedError) as raised:
         r.delete([chunk(1).id, chunk(2).id])
     assert raised.value.chunk_ids == (chunk(1).id, chunk(2).id)
+
+
+def test_a_refused_part_of_a_delete_does_not_stop_the_other_parts(inner: QdrantClient) -> None:
+    r = replica(inner, batch_size=500)
+    r.upsert([chunk(n) for n in range(1500)])
+    r.client = FlakyQdrantClient(inner, {"delete": {1: "bad-request"}})  # part 1 of 2
+    ids = [chunk(n).id for n in range(1500)]
+    with pytest.raises(ReplicaRejectedError) as raised:
+        r.delete(ids)
+    assert raised.value.chunk_ids == tuple(ids[:1000])
+    assert held(r) == sorted(ids[:1000])  # the second part was deleted anyway
 
 
 def test_data_refusals_are_told_from_store_failures() -> None:
