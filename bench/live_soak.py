@@ -12,12 +12,15 @@ index (its embedding cache seeded from the live index, so the model is not paid
 twice: the comparison covers every chunk id, text, position, metadata and the
 vector stored with it). Then the watcher idles ``--idle`` seconds and the
 process's CPU time over that span is reported.
-Targets (issue 4): RSS flat within +-10%, no queue growth, index identical, idle CPU ~0.
+Targets (issue 4): RSS flat within +-10% (defined in ``rss_figures``), no queue
+growth, index identical, idle CPU ~0. ``--samples`` rows also split the RSS into its
+parts (``memory_parts``); ``--no-heap-tuning`` is the A/B against glibc's defaults.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import random
 import statistics
@@ -26,6 +29,7 @@ import threading
 import time
 from pathlib import Path
 
+import apsw
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -61,6 +65,67 @@ def operate(root: Path, texts: list[str], done: threading.Event, counts: dict[st
     done.set()
 
 
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+        "fsmblks", "uordblks", "fordblks", "keepcost")]  # fmt: skip
+
+
+def memory_parts() -> dict[str, float]:
+    """Where the RSS is (MB): anonymous vs file-backed pages, glibc malloc's bytes in
+    use / free but held / mmapped, SQLite's own allocations, Python's live blocks."""
+    parts: dict[str, float] = {}
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            key, _, value = line.partition(":")
+            if key in ("RssAnon", "RssFile"):
+                parts[key.lower() + "_mb"] = round(int(value.split()[0]) / 1024, 1)
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _Mallinfo2
+        m = libc.mallinfo2()
+        parts |= {"malloc_used_mb": round(m.uordblks / 2**20, 1),
+                  "malloc_free_mb": round(m.fordblks / 2**20, 1),
+                  "malloc_mmap_mb": round(m.hblkhd / 2**20, 1)}  # fmt: skip
+    except (OSError, AttributeError):
+        pass
+    parts["sqlite_mb"] = round(apsw.status(apsw.SQLITE_STATUS_MEMORY_USED)[0] / 2**20, 1)
+    parts["py_blocks_k"] = round(sys.getallocatedblocks() / 1000, 1)
+    return parts
+
+
+def rss_figures(samples: list[tuple[float, int, int, float]], warm_up: float) -> dict[str, object]:
+    """RSS over the soak, in MB. Flat means: every sample after the warm-up lies within
+    +-10% of their median (``max_dev_pct`` <= 10). The warm-up (``--warm-up``, default
+    60 s from the first operation) is left out because it is one-off growth, not a
+    trend: the first batches' allocations, the SQLite page cache's first pages, the
+    watcher's heap bounds taking hold. ``spread_pct`` (max - min over the median) and
+    the least-squares ``slope_mb_per_h`` over the warm samples are printed as well, so
+    growth that stays inside the band is not hidden; ``start``/``end`` are the first and
+    last warm samples, ``first``/``peak`` cover the whole soak, warm-up included."""
+    warm = [s for s in samples if s[0] >= warm_up] or samples
+    mb = [s[1] / 2**20 for s in warm]
+    t = [s[0] / 3600 for s in warm]
+    median = statistics.median(mb)
+    slope = 0.0
+    if len(warm) > 1 and max(t) > min(t):
+        slope = statistics.linear_regression(t, mb).slope
+    return {
+        "warm_up_s": warm_up,
+        "first": round(samples[0][1] / 2**20, 1),
+        "peak": round(max(s[1] for s in samples) / 2**20, 1),
+        "start": round(mb[0], 1),
+        "end": round(mb[-1], 1),
+        "min": round(min(mb), 1),
+        "median": round(median, 1),
+        "max": round(max(mb), 1),
+        "max_dev_pct": round(100 * max(abs(v - median) for v in mb) / median, 1),
+        "spread_pct": round(100 * (max(mb) - min(mb)) / median, 1),
+        "slope_mb_per_h": round(slope, 1),
+        "flat_within_10pct": max(abs(v - median) for v in mb) <= 0.1 * median,
+    }
+
+
 def one_shot(live_index: Path, root: Path, embedder: str) -> list[dict[str, object]]:
     path = live_index.with_name("oneshot.sqlite")
     for p in path.parent.glob("oneshot.sqlite*"):
@@ -80,13 +145,22 @@ def main() -> None:
     ap.add_argument("--embedder", default="minilm")
     ap.add_argument("--idle", type=float, default=30)
     ap.add_argument("--samples", type=Path, help="also append each 5 s sample to this JSONL file")
+    ap.add_argument(
+        "--warm-up",
+        type=float,
+        default=60,
+        help="seconds after the first operation left out of the RSS figures",
+    )
+    ap.add_argument("--no-heap-tuning", action="store_true",
+                    help="watch with heap_tuning off (glibc's defaults: the A/B)")  # fmt: skip
     args = ap.parse_args()
     root, index = fresh("soak")
     texts = snippets(1500)
     proc = psutil.Process()
     samples: list[tuple[float, int, int, float]] = []
     counts = {"created": 0, "modified": 0, "deleted": 0}
-    with watching(index, root, args.embedder, record=False) as (watcher, _commits):
+    tuning = {"heap_tuning": False} if args.no_heap_tuning else {}
+    with watching(index, root, args.embedder, record=False, **tuning) as (watcher, _commits):
         assert watcher.sync(120)
         done = threading.Event()
         producer = threading.Thread(
@@ -103,7 +177,9 @@ def main() -> None:
                 t, rss_b, depth, age = samples[-1]
                 with args.samples.open("a", encoding="utf-8") as log:
                     row = {"t": round(t, 1), "rss_mb": round(rss_b / 2**20, 1),
-                           "queue": depth, "backlog_s": round(age, 2)}  # fmt: skip
+                           "queue": depth, "backlog_s": round(age, 2),
+                           "files": counts["created"] - counts["deleted"],
+                           **memory_parts()}  # fmt: skip
                     log.write(json.dumps(row) + "\n")
         producer.join()
         if not watcher.sync(1800):
@@ -118,19 +194,14 @@ def main() -> None:
                   for family in watcher.metrics.errors.collect()
                   for sample in family.samples if sample.name.endswith("_total")}  # fmt: skip
     expected = one_shot(index, root, args.embedder)
-    warm = [s for s in samples if s[0] >= 60] or samples
-    rss = [s[1] for s in warm]
     queue = [s[2] for s in samples]
     third = max(1, len(queue) // 3)
-    median = statistics.median(rss)
     print(json.dumps({
         "seconds": args.seconds,
         "rate_ops_s": args.rate,
         "ops": counts,
         "files_final": sum(1 for p in root.rglob("*") if p.is_file()),
-        "rss_mb_after_60s": {"min": round(min(rss) / 2**20, 1), "median": round(median / 2**20, 1),
-                              "max": round(max(rss) / 2**20, 1),
-                              "spread_pct": round(100 * (max(rss) - min(rss)) / median, 1)},
+        "rss_mb": rss_figures(samples, args.warm_up),
         "queue_depth": {"max": max(queue),
                         "first_third_mean": round(statistics.mean(queue[:third]), 1),
                         "last_third_mean": round(statistics.mean(queue[-third:]), 1)},

@@ -286,6 +286,44 @@ def test_latency_is_recorded_per_change(tmp_path: Path) -> None:
     assert all(v >= 0 for v in w.latencies)
 
 
+@pytest.mark.parametrize("tuning", [True, False])
+def test_heap_is_bounded_only_once_caught_up_and_loosened_at_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tuning: bool
+) -> None:
+    from headrace.live import service
+
+    calls: list[str] = []
+    monkeypatch.setattr(service, "bound_heap", lambda **kw: calls.append("bound") or True)
+    monkeypatch.setattr(service, "loosen_heap", lambda: calls.append("loosen") or True)
+    monkeypatch.setattr(service, "trim_heap", lambda: calls.append("trim") or True)
+    root = tmp_path / "tree"
+    root.mkdir()
+    for i in range(20):
+        (root / f"f{i}.md").write_text(f"# f{i}\n\nalpha {i} beta\n")
+    with _index(tmp_path / "live.sqlite") as idx:
+        ingest_paths = idx.ingest_paths
+
+        def batch(*args: Any, **kwargs: Any) -> None:
+            calls.append("batch")
+            ingest_paths(*args, **kwargs)
+
+        monkeypatch.setattr(idx, "ingest_paths", batch)
+        with _watching(idx, root, heap_tuning=tuning) as watcher:
+            assert watcher.sync(DEADLINE_S)
+            assert idx.ledger.get(str(root / "f19.md")) is not None
+            _wait(lambda: not tuning or "bound" in calls, "the heap bound")
+            (root / "late.md").write_text("# late\n\ngamma\n")
+            assert watcher.sync(DEADLINE_S)
+            _wait(lambda: not tuning or calls.count("trim") >= 1, "a trim when idle")
+    if tuning:
+        assert calls.count("bound") == 1
+        # the catch-up ran with glibc's defaults (ingest speed): bounded after it
+        assert calls.index("batch") < calls.index("bound") < len(calls) - calls[::-1].index("batch")
+        assert calls[-1] == "loosen"
+    else:
+        assert set(calls) == {"batch"}
+
+
 def test_headrace_watch_stops_cleanly_on_sigterm_and_a_restart_resumes(tmp_path: Path) -> None:
     import signal
     import subprocess

@@ -53,6 +53,11 @@ class WatchConfig(BaseSettings):
         2.0, gt=0, description="how often the state file for `headrace status` is written"
     )
     log_format: Literal["text", "json"] = Field("text", description="log line format")
+    heap_tuning: bool = Field(
+        True,
+        description="after the catch-up, fix glibc's malloc thresholds and trim when idle"
+        " (flat RSS over weeks; see docs/design.md)",
+    )
 
 
 def load_watch_config(**overrides: Any) -> WatchConfig:

@@ -40,6 +40,7 @@ from headrace.live.metrics import LiveMetrics
 from headrace.live.scheduler import Change, Scheduler
 from headrace.live.state import state_path, write_state
 from headrace.live.watcher import NotificationFeed
+from headrace.runtime.memory import bound_heap, loosen_heap, trim_heap
 from headrace.runtime.stats import RunStats
 
 log = logging.getLogger("headrace.live")
@@ -48,6 +49,11 @@ _ALERT_EVERY_S = 60.0
 _IDLE_STATE_EVERY_S = 30.0
 _RECENT = 2000
 _STEP_RETRY_S = 1.0  # back-off after an unexpected error in a step
+# Heap bounds once caught up (heap_tuning): blocks of 128 KiB and more get their own
+# mapping; the heap's free top is returned above 128 KiB. Measured: docs/design.md.
+_MMAP_THRESHOLD = 128 << 10
+_TRIM_THRESHOLD = 128 << 10
+_TRIM_EVERY_S = 1.0  # malloc_trim when work goes idle, at most this often
 
 
 class Watcher:
@@ -116,6 +122,9 @@ class Watcher:
         self._feed: NotificationFeed | None = None
         self._own = (str(index.path), str(self._state_file.parent / f".{self._state_file.name}"))
         self._started = time.time()
+        self._trimmed = 0.0
+        self._busy_since_trim = False
+        self._heap_bound = False
 
     # -- control ----------------------------------------------------------------
 
@@ -177,6 +186,8 @@ class Watcher:
                     self._stop.wait(_STEP_RETRY_S)
         finally:
             self.phase = "stopped"
+            if self._heap_bound:
+                loosen_heap()
             if self._feed is not None:
                 self._feed.stop()
             self._write_state()
@@ -203,6 +214,7 @@ class Watcher:
         batch = self.scheduler.take(limit, self.config.batch_bytes)
         if batch:
             self._process(batch)
+            self._busy_since_trim = True
             self._ramp = min(self.config.batch_files, self._ramp * 2)
             self._refresh(busy=True)
             return
@@ -211,10 +223,25 @@ class Watcher:
         if self.phase == "catching-up" and not self.scheduler:
             self.phase = "following"
             log.info("caught up", extra={"fields": self._totals_fields()})
+            if self.config.heap_tuning:
+                self._heap_bound = bound_heap(
+                    mmap_threshold=_MMAP_THRESHOLD, trim_threshold=_TRIM_THRESHOLD
+                )
+        self._trim_when_idle()
         self._refresh(busy=False)
         with self._idle:
             self._idle.notify_all()
         self._wake.wait(self._sleep_for())
+
+    def _trim_when_idle(self) -> None:
+        """Work went idle: hand the heap a batch freed back to the system."""
+        if not (self.config.heap_tuning and self._busy_since_trim):
+            return
+        now = time.monotonic()
+        if now - self._trimmed >= _TRIM_EVERY_S:
+            trim_heap()
+            self._trimmed = now
+            self._busy_since_trim = False
 
     def _sleep_for(self) -> float:
         until_rescan = max(0.0, self._rescan_at - time.monotonic())
@@ -286,6 +313,7 @@ class Watcher:
         self.metrics.rescans.inc()
         self.metrics.stage.labels("rescan").observe(seconds)
         self._rescan_at = time.monotonic() + self.config.rescan_interval_s
+        self._busy_since_trim = True
         with self._idle:
             self._rescans += 1
 

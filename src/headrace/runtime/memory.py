@@ -40,3 +40,50 @@ def trim_heap() -> bool:
         return False
     trim(0)
     return True
+
+
+# glibc's mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+
+
+@functools.cache
+def _mallopt() -> Callable[[int, int], int] | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        opt = libc.mallopt
+    except (OSError, AttributeError):
+        return None
+    opt.argtypes = [ctypes.c_int, ctypes.c_int]
+    opt.restype = ctypes.c_int
+    return opt
+
+
+def bound_heap(*, mmap_threshold: int, trim_threshold: int, arena_max: int = 0) -> bool:
+    """Fix glibc's mmap and trim thresholds (and, if given, the arena count) for the
+    rest of the process; ``False`` where glibc is not used or it refused.
+
+    For long-running processes only (``headrace watch`` after its catch-up): blocks
+    of ``mmap_threshold`` bytes or more get their own mapping, unmapped when freed,
+    instead of landing in a heap that can only shrink from the top; fixing the
+    thresholds turns off glibc's dynamic threshold, which otherwise climbs to the
+    largest block ever freed (up to 32 MB) and keeps every later large block in the
+    heap. The price is an ``mmap``/``munmap`` and page faults per large block, which
+    made cold ingests 1.8-1.9x slower (docs/design.md), so ``ingest`` never sets it.
+    """
+    opt = _mallopt()
+    if opt is None:
+        return False
+    ok = opt(_M_MMAP_THRESHOLD, mmap_threshold) == 1
+    ok = opt(_M_TRIM_THRESHOLD, trim_threshold) == 1 and ok
+    if arena_max:
+        ok = opt(_M_ARENA_MAX, arena_max) == 1 and ok
+    return ok
+
+
+def loosen_heap() -> bool:
+    """Undo ``bound_heap`` as far as glibc allows (a watcher stopped inside a process
+    that goes on, e.g. to ingest): the dynamic threshold stays off, so set the values
+    it climbs to, 32 MiB for mmap and twice that for trimming."""
+    return bound_heap(mmap_threshold=32 << 20, trim_threshold=64 << 20)
