@@ -153,13 +153,18 @@ def main() -> None:
     )
     ap.add_argument("--no-heap-tuning", action="store_true",
                     help="watch with heap_tuning off (glibc's defaults: the A/B)")  # fmt: skip
+    ap.add_argument("--follow-cache-mib", type=int,
+                    help="the watcher's page cache once caught up (0: keep 16 MiB)")  # fmt: skip
+    ap.add_argument("--name", default="soak", help="folder under bench/out/live/")
     args = ap.parse_args()
-    root, index = fresh("soak")
+    root, index = fresh(args.name)
     texts = snippets(1500)
     proc = psutil.Process()
     samples: list[tuple[float, int, int, float]] = []
     counts = {"created": 0, "modified": 0, "deleted": 0}
-    tuning = {"heap_tuning": False} if args.no_heap_tuning else {}
+    tuning: dict[str, object] = {"heap_tuning": False} if args.no_heap_tuning else {}
+    if args.follow_cache_mib is not None:
+        tuning["follow_cache_mib"] = args.follow_cache_mib or None
     with watching(index, root, args.embedder, record=False, **tuning) as (watcher, _commits):
         assert watcher.sync(120)
         done = threading.Event()

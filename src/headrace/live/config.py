@@ -58,6 +58,12 @@ class WatchConfig(BaseSettings):
         description="after the catch-up, fix glibc's malloc thresholds and trim when idle"
         " (flat RSS over weeks; see docs/design.md)",
     )
+    follow_cache_mib: int | None = Field(
+        4,
+        ge=1,
+        description="after the catch-up, the index connection's SQLite page cache, MiB"
+        " (None: keep ingest's 16 MiB)",
+    )
 
 
 def load_watch_config(**overrides: Any) -> WatchConfig:

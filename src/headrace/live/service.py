@@ -223,15 +223,23 @@ class Watcher:
         if self.phase == "catching-up" and not self.scheduler:
             self.phase = "following"
             log.info("caught up", extra={"fields": self._totals_fields()})
-            if self.config.heap_tuning:
-                self._heap_bound = bound_heap(
-                    mmap_threshold=_MMAP_THRESHOLD, trim_threshold=_TRIM_THRESHOLD
-                )
+            self._settle_memory()
         self._trim_when_idle()
         self._refresh(busy=False)
         with self._idle:
             self._idle.notify_all()
         self._wake.wait(self._sleep_for())
+
+    def _settle_memory(self) -> None:
+        """Caught up: from now on a trickle of small batches for weeks, so bound the
+        heap and the page cache (the catch-up ran with ingest's settings, for speed)."""
+        if self.config.follow_cache_mib:
+            kib = self.config.follow_cache_mib << 10
+            self.index.conn.execute(f"PRAGMA cache_size=-{kib}")
+        if self.config.heap_tuning:
+            self._heap_bound = bound_heap(
+                mmap_threshold=_MMAP_THRESHOLD, trim_threshold=_TRIM_THRESHOLD
+            )
 
     def _trim_when_idle(self) -> None:
         """Work went idle: hand the heap a batch freed back to the system."""
