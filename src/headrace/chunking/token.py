@@ -56,9 +56,10 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from tokenizers import Encoding, Tokenizer
+if TYPE_CHECKING:  # tokenizers (~7 MB) loads with the first TokenChunker
+    from tokenizers import Encoding, Tokenizer
 
 from headrace.chunking.base import SectionChunker
 from headrace.chunking.occurrences import Occurrences
@@ -178,6 +179,8 @@ class TokenChunker(SectionChunker):
         *,
         verify: Verify = "cuts",
     ) -> None:
+        from tokenizers import Tokenizer
+
         self._tok = Tokenizer.from_str(tokenizer.to_str())
         self._tok.no_truncation()
         self._tok.no_padding()

@@ -13,6 +13,9 @@ and a lost commit only means that file is ingested again.
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.util
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,11 +28,19 @@ from headrace.ledger.migrations import migrate, scalar
 BUSY_TIMEOUT_MS = 30_000
 
 
-def _load_vec(conn: apsw.Connection) -> None:
-    import sqlite_vec
+@functools.cache
+def _vec_path() -> str:
+    """sqlite-vec's bundled library, found without importing the package: its
+    ``__init__`` imports numpy (~16 MB of RSS) for helpers headrace never uses."""
+    spec = importlib.util.find_spec("sqlite_vec")
+    if spec is None or not spec.submodule_search_locations:
+        raise StoreError("sqlite-vec is not installed (pip install sqlite-vec)")
+    return os.path.join(next(iter(spec.submodule_search_locations)), "vec0")
 
+
+def _load_vec(conn: apsw.Connection) -> None:
     conn.enable_load_extension(True)
-    conn.load_extension(sqlite_vec.loadable_path())
+    conn.load_extension(_vec_path())
     conn.enable_load_extension(False)
 
 

@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from typing import Final, TypeVar
 
 import apsw
-import numpy as np
 from blake3 import blake3
 
 from headrace.embedding.base import Embedder
@@ -237,6 +236,8 @@ class ModelSwitch:
     def _embed(self, todo: list[tuple[str, str, int]]) -> dict[str, bytes]:
         """Vectors of ``(hash, text, tokens)``, in length-sorted token-budget batches."""
         assert self.embedder is not None
+        import numpy as np  # loaded with the model, not with every index
+
         out: dict[str, bytes] = {}
         for batch in token_budget_batches(todo, lambda t: t[2], self.batch_tokens):
             vectors = np.ascontiguousarray(

@@ -16,8 +16,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-import numpy as np
-
 from headrace.embedding.base import Embedder
 from headrace.records import Chunk
 from headrace.runtime.items import Item, Window
@@ -75,6 +73,8 @@ class EmbedStage:
 
     def _embed(self, chunks: list[Chunk]) -> dict[str, bytes]:
         assert self.embedder is not None
+        import numpy as np  # keyword-only runs never load it (~16 MB of RSS)
+
         out: dict[str, bytes] = {}
         started = time.perf_counter()
         for batch in token_batches(chunks, self.batch_tokens):

@@ -52,8 +52,10 @@ FINAL_CURSOR_MIN_BYTES = 64 << 10
 # Chunks the runner can hold between chunker and commit stay under this bound
 # (runner.py: Q1 4096 items, Q2 2 windows of <= 4096, one window each in the
 # embed and write stages: 20,480), so occurrence counts older than it are
-# committed and can be looked up instead of kept (tests/unit/runtime pins it).
-OCCURRENCE_HORIZON = 1 << 16
+# committed and can be looked up instead of kept (tests/unit/chunking pins it).
+# Two generations of counts of up to this many text hashes are held, so it is
+# kept near that bound (2^15; it was 2^16 when Q1 held four windows).
+OCCURRENCE_HORIZON = 1 << 15
 # A resumed file preloads the hashes before its cursor only up to this many chunks.
 PRELOAD_MAX_CHUNKS = 1 << 14
 

@@ -2,7 +2,9 @@
 
 ``put`` blocks while either budget is exhausted, so a fast upstream stage waits for
 a slow downstream one instead of growing memory. One item is always admitted into
-an empty queue, whatever its size, so a single large item cannot deadlock.
+an empty queue, whatever its size, so a single large item cannot deadlock. An
+entry may stand for several items (``count``: a producer's batch), so the item
+budget counts items, not lock round-trips.
 """
 
 from __future__ import annotations
@@ -24,24 +26,26 @@ class BoundedQueue(Generic[T]):
     def __init__(self, max_items: int, max_bytes: int) -> None:
         self.max_items = max_items
         self.max_bytes = max_bytes
-        self._items: deque[tuple[T, int]] = deque()
+        self._items: deque[tuple[T, int, int]] = deque()
         self._bytes = 0
+        self._count = 0
         self._closed = False
         self._cond = threading.Condition()
         self.peak_bytes = 0
 
-    def put(self, item: T, size: int = 0) -> None:
+    def put(self, item: T, size: int = 0, count: int = 1) -> None:
         with self._cond:
             while (
                 self._items
                 and not self._closed
-                and (len(self._items) >= self.max_items or self._bytes + size > self.max_bytes)
+                and (self._count + count > self.max_items or self._bytes + size > self.max_bytes)
             ):
                 self._cond.wait()
             if self._closed:
                 raise Closed
-            self._items.append((item, size))
+            self._items.append((item, size, count))
             self._bytes += size
+            self._count += count
             self.peak_bytes = max(self.peak_bytes, self._bytes)
             self._cond.notify_all()
 
@@ -54,8 +58,9 @@ class BoundedQueue(Generic[T]):
                 if self._closed:
                     raise Closed
                 return None
-            item, size = self._items.popleft()
+            item, size, count = self._items.popleft()
             self._bytes -= size
+            self._count -= count
             self._cond.notify_all()
             return item
 
@@ -66,5 +71,6 @@ class BoundedQueue(Generic[T]):
             self._cond.notify_all()
 
     def __len__(self) -> int:
+        """Items held (an entry counts as its ``count``)."""
         with self._cond:
-            return len(self._items)
+            return self._count

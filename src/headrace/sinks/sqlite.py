@@ -124,10 +124,15 @@ def fts_query(text: str) -> str | None:
     return " OR ".join(f'"{w}"' for w in chosen)
 
 
+def _meta_json(meta: Mapping[str, object]) -> str:
+    # Parsers hand plain dicts; copying each (as dict(meta)) cost a dict per chunk.
+    return str(_META(meta if type(meta) is dict else dict(meta)))
+
+
 def _in_place_row(ch: Chunk, file_id: int) -> tuple[object, ...]:
     return (
         ch.id, file_id, ch.ordinal, ch.text, ch.text_hash, ch.token_count, ch.line_start,
-        ch.line_end, ch.byte_start, ch.byte_end, ch.heading, _META(dict(ch.metadata)),
+        ch.line_end, ch.byte_start, ch.byte_end, ch.heading, _meta_json(ch.metadata),
     )  # fmt: skip
 
 
@@ -229,7 +234,7 @@ class SqliteSink:
                     c.byte_start,
                     c.byte_end,
                     c.heading,
-                    _META(dict(c.metadata)),
+                    _meta_json(c.metadata),
                 )
             )
             seq += 1

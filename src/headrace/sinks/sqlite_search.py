@@ -11,7 +11,6 @@ import json
 from typing import Any
 
 import apsw
-import numpy as np
 
 from headrace.embedding.base import Embedder
 from headrace.errors import ConfigError
@@ -26,6 +25,8 @@ MODES = ("hybrid", "vector", "keyword")
 def _vector_ranks(
     conn: apsw.Connection, embedder: Embedder, query: str, n: int, filters: SearchFilters
 ) -> list[int]:
+    import numpy as np  # only a query with a model needs it (keyword-only: ~16 MB less)
+
     vector = np.asarray(embedder.embed([query])[0], dtype=np.float32)
     if not filters:
         rows = conn.execute(

@@ -9,7 +9,7 @@ import pytest
 from headrace.chunking.occurrences import BoundedOccurrences, OccurrenceCounter
 from headrace.ids import text_hash
 from headrace.runtime.produce import OCCURRENCE_HORIZON
-from headrace.runtime.runner import WINDOW_ITEMS
+from headrace.runtime.runner import PRODUCER_BATCH, WINDOW_ITEMS, Runner
 
 
 def _stream(seed: int, n: int, distinct: int) -> list[str]:
@@ -115,5 +115,9 @@ def test_unique_texts_need_no_lookup() -> None:
 
 
 def test_horizon_exceeds_what_the_runner_holds_in_flight() -> None:
-    # Q1: 4 windows of items, Q2: 4 windows, plus one window in embed and one in write.
-    assert OCCURRENCE_HORIZON > (4 + 4 + 2) * WINDOW_ITEMS
+    # Q1's items, Q2's windows, one window in the embed and one in the write stage,
+    # and what a producer has batched but not yet put (runner.py).
+    runner = Runner(None, None, None)  # type: ignore[arg-type]
+    window = WINDOW_ITEMS + PRODUCER_BATCH  # a window may end one batch past WINDOW_ITEMS
+    in_flight = runner.q1.max_items + (runner.q2.max_items + 2) * window + PRODUCER_BATCH
+    assert in_flight < OCCURRENCE_HORIZON

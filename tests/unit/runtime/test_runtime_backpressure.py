@@ -15,10 +15,21 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
+import pytest
+
+import headrace.runtime.runner as runner_module
 from headrace.ids import text_hash
 from headrace.records import Chunk, FileRef
-from headrace.runtime.items import FileDone, FileStart, Item, Window, item_size, window_size
-from headrace.runtime.runner import WINDOW_ITEMS, Runner
+from headrace.runtime.items import (
+    FileDone,
+    FileStart,
+    Item,
+    SegmentDone,
+    Window,
+    item_size,
+    window_size,
+)
+from headrace.runtime.runner import PRODUCER_BATCH, WINDOW_ITEMS, Runner
 
 BUDGET = 64 << 10
 TEXT = "x" * 1000  # item_size 2,200 bytes
@@ -105,8 +116,9 @@ class _NeverEmpty:
 
     max_bytes = BUDGET
 
-    def get(self, timeout: float | None = None) -> Item:
-        return Chunk("i", "s", 0, TEXT, "h", 250, 0, 0, 0, 1000)
+    def get(self, timeout: float | None = None) -> tuple[list[Item], int]:
+        chunk = Chunk("i", "s", 0, TEXT, "h", 250, 0, 0, 0, 1000)
+        return [chunk], item_size(chunk)
 
 
 def test_a_window_is_cut_by_bytes_while_q1_is_refilled() -> None:
@@ -116,3 +128,41 @@ def test_a_window_is_cut_by_bytes_while_q1_is_refilled() -> None:
     size = sum(map(item_size, window))
     chunk = item_size(window[0])
     assert BUDGET <= size <= BUDGET + chunk  # not WINDOW_ITEMS (4,096) items: ~9 MB
+
+
+def test_a_window_ends_at_a_segment_without_lingering(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The producer of a large file may wait for an earlier segment's commit right
+    # after sending a SegmentDone; a window that lingered for more would stall it.
+    monkeypatch.setattr(runner_module, "LINGER_S", 30.0)
+    ref = FileRef("/r", "big.log", "/r/big.log", 1 << 30, 0, 1)
+    chunk = Chunk("i", ref.path, 0, TEXT, "h", 250, 0, 0, 0, 1000)
+    runner = Runner(cast(Any, None), cast(Any, None), cast(Any, None), queue_bytes=BUDGET)
+    runner.q1.put(([chunk], item_size(chunk)), item_size(chunk))
+    cursor = cast(Any, object())
+    runner.q1.put(([SegmentDone(ref, cursor)], 200), 200)
+    started = time.perf_counter()
+    window = runner._take_window()
+    assert time.perf_counter() - started < 5  # not LINGER_S
+    assert [type(i) for i in window] == [Chunk, SegmentDone]
+
+
+def test_producer_batches_chunks_and_sends_control_items_at_once() -> None:
+    producer, embed, writer = _Producer(), _Embed(), _Writer()
+    writer.open.set()
+    runner = Runner(cast(Any, producer), cast(Any, embed), cast(Any, writer), workers=1)
+    puts: list[list[type]] = []
+    put = runner.q1.put
+
+    def spy(entry: tuple[list[Item], int], size: int = 0, count: int = 1) -> None:
+        assert count == len(entry[0])
+        assert size == sum(map(item_size, entry[0]))
+        puts.append([type(i) for i in entry[0]])
+        put(entry, size, count)
+
+    runner.q1.put = spy  # type: ignore[method-assign]
+    runner.run([FileRef("/r", "big.log", "/r/big.log", 1 << 30, 0, 1)], {})
+    assert puts[0] == [FileStart]  # a control item is never held back
+    assert puts[-1][-1] is FileDone
+    assert max(map(len, puts)) == PRODUCER_BATCH  # chunks travel in batches
+    assert sum(map(len, puts)) == COUNT + 2
+    assert sum(isinstance(i, Chunk) for w in writer.windows for i in w.items) == COUNT
