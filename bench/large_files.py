@@ -4,6 +4,7 @@
     flock /tmp/headrace-bench.lock python bench/large_files.py append --base-mb 1000
     flock /tmp/headrace-bench.lock python bench/large_files.py append --base-mb 30 --embedder hash
     flock /tmp/headrace-bench.lock python bench/large_files.py resume --mb 1000
+    flock /tmp/headrace-bench.lock python bench/large_files.py fts5 --mb 100
     flock /tmp/headrace-bench.lock python bench/large_files.py append --base-mb 1000 \
         --keep bench/out/large-append   # the base is built once, then reused
 
@@ -200,6 +201,79 @@ def ceilings(log: Path) -> None:
         p.unlink()
 
 
+FTS5_VARIANTS: dict[str, tuple[str, list[str], int]] = {
+    # name: (extra table options, config statements, rows per transaction)
+    "index schema (4,096 rows a transaction)": ("", [], 4096),
+    "16,384 rows a transaction": ("", [], 16384),
+    "pgsz 16000": ("", ["INSERT INTO f(f, rank) VALUES('pgsz', 16000)"], 4096),
+    "automerge 16, crisismerge 64": (
+        "",
+        [
+            "INSERT INTO f(f, rank) VALUES('automerge', 16)",
+            "INSERT INTO f(f, rank) VALUES('crisismerge', 64)",
+        ],
+        4096,
+    ),
+    "automerge 0 (no merging: reference only)": (
+        "",
+        ["INSERT INTO f(f, rank) VALUES('automerge', 0)"],
+        4096,
+    ),
+    "detail=column (no phrase queries: reference only)": (", detail=column", [], 4096),
+    "detail=none (no phrase queries: reference only)": (", detail=none", [], 4096),
+}
+
+
+def cmd_fts5(args: argparse.Namespace, work: Path) -> None:
+    """FTS5 insertion alone, one thread, per variant: the store's ceiling (MB/s of
+    JSONL whose rendered chunk texts are inserted; CPU seconds of this process)."""
+    import apsw
+
+    from headrace.chunking.chars import CharChunker
+    from headrace.parsers.jsonl import JsonlParser
+    from headrace.readers.lines import LineReader
+    from headrace.records import Chunk
+
+    log = work / "fts.jsonl"
+    generate(log, args.mb)
+    path, size = str(log), log.stat().st_size
+    texts = [
+        (c.text,)
+        for c in CharChunker().stream(path, JsonlParser().parse(LineReader(path), path))
+        if isinstance(c, Chunk)
+    ]
+    print(
+        f"fts5: {size / 1e6:.0f} MB JSONL, {len(texts)} chunk texts, load {os.getloadavg()[0]:.1f}"
+    )
+    for name, (extra, config, per_txn) in FTS5_VARIANTS.items():
+        db = work / "fts.sqlite"
+        conn = apsw.Connection(str(db))
+        conn.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16000")
+        conn.execute(
+            "CREATE VIRTUAL TABLE f USING fts5(text, heading, content='', contentless_delete=1,"
+            f" tokenize='unicode61 remove_diacritics 2'{extra})"
+        )
+        for statement in config:
+            conn.execute(statement)
+        cpu, wall = time.process_time(), time.perf_counter()
+        for start in range(0, len(texts), per_txn):
+            with conn:
+                conn.executemany(
+                    "INSERT INTO f(text, heading) VALUES (?, '')", texts[start : start + per_txn]
+                )
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        segments = conn.execute("SELECT count(*) FROM f_data").fetchone()[0]
+        conn.close()
+        on_disk = sum(p.stat().st_size for p in work.glob("fts.sqlite*"))
+        print(
+            f"  {name}: {size / 1e6 / cpu:.1f} MB per CPU-second ({size / 1e6 / wall:.1f} MB/s"
+            f" wall), {on_disk / 1e6:.0f} MB on disk, {segments} f_data rows",
+            flush=True,
+        )
+        for p in work.glob("fts.sqlite*"):
+            p.unlink()
+
+
 def cmd_append(args: argparse.Namespace, work: Path) -> None:
     keep = Path(args.keep) if args.keep else None
     if keep is not None:  # a base built once and reused (it grows by each append)
@@ -274,7 +348,11 @@ def cmd_resume(args: argparse.Namespace, work: Path) -> None:
     root = work / "res"
     root.mkdir()
     log = root / "big.jsonl"
-    generate(log, args.mb)
+    kept = Path(args.data) / f"tp{args.mb}" / "log.jsonl" if args.data else None
+    if kept is not None and kept.exists():  # the same bytes (fixed seed), not generated again
+        os.link(kept, log)
+    else:
+        generate(log, args.mb)
     size = log.stat().st_size
     index = work / "resume.sqlite"
     cmd = [sys.executable, "-m", "headrace", "--quiet", "ingest", str(root)]
@@ -351,12 +429,19 @@ def main() -> None:
         help="kill the resumed run once it"
         " has committed a new segment (what follows is a plain ingest)",
     )
+    rs.add_argument("--data", help="reuse DATA/tp<MB>/log.jsonl of `throughput --data` (hard link)")
+    ft = sub.add_parser("fts5", help="FTS5 insertion alone, per variant (the store's ceiling)")
+    ft.add_argument("--mb", type=int, default=100)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="headrace-large-", dir=os.path.abspath(args.work)))
     try:
-        {"throughput": cmd_throughput, "append": cmd_append, "resume": cmd_resume}[args.cmd](
-            args, work
-        )
+        commands = {
+            "throughput": cmd_throughput,
+            "append": cmd_append,
+            "resume": cmd_resume,
+            "fts5": cmd_fts5,
+        }
+        commands[args.cmd](args, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
