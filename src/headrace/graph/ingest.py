@@ -36,16 +36,25 @@ from typing import Any
 import apsw
 from blake3 import blake3
 
-from headrace.errors import InputError, RootUnavailableError, StoreError, UnreadableFileError
-from headrace.graph.build import BUILDER_VERSION, build_fragment
-from headrace.graph.model import Fragment
+from headrace.errors import RootUnavailableError, StoreError
+from headrace.graph.build import BUILDER_VERSION
+from headrace.graph.parse import (
+    COUNTERS,
+    FileParts,
+    ParseContext,
+    Parsed,
+    ParsePool,
+    Unreadable,
+    default_workers,
+    parse_file,
+)
 from headrace.graph.render import remove_page, write_page
 from headrace.graph.writer import BatchWriter, RetryPolicy, WriteFailure
 from headrace.ledger.db import connect, transaction
 from headrace.ledger.ledger import DeadLetter, Ledger
 from headrace.parsers.cache import ParseCache
-from headrace.parsers.sql.dialect import detect_dialect, resolve_dialect
-from headrace.parsers.sql.script import PARSER_VERSION, ScriptParser
+from headrace.parsers.sql.dialect import resolve_dialect
+from headrace.parsers.sql.script import PARSER_VERSION
 from headrace.pipeline.plan import Plan, make_plan
 from headrace.records import FileRef
 from headrace.sinks.graph_base import EdgeRow, GraphStore, NodeRow
@@ -54,6 +63,7 @@ from headrace.sources.folder import FolderSource
 SQL_GLOBS = ("*.sql", "*.ddl", "*.pgsql", "*.psql", "*.mysql", "*.tsql", "*.plsql")
 MAX_FILE_BYTES = 256 << 20
 PENDING_KEY = "graph_pending"  # ledger meta: paths of the group being written
+POOL_MIN_FILES = 64  # fewer files to parse: no worker processes (their start costs)
 
 
 @dataclass(slots=True)
@@ -104,7 +114,7 @@ class _Pending:
     ref: FileRef
     digest: str
     started: float
-    fragment: Fragment
+    parts: FileParts
 
 
 class GraphIndex:
@@ -116,7 +126,10 @@ class GraphIndex:
     connection by ``store_factory`` (default: the embedded ``SqliteGraphStore``,
     which shares the file; tests wrap it in a fault injector). With
     ``search_mirror``, each file's schema is also rendered as a Markdown page in
-    that folder (``graph/render.py``) for the search index.
+    that folder (``graph/render.py``) for the search index. ``workers``: processes
+    that parse files while this one writes (``graph/parse.py``; default
+    ``default_workers()``, used from ``POOL_MIN_FILES`` files to parse; 0: parse
+    in this process).
     """
 
     def __init__(
@@ -135,6 +148,7 @@ class GraphIndex:
         exclude: Sequence[str] = (),
         allow_root_deletion: bool = False,
         search_mirror: str | os.PathLike[str] | None = None,
+        workers: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.conn = connect(self.path)
@@ -154,8 +168,9 @@ class GraphIndex:
         self.exclude = list(exclude)
         self.allow_root_deletion = allow_root_deletion
         self.search_mirror = Path(search_mirror) if search_mirror is not None else None
-        self._parsers: dict[str, ScriptParser] = {}
+        self.workers = default_workers() if workers is None else workers
         self._signature_tag = blake3(self.signature().encode()).hexdigest(length=4)
+        self._ctx = ParseContext(self.dialect, database, self._signature_tag, cache)
         self.writer = BatchWriter(batch_size, retry)
         self._stop = False
 
@@ -264,80 +279,61 @@ class GraphIndex:
     def _process(self, refs: Sequence[FileRef], stats: GraphRunStats) -> None:
         group: list[_Pending] = []
         rows = 0
-        for ref in refs:
-            if self._stop:
-                break
-            item = self._parse(ref, stats)
-            if item is None:
-                continue
-            group.append(item)
-            rows += len(item.fragment.nodes) + len(item.fragment.edges)
-            if rows >= self.group_rows:
-                self._flush(group, stats)
-                group, rows = [], 0
-        if group:
-            self._flush(group, stats)
-
-    def _parse(self, ref: FileRef, stats: GraphRunStats) -> _Pending | None:
-        started = time.perf_counter()
+        pool = None
+        if self.workers > 0 and len(refs) >= POOL_MIN_FILES:
+            pool = ParsePool(self._ctx, self.workers)
+            results: Iterator[Parsed | Unreadable] = pool.map(refs, lambda: self._stop)
+        else:
+            results = (parse_file(self._ctx, ref) for ref in refs if not self._stop)
         try:
-            data = _read(ref.path)
-        except InputError as exc:
-            self._record_failure(ref, exc)
+            for result in results:
+                if self._stop:
+                    break
+                item = self._accept(result, stats)
+                if item is None:
+                    continue
+                group.append(item)
+                rows += len(item.parts.nodes) + len(item.parts.edges)
+                if rows >= self.group_rows:
+                    self._flush(group, stats)
+                    group, rows = [], 0
+            if group:
+                self._flush(group, stats)
+        finally:
+            if pool is not None:
+                pool.close()
+
+    def _accept(self, result: Parsed | Unreadable, stats: GraphRunStats) -> _Pending | None:
+        """A parsed file's fragment and counts (a fresh one into the cache), or its
+        failure recorded."""
+        if isinstance(result, Unreadable):
+            self._record_failure(result.ref, result)
             stats.files_failed += 1
             stats.dead_letters += 1
             return None
-        full = blake3(data).digest()
-        digest = full[:16].hex()  # = blake3(data).hexdigest(length=16): a prefix
-        gen = f"{digest}-{self._signature_tag}"
-        dialect = (
-            self.dialect if self.dialect is not None else detect_dialect(ref.path, _head(data))
-        )
-        database = self.database or os.path.basename(ref.root.rstrip("/")) or "default"
-        # The built fragment is cached too (key: content, dialect, database): a
-        # whole-file hit skips the builder as well as the parser.
-        frag_parser = f"sql-graph@{PARSER_VERSION}.{BUILDER_VERSION}:{dialect}:{database}"
-        hit = self.cache.get(frag_parser, full) if self.cache is not None else None
-        if hit is not None:
-            fragment = Fragment.from_json(ref.path, gen, hit)
-            counts = fragment.stats
-            stats.cache_file_hits += 1
-            stats.cached_statements += counts.get("parsed", 0) + counts.get("cached", 0)
-        else:
-            parser = self._parsers.get(dialect)
-            if parser is None:
-                parser = self._parsers[dialect] = ScriptParser(dialect, self.cache)
-            # No whole-file script entry: this fragment entry serves the same files
-            # (the statement entries still serve the same content in other roots).
-            result, cached = parser.parse(data, full, whole_entry=False)
-            stats.cache_file_hits += cached
-            fragment = build_fragment(ref.path, gen, database, result)
-            if self.cache is not None:
-                self.cache.put(frag_parser, full, fragment.to_json())
-            counts = result.counts
-            reused = counts.get("cached", 0)
-            if cached:  # nothing was parsed in this run
-                reused += counts.get("parsed", 0)
-            else:
-                stats.parsed_statements += counts.get("parsed", 0)
-            stats.cached_statements += reused
-        stats.statements += counts.get("statements", 0)
-        stats.data_statements += counts.get("data", 0)
-        stats.failed_statements += counts.get("failed", 0)
-        stats.parse_latencies_s.append(time.perf_counter() - started)
-        return _Pending(ref, digest, started, fragment)
+        gen = f"{result.digest}-{self._signature_tag}"
+        parts = result.parts(gen)
+        if not result.hit and self.cache is not None and result.fragment_json is not None:
+            self.cache.put(result.frag_parser, result.full, result.fragment_json)
+        for name, n in zip(COUNTERS, result.counts, strict=True):
+            setattr(stats, name, getattr(stats, name) + n)
+        stats.parse_latencies_s.append(result.parse_s)
+        return _Pending(result.ref, result.digest, result.started, parts)
 
     def _flush(self, group: list[_Pending], stats: GraphRunStats) -> None:
         """Write a group's rows, finish each file, then record them in the ledger."""
+        # Node = NodeRow's tail, Edge = EdgeRow's. tuple.__new__: the rows without a
+        # Python-level __new__ call each (hundreds of thousands per large sync).
+        new_tuple = tuple.__new__
         node_rows = [
-            NodeRow(p.fragment.path, p.fragment.gen, *n)  # Node = NodeRow's tail
-            for p in group
-            for n in p.fragment.nodes.values()
+            new_tuple(NodeRow, (f.path, f.gen, *n))
+            for f in (p.parts for p in group)
+            for n in f.nodes
         ]
         edge_rows = [
-            EdgeRow(p.fragment.path, p.fragment.gen, *e)
-            for p in group
-            for e in p.fragment.edges.values()
+            new_tuple(EdgeRow, (f.path, f.gen, *e))
+            for f in (p.parts for p in group)
+            for e in f.edges
         ]
         self._set_pending([p.ref.path for p in group])  # durable before the first write
         failures: dict[str, list[DeadLetter]] = {}
@@ -371,10 +367,11 @@ class GraphIndex:
 
     def _finish(self, item: _Pending, write_failures: list[DeadLetter]) -> list[DeadLetter]:
         """The store drops the file's old generation; its page is written. Its letters."""
-        frag = item.fragment
+        frag = item.parts
         letters = list(write_failures)
         try:
-            self.store.finish_file(frag.path, frag.gen, list(frag.nodes), list(frag.edges))
+            node_keys = [n[0] for n in frag.nodes]
+            self.store.finish_file(frag.path, frag.gen, node_keys, [e[0] for e in frag.edges])
         except StoreError as exc:
             if isinstance(exc, RootUnavailableError):
                 raise
@@ -392,16 +389,16 @@ class GraphIndex:
             for issue in frag.issues
         ]
         if self.search_mirror is not None:
-            write_page(self.search_mirror, frag)
+            write_page(self.search_mirror, frag.fragment())
         return letters
 
-    def _record_failure(self, ref: FileRef, exc: InputError) -> None:
+    def _record_failure(self, ref: FileRef, bad: Unreadable) -> None:
         now = time.time()
         letter = DeadLetter(
-            ref.path, exc.stage, type(exc).__name__, exc.message, exc.line, exc.offset, 1, now, now
+            ref.path, bad.stage, bad.error_type, bad.message, bad.line, bad.offset, 1, now, now
         )
         with transaction(self.conn):
-            self.ledger.mark_failed(ref, exc.message, self.signature())
+            self.ledger.mark_failed(ref, bad.message, self.signature())
             self.ledger.replace_dead_letters(ref.path, [letter])
 
     def _collect_writer_stats(self, stats: GraphRunStats) -> None:
@@ -466,24 +463,6 @@ def _gc_frozen() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
-
-
-def _read(path: str) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except FileNotFoundError as exc:
-        raise UnreadableFileError(
-            "file vanished before it was read", path=path, stage="read"
-        ) from exc
-    except OSError as exc:
-        raise UnreadableFileError(
-            f"cannot read file: {exc.strerror or exc}", path=path, stage="read"
-        ) from exc
-
-
-def _head(data: bytes) -> str:
-    return data[:65536].decode("utf-8", errors="replace")
 
 
 def _line_of(row: NodeRow | EdgeRow) -> int | None:

@@ -48,6 +48,9 @@ CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NUL
 """
 _COUNTERS = ("hits", "misses", "evictions", "expired")
 
+# What a buffer-only cache would have written: new entries, LRU touches, counters.
+CacheLog = tuple[dict[tuple[str, bytes], bytes], dict[tuple[str, bytes], float], dict[str, int]]
+
 
 def _one(conn: apsw.Connection, sql: str) -> tuple[Any, ...]:
     row = conn.execute(sql).fetchone()
@@ -72,8 +75,12 @@ class ParseCache:
         ttl_s: float = DEFAULT_TTL_S,
         flush_every: int = 2000,
         clock: Any = time.time,
+        buffer_only: bool = False,
     ) -> None:
+        """``buffer_only``: never write the file; what would be written is collected
+        for ``take_log`` (a parse worker's view: its owner ``absorb``s the log)."""
         self.path = Path(path) if path is not None else default_cache_path()
+        self.buffer_only = buffer_only
         self.max_entries = max_entries
         self.ttl_s = ttl_s
         self.flush_every = flush_every
@@ -154,10 +161,29 @@ class ParseCache:
         if len(self._puts) >= self.flush_every or self._put_bytes >= FLUSH_BYTES:
             self.flush()
 
+    def take_log(self) -> CacheLog:
+        """What was buffered since the last call (entries, touches, counts), cleared."""
+        log_ = (self._puts, self._touched, self._counts)
+        self._puts, self._touched = {}, {}
+        self._put_bytes = 0
+        self._counts = dict.fromkeys(_COUNTERS, 0)
+        return log_
+
+    def absorb(self, log_: CacheLog) -> None:
+        """Buffer another instance's ``take_log`` as if its calls were made here."""
+        if self._conn is None:
+            return
+        puts, touched, counts = log_
+        self._touched.update(touched)
+        for name, n in counts.items():
+            self._counts[name] = self._counts.get(name, 0) + n
+        for (parser, digest), value in puts.items():
+            self.put(parser, digest, value)
+
     def flush(self) -> None:
         """Write buffered entries, LRU touches and counters; evict beyond the bound."""
         conn = self._conn
-        if conn is None:
+        if conn is None or self.buffer_only:
             return
         now = self._clock()
         try:
@@ -198,7 +224,7 @@ class ParseCache:
         return excess
 
     def _delete(self, parser: str, digests: list[bytes]) -> None:
-        if self._conn is None:
+        if self._conn is None or self.buffer_only:
             return
         try:
             with self._conn:

@@ -32,14 +32,42 @@ def test_graph_migration_to_v3_replaces_the_text_keyed_tables(tmp_path: Path) ->
         "INSERT INTO graph_node_src VALUES"
         " ('relation:d.s.t', 'a.sql', 'g', 'table', 't', 0, 1, '{}')"
     )
-    assert graph_sqlite.migrate_graph(conn) == 3
+    assert graph_sqlite.migrate_graph(conn) == 4
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"graph_files", "graph_nodes", "graph_node_src", "graph_edges"} <= tables
+    assert "graph_edge_src" not in tables  # v4: relations count their files
     # v1's rows are gone (the ingest's new signature re-ingests every file)
     assert conn.execute("SELECT count(*) FROM graph_node_src").fetchone() == (0,)
     cols = [r[1] for r in conn.execute("PRAGMA table_info(graph_node_src)")]
     assert cols == ["node", "file", "role"]
-    assert graph_sqlite.migrate_graph(conn) == 3  # idempotent
+    assert graph_sqlite.migrate_graph(conn) == 4  # idempotent
+
+
+def test_graph_migration_to_v4_counts_each_relations_files(tmp_path: Path) -> None:
+    conn = apsw.Connection(str(tmp_path / "g.sqlite"))
+    conn.execute(
+        "CREATE TABLE graph_schema_migrations(version INTEGER PRIMARY KEY, applied_at REAL)"
+    )
+    with conn:
+        for version, step in enumerate(graph_sqlite.MIGRATIONS[:3], 1):
+            step(conn)
+            conn.execute("INSERT INTO graph_schema_migrations VALUES (?, 0)", (version,))
+    enc = graph_sqlite._encode_edges
+    conn.execute(
+        "INSERT INTO graph_files VALUES (1, 'a.sql', 'g', '', ?), (2, 'b.sql', 'g', '', ?)",
+        (enc([10, 11]), enc([10, 12])),  # b's record lists 12, which it no longer holds
+    )
+    for i in (10, 11, 12):
+        conn.execute(
+            "INSERT INTO graph_edges VALUES (?, ?, 'T', 's', 'd', '{}', 1, 2)", (i, f"e{i}")
+        )
+    conn.execute("INSERT INTO graph_edge_src VALUES (10, 1), (10, 2), (11, 1)")
+    assert graph_sqlite.migrate_graph(conn) == 4
+    refs = dict(conn.execute("SELECT id, refs FROM graph_edges").fetchall())
+    assert refs == {10: 2, 11: 1}  # 12 had no contribution left: gone
+    records = dict(conn.execute("SELECT path, edges FROM graph_files").fetchall())
+    assert graph_sqlite._decode_edges(records["a.sql"]) == [10, 11]
+    assert graph_sqlite._decode_edges(records["b.sql"]) == [10]
 
 
 def test_a_newer_graph_schema_is_refused(tmp_path: Path) -> None:
@@ -256,3 +284,75 @@ def test_the_lowest_path_is_shown_whatever_the_order_and_history(tmp_path: Path)
     for file in ("a.sql", "aa.sql", "b.sql", "c.sql"):
         store.finish_file(file, None, [], [])  # all gone: so is the node
     assert _shown(store) == []
+
+
+# -- embedded store: relations count their files (schema v4) --------------------------
+
+
+def _rel_rows(
+    file: str, gen: str, *, edge: bool = True, nodes: tuple[str, ...] = ("a", "b")
+) -> tuple[list[NodeRow], list[EdgeRow]]:
+    """``file`` contributes tables ``nodes`` and, with ``edge``, a→b REFERENCES."""
+    ns = [NodeRow(file, gen, f"relation:d.s.{n}", "table", n, 0, 1, {}) for n in nodes]
+    es = (
+        [
+            EdgeRow(
+                file,
+                gen,
+                "relation:d.s.a|R|relation:d.s.b",
+                "R",
+                "relation:d.s.a",
+                "relation:d.s.b",
+            )
+        ]
+        if edge
+        else []
+    )
+    return ns, es
+
+
+def _sync(
+    store: graph_sqlite.SqliteGraphStore, *files: tuple[str, str, bool, tuple[str, ...]]
+) -> None:
+    """One group writing ``files`` (path, gen, states the edge, its tables), then
+    finishing each in order."""
+    with store.group():
+        parts = [(f, g, *_rel_rows(f, g, edge=e, nodes=n)) for f, g, e, n in files]
+        store.write_nodes([r for _f, _g, ns, _es in parts for r in ns])
+        store.write_edges([r for _f, _g, _ns, es in parts for r in es])
+        for f, g, ns, es in parts:
+            store.finish_file(f, g, [r.key for r in ns], [r.key for r in es])
+
+
+def _refs(store: graph_sqlite.SqliteGraphStore) -> list[tuple[str, int]]:
+    return [(str(k), int(n)) for k, n in store.conn.execute("SELECT key, refs FROM graph_edges")]
+
+
+def test_a_relation_lives_while_any_file_states_it(tmp_path: Path) -> None:
+    store = _sqlite_store(tmp_path / "g.sqlite")
+    edge = "relation:d.s.a|R|relation:d.s.b"
+    _sync(store, ("x.sql", "1", True, ("a", "b")), ("y.sql", "1", True, ("a", "b")))
+    assert _refs(store) == [(edge, 2)]
+    _sync(store, ("x.sql", "1", True, ("a", "b")))  # rewritten unchanged: no double count
+    assert _refs(store) == [(edge, 2)]
+    # In one group: x stops stating it while z starts; x is finished first.
+    _sync(store, ("z.sql", "1", True, ("a", "b")), ("x.sql", "2", False, ("a", "b")))
+    _sync(store, ("y.sql", "2", False, ("a", "b")))
+    assert _refs(store) == [(edge, 1)]
+    _sync(store, ("z.sql", "2", False, ("a", "b")))
+    assert _refs(store) == []
+    assert [r[0] for r in store.contributions()] == ["n"] * 6  # three files, two tables
+
+
+def test_a_relation_whose_end_another_file_held_goes_with_that_end(tmp_path: Path) -> None:
+    store = _sqlite_store(tmp_path / "g.sqlite")
+    # x defines a and b; y states a→b but its own node rows were refused (none
+    # written): the edge still matches x's nodes.
+    _sync(store, ("x.sql", "1", False, ("a", "b")), ("y.sql", "1", True, ()))
+    assert _refs(store) == [("relation:d.s.a|R|relation:d.s.b", 1)]
+    _sync(store, ("x.sql", "2", False, ("a",)))  # b is gone: so is the edge
+    assert _refs(store) == []
+    assert [r for r in store.contributions() if r[0] == "e"] == []  # y's record too
+    _sync(store, ("w.sql", "1", True, ("a", "b")))  # the edge again, from w alone
+    store.finish_file("y.sql", None, [], [])  # y goes: w's edge stays
+    assert _refs(store) == [("relation:d.s.a|R|relation:d.s.b", 1)]

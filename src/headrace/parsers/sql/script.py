@@ -93,9 +93,9 @@ class ScriptParser:
             hit = self.cache.get(self.file_parser, digest)
             if hit is not None:
                 return ScriptResult.from_json(hit), True
-        text = data.decode("utf-8", errors="replace")
         result = ScriptResult(self.dialect)
-        statements = split_statements(text, mysql=self.dialect == "mysql")
+        # bytes: the splitter decodes only the statements it returns
+        statements = split_statements(data, mysql=self.dialect == "mysql")
         _count(result, "statements", len(statements))
         self._parse_statements(statements, result)
         if self.cache is not None and whole_entry:

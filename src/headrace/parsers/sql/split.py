@@ -19,6 +19,15 @@ What ends a statement:
 
 A PostgreSQL ``COPY … FROM stdin;`` is followed by its data up to a ``\\.`` line,
 which is skipped unread.
+
+Given the file's bytes, the splitter scans them decoded as Latin-1 (one character
+per byte, so ``str.find``/``str.count`` run at memchr speed and no UTF-8 decoding
+happens for the text it skips) and decodes only the statements it returns as UTF-8.
+Every character it looks for is ASCII, and UTF-8 never puts an ASCII byte inside a
+multi-byte character, so the cuts fall where they would in the decoded text.
+A data statement (``INSERT``/``REPLACE``) is skipped with ``str.find`` for its
+``;`` and ``str.count`` of quotes before it when nothing but single-quoted strings
+can hide a ``;`` in it; otherwise one regular expression match consumes it.
 """
 
 from __future__ import annotations
@@ -115,16 +124,104 @@ def _scanner(delimiter: str, hash_comments: bool) -> re.Pattern[str]:
     )
 
 
+def _same(text: str) -> str:
+    return text
+
+
+def _from_latin1(text: str) -> str:
+    return text.encode("latin-1").decode("utf-8", errors="replace")
+
+
+_DATA_SPECIALS = {
+    mysql: ('"', "`", "\\", "--", "/*") + (("#",) if mysql else ()) for mysql in (False, True)
+}
+
+
+def _data_end(text: str, start: int, mysql: bool) -> int:
+    """Just past the ``;`` that ends the data statement at ``start``, or -1 to leave it
+    to the regular expression (``_DATA_BODY``), whose result this is.
+
+    Jumps with ``str.find``/``str.count`` (C loops over one byte per character)
+    instead of stepping through every value: between the special sequences
+    (``"``, backquote, backslash, ``--``, ``/*``, MySQL's ``#``) only single-quoted
+    strings hide a ``;``, and a position is inside one when an odd number of quotes
+    precede it (``''`` escapes count twice). A special inside a string changes
+    nothing (a backslash escapes the next character); outside, a quoted name or a
+    comment is skipped whole. Whatever the regular expression would read another
+    way (a backslash before a quote, backslash or line end inside a string, ``""``
+    or a backslash inside a double-quoted name, anything unterminated) gives -1.
+    """
+    find, count = text.find, text.count
+    specials = _DATA_SPECIALS[mysql]
+    semi = find(";", start)
+    if semi < 0:
+        return -1
+    at = [find(sp, start, semi) for sp in specials]  # next occurrence before ``semi``
+    pos, quotes = start, 0  # ``quotes``: counted in [start, pos), minus skipped names
+    while True:
+        x = min((h for h in at if h >= 0), default=-1)
+        if x < 0:  # no special before the ``;``
+            quotes += count("'", pos, semi)
+            if not quotes & 1:
+                return semi + 1
+            pos = semi + 1
+        else:
+            quotes += count("'", pos, x)
+            pos = _past_special(text, x, bool(quotes & 1))
+            if pos < 0:
+                return -1
+        if pos > semi:
+            old, semi = semi, find(";", pos)
+            if semi < 0:
+                return -1
+            at = [h if h >= 0 else find(sp, old, semi) for h, sp in zip(at, specials, strict=True)]
+        at = [
+            h if h < 0 or h >= pos else find(sp, pos, semi)
+            for h, sp in zip(at, specials, strict=True)
+        ]
+
+
+def _past_special(text: str, x: int, in_string: bool) -> int:
+    """Where ``_data_end`` goes on after the special sequence at ``x`` (-1: give up)."""
+    ch = text[x]
+    if in_string:  # only a backslash matters: it escapes the next character
+        escaped = text[x + 1 : x + 2]
+        bad = ch == "\\" and escaped in ("'", "\\", "\n", "")
+        return -1 if bad else x + (2 if ch == "\\" else 1)
+    if ch == "\\":  # a plain character outside strings
+        return x + 1
+    if ch in '`"':  # a quoted name (a double-quoted one with \ or "" escapes: give up)
+        close = text.find(ch, x + 1)
+        escapes = ch == '"' and close >= 0
+        if escapes and (text.find("\\", x + 1, close) >= 0 or text.startswith('"', close + 1)):
+            close = -1
+    elif ch == "/":
+        close = text.find("*/", x + 2)
+        close = close + 1 if close >= 0 else -1
+    else:  # ``--`` or ``#``: to the end of the line
+        return text.find("\n", x)
+    return -1 if close < 0 else close + 1
+
+
 class _Splitter:
-    def __init__(self, text: str, *, mysql: bool) -> None:
+    def __init__(self, text: str, *, mysql: bool, latin1: bool = False) -> None:
         self.text = text
         self.mysql = mysql
+        # ``text`` is bytes decoded as Latin-1: statements are decoded as UTF-8.
+        self.decode = _from_latin1 if latin1 else _same
         self.delimiter = ";"
-        # Scripts with "/" or "GO" lines end routines only there.
-        self.separator_lines = _SEP_LINE.search(text) is not None
+        self._separator_lines: bool | None = None
         self.pos = 0  # start of the current statement
         self.line = 1  # line number at self.pos
         self.out: list[Statement] = []
+
+    @property
+    def separator_lines(self) -> bool:
+        """Whether the script has ``/`` or ``GO`` lines (routines end only there).
+        Looked up only when a routine or block is met: most data scripts have none."""
+        if self._separator_lines is None:
+            self._separator_lines = _SEP_LINE.search(self.text) is not None
+        return self._separator_lines
 
     def run(self) -> list[Statement]:
         text = self.text
@@ -190,7 +287,7 @@ class _Splitter:
     def _block_at(self, start: int) -> bool:
         if _ROUTINE_HEAD.match(self.text, start):
             return True
-        return self.separator_lines and _ANON_BLOCK_HEAD.match(self.text, start) is not None
+        return _ANON_BLOCK_HEAD.match(self.text, start) is not None and self.separator_lines
 
     def _fast(self, pos: int, data: bool = True) -> int:
         """Emit the statements from ``pos`` (= ``self.pos``) on, one regex match each
@@ -201,7 +298,7 @@ class _Splitter:
         quotes, unterminated). Inlined: this loop is most of a cold ingest's split."""
         if self.delimiter != ";":
             return pos
-        text, out, n = self.text, self.out, len(self.text)
+        text, out, n, decode = self.text, self.out, len(self.text), self.decode
         body, data_body = _STATEMENT_BODY[self.mysql], _DATA_BODY[self.mysql]
         blank = _BLANK[self.mysql]
         line = self.line  # the line at pos
@@ -212,14 +309,21 @@ class _Splitter:
             if start >= n or _SPECIAL_START.match(text, start) or self._block_at(start):
                 break
             if _DATA_HEAD.match(text, start):
-                m = data_body.match(text, start) if data else None
-                if m is None:
+                if not data:
                     break
+                stop = _data_end(text, start, self.mysql)
+                if stop < 0:
+                    m = data_body.match(text, start)
+                    if m is None:
+                        break
+                    stop = m.end()
                 first = line + text.count("\n", pos, start)
-                prefix = text[start : min(m.end() - 1, start + _DATA_PREFIX_CHARS)]
-                line = first + text.count("\n", start, m.end())
+                # the first characters (<= 4 bytes each, so 4x as many bytes suffice)
+                cut = min(stop - 1, start + 4 * _DATA_PREFIX_CHARS)
+                prefix = decode(text[start:cut])[:_DATA_PREFIX_CHARS]
+                line = first + text.count("\n", start, stop)
                 out.append(Statement(prefix, first, line, statement_head(prefix)))
-                pos = m.end()
+                pos = stop
                 continue
             m = body.match(text, start)
             if m is None:
@@ -227,7 +331,7 @@ class _Splitter:
             end = m.end() - 1
             first = line + text.count("\n", pos, start)
             if start < end:
-                stmt = text[start:end].rstrip()
+                stmt = decode(text[start:end]).rstrip()
                 out.append(Statement(stmt, first, first + stmt.count("\n"), statement_head(stmt)))
             line = first + text.count("\n", start, m.end())
             pos = m.end()
@@ -262,7 +366,7 @@ class _Splitter:
         """Record text[pos:end] as a statement (if not blank) and move to ``resume``."""
         start = self._significant_start(self.pos)
         if start < end:
-            body = self.text[start:end].rstrip()
+            body = self.decode(self.text[start:end]).rstrip()
             line = self.line + self.text.count("\n", self.pos, start)
             last_line = line + body.count("\n")
             self.out.append(Statement(body, line, last_line, statement_head(body)))
@@ -302,15 +406,19 @@ def statement_head(text: str) -> str:
     return f"{verb} {rest[0]}" if rest else verb
 
 
-def split_statements(text: str, *, mysql: bool = False) -> list[Statement]:
+def split_statements(text: str | bytes, *, mysql: bool = False) -> list[Statement]:
     """Split ``text`` into statements (see the module docstring).
 
+    ``text`` may be the file's bytes (UTF-8; invalid sequences in a statement become
+    U+FFFD): the fast way, as nothing but the returned statements is decoded.
     ``mysql`` enables ``#`` comments and backslash escapes in strings. Unterminated
     strings or comments run to the end of the text and end up in the last statement
     (which then fails to parse, with its line).
     """
+    if isinstance(text, bytes):
+        return _Splitter(text.decode("latin-1"), mysql=mysql, latin1=True).run()
     return _Splitter(text, mysql=mysql).run()
 
 
-def iter_statements(text: str, *, mysql: bool = False) -> Iterator[Statement]:
+def iter_statements(text: str | bytes, *, mysql: bool = False) -> Iterator[Statement]:
     yield from split_statements(text, mysql=mysql)

@@ -1,0 +1,275 @@
+"""One SQL file -> its graph fragment, in this process or in a pool of workers.
+
+``parse_file`` is the graph ingest's per-file work before any write: read, hash
+(blake3), look the fragment up in the parse cache (key: content, dialect,
+database), else split, parse (statement-level cache) and build it. It touches no
+graph or ledger state, so ``ParsePool`` runs it in worker processes while the
+ingest's own process writes the previous files (the store, the ledger and the
+cache file keep one writer: the ingest process).
+
+Workers are forked (they inherit the loaded parser modules: no import time) and
+open the parse cache read-only in spirit: what they would write (new entries, LRU
+touches, hit/miss counts) comes back with each result and the ingest process
+applies it (``ParseCache.absorb``). A file's fragment travels as the JSON the
+cache stores for it anyway. Results come back in submission order, with a bounded
+number of files in flight, so groups, ledger order and memory are as in a serial
+run. Workers ignore SIGINT/SIGTERM: stopping is the ingest process's business.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from blake3 import blake3
+
+from headrace.errors import InputError, UnreadableFileError
+from headrace.graph.build import BUILDER_VERSION, build_fragment
+from headrace.graph.model import Edge, Fragment, Node
+from headrace.parsers.cache import CacheLog, ParseCache
+from headrace.parsers.sql.dialect import detect_dialect
+from headrace.parsers.sql.script import PARSER_VERSION, ScriptParser
+from headrace.records import FileRef, ParseIssue
+
+# Statement counters of one file, in GraphRunStats' names.
+COUNTERS = (
+    "cache_file_hits",
+    "cached_statements",
+    "parsed_statements",
+    "statements",
+    "data_statements",
+    "failed_statements",
+)
+
+
+@dataclass(slots=True)
+class Parsed:
+    """A file read and turned into its fragment (``fragment`` in this process;
+    from a worker only ``fragment_json``, which the cache stores as well)."""
+
+    ref: FileRef
+    digest: str  # hex, 16 bytes: the ledger's content hash
+    full: bytes  # the 32-byte blake3 digest: the cache key
+    started: float  # perf_counter when reading began (system-wide on Linux)
+    parse_s: float
+    frag_parser: str
+    hit: bool  # the fragment came from the cache whole
+    counts: tuple[int, ...]  # COUNTERS
+    fragment: Fragment | None = None
+    fragment_json: bytes | None = None
+
+    def parts(self, gen: str) -> FileParts:
+        """The fragment's rows (from its JSON without building a ``Fragment``)."""
+        frag = self.fragment
+        if frag is not None:
+            return FileParts(
+                frag.path, gen, list(frag.nodes.values()), list(frag.edges.values()), frag.issues
+            )
+        assert self.fragment_json is not None
+        nodes, edges, issues, _stats = orjson.loads(self.fragment_json)
+        return FileParts(self.ref.path, gen, nodes, edges, [ParseIssue(*i) for i in issues])
+
+
+@dataclass(slots=True)
+class FileParts:
+    """What the writer needs of a fragment: ``nodes`` shaped like ``Node`` (key,
+    kind, name, role, line, props) and ``edges`` like ``Edge``, as tuples or lists."""
+
+    path: str
+    gen: str
+    nodes: list[Any]
+    edges: list[Any]
+    issues: list[ParseIssue]
+
+    def fragment(self) -> Fragment:
+        """As a ``Fragment`` (for the search mirror's page)."""
+        return Fragment(
+            self.path,
+            self.gen,
+            {n[0]: Node(*n) for n in self.nodes},
+            {e[0]: Edge(*e) for e in self.edges},
+            self.issues,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A file that could not be read: what its dead letter says."""
+
+    ref: FileRef
+    stage: str
+    error_type: str
+    message: str
+    line: int | None
+    offset: int | None
+
+
+@dataclass(slots=True)
+class ParseContext:
+    """What parsing a file depends on besides the file (one per process)."""
+
+    dialect: str | None  # forced dialect, else detected per file
+    database: str | None  # forced database, else the root folder's name
+    signature_tag: str
+    cache: ParseCache | None = None
+    parsers: dict[str, ScriptParser] = field(default_factory=dict)
+
+
+def parse_file(ctx: ParseContext, ref: FileRef, *, keep_json: bool = False) -> Parsed | Unreadable:
+    """Read, hash and parse ``ref`` into its fragment (see the module docstring)."""
+    started = time.perf_counter()
+    try:
+        data = read_file(ref.path)
+    except InputError as exc:
+        return Unreadable(ref, exc.stage, type(exc).__name__, exc.message, exc.line, exc.offset)
+    full = blake3(data).digest()
+    digest = full[:16].hex()  # = blake3(data).hexdigest(length=16): a prefix
+    gen = f"{digest}-{ctx.signature_tag}"
+    dialect = ctx.dialect if ctx.dialect is not None else detect_dialect(ref.path, _head(data))
+    database = ctx.database or os.path.basename(ref.root.rstrip("/")) or "default"
+    # The built fragment is cached too (key: content, dialect, database): a
+    # whole-file hit skips the builder as well as the parser.
+    frag_parser = f"sql-graph@{PARSER_VERSION}.{BUILDER_VERSION}:{dialect}:{database}"
+    cache = ctx.cache
+    hit = cache.get(frag_parser, full) if cache is not None else None
+    fragment: Fragment | None
+    if hit is not None:
+        fragment = None if keep_json else Fragment.from_json(ref.path, gen, hit)
+        counts = fragment.stats if fragment is not None else _stats_of(hit)
+        reused = counts.get("parsed", 0) + counts.get("cached", 0)
+        row = (1, reused, 0)
+        frag_json: bytes | None = hit
+    else:
+        parser = ctx.parsers.get(dialect)
+        if parser is None:
+            parser = ctx.parsers[dialect] = ScriptParser(dialect, cache)
+        # No whole-file script entry: the fragment entry serves the same files
+        # (the statement entries still serve the same content in other roots).
+        result, cached = parser.parse(data, full, whole_entry=False)
+        fragment = build_fragment(ref.path, gen, database, result)
+        counts = result.counts
+        reused = counts.get("cached", 0)
+        parsed = counts.get("parsed", 0)
+        if cached:  # nothing was parsed in this run
+            reused, parsed = reused + parsed, 0
+        row = (int(cached), reused, parsed)
+        frag_json = fragment.to_json() if cache is not None or keep_json else None
+        if keep_json:
+            fragment = None
+    return Parsed(
+        ref,
+        digest,
+        full,
+        started,
+        time.perf_counter() - started,
+        frag_parser,
+        hit is not None,
+        (*row, counts.get("statements", 0), counts.get("data", 0), counts.get("failed", 0)),
+        fragment,
+        frag_json,
+    )
+
+
+def _stats_of(fragment_json: bytes) -> dict[str, int]:
+    stats: dict[str, int] = orjson.loads(fragment_json)[3]
+    return stats
+
+
+def read_file(path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError as exc:
+        raise UnreadableFileError(
+            "file vanished before it was read", path=path, stage="read"
+        ) from exc
+    except OSError as exc:
+        raise UnreadableFileError(
+            f"cannot read file: {exc.strerror or exc}", path=path, stage="read"
+        ) from exc
+
+
+def _head(data: bytes) -> str:
+    return data[:65536].decode("utf-8", errors="replace")
+
+
+# -- the pool ---------------------------------------------------------------------
+
+_WORKER: dict[str, ParseContext] = {}  # this worker process's context
+
+
+def _init_worker(ctx: ParseContext, cache_path: str | None) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    ctx.cache = ParseCache(cache_path, buffer_only=True) if cache_path is not None else None
+    ctx.parsers = {}
+    _WORKER["ctx"] = ctx
+
+
+def _work(refs: Sequence[FileRef]) -> tuple[list[Parsed | Unreadable], CacheLog | None]:
+    ctx = _WORKER["ctx"]
+    out = [parse_file(ctx, ref, keep_json=True) for ref in refs]
+    return out, (ctx.cache.take_log() if ctx.cache is not None else None)
+
+
+class ParsePool:
+    """``workers`` forked processes running ``parse_file``; see the module docstring."""
+
+    def __init__(self, ctx: ParseContext, workers: int, *, chunk: int = 4) -> None:
+        cache_path = str(ctx.cache.path) if ctx.cache is not None else None
+        if ctx.cache is not None:
+            ctx.cache.flush()  # what this process buffered becomes visible to workers
+        worker_ctx = ParseContext(ctx.dialect, ctx.database, ctx.signature_tag)
+        self._pool = multiprocessing.get_context("fork").Pool(
+            workers, _init_worker, (worker_ctx, cache_path)
+        )
+        self.workers = workers
+        self.chunk = chunk
+        self.cache = ctx.cache
+
+    def map(self, refs: Iterable[FileRef], stop: Any = None) -> Iterator[Parsed | Unreadable]:
+        """Each ref's result in order; ``stop()`` true: submit nothing more."""
+        pending: deque[Any] = deque()
+        it = iter(refs)
+        limit = 3 * self.workers  # chunks in flight
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < limit and not (stop and stop()):
+                chunk = [ref for _, ref in zip(range(self.chunk), it, strict=False)]
+                if not chunk:
+                    exhausted = True
+                    break
+                pending.append(self._pool.apply_async(_work, (chunk,)))
+            if not pending:
+                return
+            results, log = pending.popleft().get()
+            if log is not None and self.cache is not None:
+                self.cache.absorb(log)
+            yield from results
+
+    def close(self) -> None:
+        self._pool.terminate()
+        self._pool.join()
+
+    def __enter__(self) -> ParsePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def default_workers() -> int:
+    """Parse workers for a large sync: one per CPU beyond the writer's, at least 1,
+    at most 4 (``HEADRACE_GRAPH_WORKERS`` overrides; 0 parses in-process)."""
+    env = os.environ.get("HEADRACE_GRAPH_WORKERS")
+    if env is not None:
+        return max(0, int(env))
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(4, (cpus or 1)))

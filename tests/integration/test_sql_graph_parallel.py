@@ -1,0 +1,66 @@
+"""Parsing in worker processes (graph/parse.py) gives the graph, counts, dead letters
+and parse-cache entries of parsing in the ingest's own process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tests.integration.sql_graph_support import CHINOOK, SAKILA, contributions, copy_sql, snapshot
+
+from headrace.graph import ingest as graph_ingest
+from headrace.graph.ingest import GraphIndex, GraphRunStats
+from headrace.parsers.cache import ParseCache
+
+COUNTS = ("files_done", "statements", "data_statements", "failed_statements", "dead_letters")
+
+
+def _corpus(tmp_path: Path) -> Path:
+    root = tmp_path / "all"
+    copy_sql(SAKILA, root / "sakila")
+    copy_sql(CHINOOK, root / "chinook")
+    bad = root / "sakila" / "broken.sql"
+    bad.write_text("CREATE TABLE ok (a INT);\n\nCREATE TABLE bad (a INT NOT NULL NOT), (;\n")
+    return root
+
+
+def _run(graph: Path, root: Path, cache: Path, workers: int) -> tuple[GraphRunStats, list[str]]:
+    with (
+        ParseCache(cache) as parse_cache,
+        GraphIndex(graph, cache=parse_cache, workers=workers) as index,
+    ):
+        stats = index.ingest([str(root)])
+        letters = [f"{d.path}:{d.line}:{d.stage}" for d in index.failed()]
+    return stats, letters
+
+
+def test_a_pool_of_parse_workers_builds_the_same_graph(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(graph_ingest, "POOL_MIN_FILES", 1)
+    root = _corpus(tmp_path)
+    serial, s_letters = _run(tmp_path / "serial.sqlite", root, tmp_path / "c1.sqlite", 0)
+    pooled, p_letters = _run(tmp_path / "pooled.sqlite", root, tmp_path / "c2.sqlite", 2)
+    assert pooled.files_done == 13
+    assert [getattr(pooled, k) for k in COUNTS] == [getattr(serial, k) for k in COUNTS]
+    assert pooled.failed_statements == 1
+    assert p_letters == s_letters
+    assert any(x.endswith("broken.sql:3:parse") for x in p_letters)  # file and line
+    assert snapshot(tmp_path / "pooled.sqlite") == snapshot(tmp_path / "serial.sqlite")
+    assert contributions(tmp_path / "pooled.sqlite") == contributions(tmp_path / "serial.sqlite")
+    # What the workers would have cached was written by the ingest's process: the
+    # same entries as a serial run, with their lookups counted (two workers can both
+    # miss a statement new to the run: at least the serial run's misses).
+    with ParseCache(tmp_path / "c1.sqlite") as c1, ParseCache(tmp_path / "c2.sqlite") as c2:
+        one, two = c1.stats(), c2.stats()
+    assert two["by_parser"] == one["by_parser"]
+    assert two["misses"] >= one["misses"] > 0
+    # A re-ingest through the workers after deleting the graph: every file is a
+    # whole-file hit, and the graph is the same again.
+    (tmp_path / "pooled.sqlite").unlink()
+    warm, _ = _run(tmp_path / "pooled.sqlite", root, tmp_path / "c2.sqlite", 2)
+    assert warm.cache_file_hits == 13
+    assert warm.parsed_statements == 0
+    assert snapshot(tmp_path / "pooled.sqlite") == snapshot(tmp_path / "serial.sqlite")
+    with ParseCache(tmp_path / "c2.sqlite") as c2:
+        assert c2.stats()["hits"] >= 13
