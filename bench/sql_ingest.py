@@ -21,10 +21,13 @@ no embeddings, no search mirror):
 - ``poison``: the BatchWriter's store calls to isolate one poisoned row in a batch
   of 100, for every position, against the seed's 100 → 50 → 10 → 1 schedule.
 
-Figures per phase: files/s (wall time of ``GraphIndex.ingest``), files per CPU
-second of the process (robust to other load on a shared machine), p50 / p95 per-file
+Figures per phase: files/s, MB/s and statements/s (wall time of
+``GraphIndex.ingest``), the CPU seconds of the process and of its parse workers
+(``--workers``, default headrace's), files per CPU second of both together (robust
+to other load on a shared machine), p50 / p95 per-file
 latency (from reading the file to its ledger commit, group waits included), p50 of
-the per-file read + parse + fragment time, peak RSS of the process.
+the per-file read + parse + fragment time, peak RSS of the process and of the
+largest worker.
 Seed (004): 65 files/s, p50 45 ms, 500 MB.
 """
 
@@ -67,20 +70,25 @@ def generate(data: Path, files: int, roots: int) -> list[Path]:
     return folders
 
 
-def run_phase(phase: str, roots: list[Path], graph: Path, cache: Path) -> dict[str, object]:
+def run_phase(
+    phase: str, roots: list[Path], graph: Path, cache: Path, workers: int | None
+) -> dict[str, object]:
     from headrace.graph.ingest import GraphIndex
     from headrace.parsers.cache import ParseCache
 
     parse_cache = None if phase == "nocache" else ParseCache(cache)
+    size = sum(p.stat().st_size for r in roots for p in r.iterdir())
     started = time.perf_counter()
     cpu_started = time.process_time()
-    with GraphIndex(graph, cache=parse_cache) as index:
+    with GraphIndex(graph, cache=parse_cache, workers=workers) as index:
         stats = index.ingest([str(r) for r in roots])
+        used_workers = index.workers
     wall = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
     if parse_cache is not None:
         parse_cache.close()
     snap = stats.snapshot()
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # the parse workers, joined
     return {
         "phase": phase,
         "files": stats.files_done,
@@ -94,17 +102,24 @@ def run_phase(phase: str, roots: list[Path], graph: Path, cache: Path) -> dict[s
         "node_rows": stats.nodes_written,
         "edge_rows": stats.edges_written,
         "write_calls": stats.write_calls,
+        "workers": used_workers,
         "seconds": round(wall, 2),
         "files_per_s": round(stats.files_done / wall, 1),
+        "mb_per_s": round(size / 1e6 / wall, 1),
+        "statements_per_s": round(stats.statements / wall),
         # CPU seconds of this process (user + system): on a shared machine the
         # wall-clock rate falls with the load, files per CPU second does not.
         "cpu_s": round(cpu, 2),
-        "files_per_cpu_s": round(stats.files_done / cpu, 1) if cpu else None,
+        "workers_cpu_s": round(kids.ru_utime + kids.ru_stime, 2),
+        "files_per_cpu_s": round(stats.files_done / (cpu + kids.ru_utime + kids.ru_stime), 1),
         "load_avg_1m": round(os.getloadavg()[0], 2),
         "p50_ms": snap.get("p50_ms"),
         "p95_ms": snap.get("p95_ms"),
         "parse_p50_ms": snap.get("parse_p50_ms"),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        # the largest worker's peak (forked: its pages are shared with this process
+        # until written, so the two do not simply add up)
+        "worker_peak_rss_mb": round(kids.ru_maxrss / 1024, 1),
     }
 
 
@@ -155,14 +170,20 @@ def child(args: argparse.Namespace) -> None:
     result = (
         poison_costs()
         if args.phase == "poison"
-        else run_phase(args.phase, roots, OUT / "graph.sqlite", OUT / "parse-cache.sqlite")
+        else run_phase(
+            args.phase, roots, OUT / "graph.sqlite", OUT / "parse-cache.sqlite", args.workers
+        )
     )
     print(json.dumps(result))
 
 
-def phase(name: str) -> dict[str, object]:
+def phase(name: str, workers: int | None) -> dict[str, object]:
+    extra = [] if workers is None else ["--workers", str(workers)]
     proc = subprocess.run(
-        [sys.executable, __file__, "--phase", name], capture_output=True, text=True, check=True
+        [sys.executable, __file__, "--phase", name, *extra],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
     print(json.dumps(result), flush=True)
@@ -180,6 +201,9 @@ def main() -> None:
     parser.add_argument("--roots", type=int, default=10)
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--phase", choices=["nocache", "cold", "warm", "noop", "poison"])
+    parser.add_argument(
+        "--workers", type=int, default=None, help="parse workers (default: headrace's; 0: none)"
+    )
     args = parser.parse_args()
     if args.phase:
         child(args)
@@ -189,15 +213,15 @@ def main() -> None:
     size = sum(p.stat().st_size for f in folders for p in f.iterdir())
     print(f"corpus: {args.files} files, {size / 1e6:.1f} MB in {len(folders)} roots", flush=True)
     remove_graph()
-    nocache = phase("nocache")
+    nocache = phase("nocache", args.workers)
     remove_graph()
     Path(OUT / "parse-cache.sqlite").unlink(missing_ok=True)
-    cold = phase("cold")
+    cold = phase("cold", args.workers)
     remove_graph()  # ledger and graph gone, parse cache kept
-    warm = phase("warm")
-    noop = phase("noop")  # same graph again: nothing changed
+    warm = phase("warm", args.workers)
+    noop = phase("noop", args.workers)  # same graph again: nothing changed
     print(f"no-op re-run: {noop['seconds']} s for {noop['unchanged']} unchanged files", flush=True)
-    phase("poison")
+    phase("poison", None)
     rate = float(warm["files_per_s"])
     print(
         f"warm re-ingest speed-up: {rate / float(cold['files_per_s']):.1f}x vs the cold cache,"

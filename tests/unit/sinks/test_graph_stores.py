@@ -63,8 +63,10 @@ def test_graph_migration_to_v4_counts_each_relations_files(tmp_path: Path) -> No
         )
     conn.execute("INSERT INTO graph_edge_src VALUES (10, 1), (10, 2), (11, 1)")
     assert graph_sqlite.migrate_graph(conn) == 4
-    refs = dict(conn.execute("SELECT id, refs FROM graph_edges").fetchall())
-    assert refs == {10: 2, 11: 1}  # 12 had no contribution left: gone
+    refs = dict(conn.execute("SELECT id, refs FROM graph_edge_refs").fetchall())
+    assert refs == {10: 2, 11: 1}
+    edges = [r[0] for r in conn.execute("SELECT id FROM graph_edges ORDER BY id")]
+    assert edges == [10, 11]  # 12 had no contribution left: gone
     records = dict(conn.execute("SELECT path, edges FROM graph_files").fetchall())
     assert graph_sqlite._decode_edges(records["a.sql"]) == [10, 11]
     assert graph_sqlite._decode_edges(records["b.sql"]) == [10]
@@ -325,7 +327,10 @@ def _sync(
 
 
 def _refs(store: graph_sqlite.SqliteGraphStore) -> list[tuple[str, int]]:
-    return [(str(k), int(n)) for k, n in store.conn.execute("SELECT key, refs FROM graph_edges")]
+    rows = store.conn.execute(
+        "SELECT e.key, r.refs FROM graph_edges e LEFT JOIN graph_edge_refs r USING (id)"
+    )
+    return [(str(k), int(n)) for k, n in rows]
 
 
 def test_a_relation_lives_while_any_file_states_it(tmp_path: Path) -> None:
