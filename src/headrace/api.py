@@ -36,7 +36,7 @@ from headrace.runtime.durable import DurableOffsets
 from headrace.runtime.embed import EmbedStage
 from headrace.runtime.produce import FileProcessor, parser_signature
 from headrace.runtime.replicate import REPLICA_STAGE, ReconcileReport, Replicator, replica_letter
-from headrace.runtime.runner import Runner
+from headrace.runtime.runner import KEYWORD_ONLY, Runner
 from headrace.runtime.stats import RunStats
 from headrace.runtime.write import WriteStage
 from headrace.sinks.base import Hit
@@ -285,7 +285,11 @@ class Index:
         write = WriteStage(
             self.conn, self.sink, self.ledger, stats, self._replicator(), durable=durable
         )
-        return Runner(processor, embed, write, workers=s.workers, queue_bytes=s.queue_bytes)
+        lean: dict[str, int] = {}
+        if self.embedder is None:  # keyword-only: flat RSS under 100 MB (runner.KEYWORD_ONLY)
+            self.conn.execute("PRAGMA cache_size=-8000")
+            lean = KEYWORD_ONLY
+        return Runner(processor, embed, write, workers=s.workers, queue_bytes=s.queue_bytes, **lean)
 
     def _apply_cheap(self, plan: Plan, stats: RunStats) -> None:
         """Deletions, renames and touches: ledger-only or row moves, one transaction."""

@@ -66,6 +66,12 @@ def connect(path: Path, *, readonly: bool = False) -> apsw.Connection:
         # read-only lookups do with 2 MB. Bounded either way, whatever the index size.
         conn.execute(f"PRAGMA cache_size=-{2000 if readonly else 16000}")
         if not readonly:
+            # Checkpoint at 32 MB of WAL, not SQLite's 4 MB: a page rewritten by many
+            # commits (index and FTS pages) is copied into the file once per checkpoint.
+            # Measured on a 210 MB keyword-only ingest: child CPU 44.8 -> 37.9 s,
+            # system time 14.6 -> 11.9 s (bench/large_files.py; docs/design.md).
+            conn.execute("PRAGMA wal_autocheckpoint=8000")
+        if not readonly:
             migrate(conn)
     except apsw.BusyError as exc:
         raise TransientError(f"{path}: index is busy: {exc}") from exc

@@ -49,6 +49,13 @@ TRIM_INTERVAL_S = 0.5
 
 _NO_LINGER = (FileDone, FileFailed, FileSkipped, SegmentDone)
 
+# Keyword-only runs (no model): the embed stage passes windows straight through, so
+# a second window waiting in Q2 is only memory, and windows need not be large for
+# model batches. Half-size windows, one in Q2 (and an 8 MB writer page cache, set by
+# the caller) took a 210 MB JSONL's peak RSS from 113.9 to 88.5 MB at about the same
+# CPU (bench/large_files.py; docs/design.md, "Large and growing files").
+KEYWORD_ONLY: dict[str, int] = {"max_window_items": 2048, "q2_windows": 1}
+
 
 class Runner:
     """One run over a list of files."""
@@ -61,17 +68,21 @@ class Runner:
         *,
         workers: int = 1,
         queue_bytes: int = 8 << 20,
+        max_window_items: int = WINDOW_ITEMS,
+        q2_windows: int = 2,
     ) -> None:
         self.processor = processor
         self.embed = embed
         self.write = write
         self.workers = workers
+        self.max_window_items = max_window_items
         # Q1 holds one window ahead of the embed stage: with the real model a window
         # takes a minute to embed and the producers refill Q1 in about a second, so
         # more would only be memory. Q2 counts a window's vectors too; two windows let
-        # the writer commit one while the next waits.
-        self.q1: BoundedQueue[tuple[list[Item], int]] = BoundedQueue(WINDOW_ITEMS, queue_bytes)
-        self.q2: BoundedQueue[Window] = BoundedQueue(2, queue_bytes)
+        # the writer commit one while the next waits. (Keyword-only runs pass smaller
+        # windows and one in Q2: KEYWORD_ONLY below.)
+        self.q1: BoundedQueue[tuple[list[Item], int]] = BoundedQueue(max_window_items, queue_bytes)
+        self.q2: BoundedQueue[Window] = BoundedQueue(q2_windows, queue_bytes)
         self.trim_seconds = 0.0
         self._trimmed = 0.0
         # Is the model kept fed? Windows embedded, their items, and the time the embed
@@ -155,7 +166,7 @@ class Runner:
             self.q2.close()
 
     def _take_window(self) -> list[Item]:
-        """Up to WINDOW_ITEMS items and Q1's byte budget (plus the item crossing it):
+        """Up to ``max_window_items`` items and Q1's byte budget (plus the item crossing it):
         producers refill Q1 while a window is taken, so items alone would let a
         window of long chunks outgrow every byte budget."""
         started = time.perf_counter()
@@ -164,7 +175,7 @@ class Runner:
         items: list[Item] = [] if first is None else first[0]
         size = 0 if first is None else first[1]
         deadline = time.perf_counter() + LINGER_S
-        while len(items) < WINDOW_ITEMS and size < self.q1.max_bytes:
+        while len(items) < self.max_window_items and size < self.q1.max_bytes:
             # Mid-file, more of the file is coming: wait a little for it rather than
             # commit a window of a few chunks (each window is a transaction: 373 of
             # them for a 1 MB append whose producer trickled). At a file's end, go;
