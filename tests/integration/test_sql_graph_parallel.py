@@ -3,14 +3,20 @@ and parse-cache entries of parsing in the ingest's own process."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.integration.sql_graph_support import CHINOOK, SAKILA, contributions, copy_sql, snapshot
 
 from headrace.graph import ingest as graph_ingest
+from headrace.graph import parse
 from headrace.graph.ingest import GraphIndex, GraphRunStats
 from headrace.parsers.cache import ParseCache
+from headrace.records import FileRef
 
 COUNTS = ("files_done", "statements", "data_statements", "failed_statements", "dead_letters")
 
@@ -64,3 +70,28 @@ def test_a_pool_of_parse_workers_builds_the_same_graph(
     assert snapshot(tmp_path / "pooled.sqlite") == snapshot(tmp_path / "serial.sqlite")
     with ParseCache(tmp_path / "c2.sqlite") as c2:
         assert c2.stats()["hits"] >= 13
+
+
+def _die_on_film(ctx: parse.ParseContext, ref: FileRef, *, keep_json: bool = False) -> Any:
+    if "sqlite-sakila" in ref.path:
+        os._exit(3)  # a worker killed mid-file (OOM killer, SIGKILL)
+    return _real_parse_file(ctx, ref, keep_json=keep_json)
+
+
+_real_parse_file = parse.parse_file
+
+
+def test_a_worker_that_dies_fails_the_run_instead_of_hanging_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(graph_ingest, "POOL_MIN_FILES", 1)
+    monkeypatch.setattr(parse, "parse_file", _die_on_film)  # inherited by forked workers
+    root = _corpus(tmp_path)
+    with pytest.raises(BrokenProcessPool):
+        _run(tmp_path / "g.sqlite", root, tmp_path / "c.sqlite", 2)
+    assert multiprocessing.active_children() == []
+    # The next run (workers healthy again) converges on the serial graph.
+    monkeypatch.setattr(parse, "parse_file", _real_parse_file)
+    _run(tmp_path / "g.sqlite", root, tmp_path / "c.sqlite", 2)
+    _run(tmp_path / "serial.sqlite", root, tmp_path / "c1.sqlite", 0)
+    assert snapshot(tmp_path / "g.sqlite") == snapshot(tmp_path / "serial.sqlite")

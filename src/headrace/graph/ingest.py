@@ -29,6 +29,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -286,17 +287,23 @@ class GraphIndex:
         else:
             results = (parse_file(self._ctx, ref) for ref in refs if not self._stop)
         try:
-            for result in results:
-                if self._stop:
-                    break
-                item = self._accept(result, stats)
-                if item is None:
-                    continue
-                group.append(item)
-                rows += len(item.parts.nodes) + len(item.parts.edges)
-                if rows >= self.group_rows:
-                    self._flush(group, stats)
-                    group, rows = [], 0
+            try:
+                for result in results:
+                    if self._stop:
+                        break
+                    item = self._accept(result, stats)
+                    if item is None:
+                        continue
+                    group.append(item)
+                    rows += len(item.parts.nodes) + len(item.parts.edges)
+                    if rows >= self.group_rows:
+                        self._flush(group, stats)
+                        group, rows = [], 0
+            except BrokenProcessPool:
+                # A SIGTERM to the whole process group stops the workers as well:
+                # when a stop was asked for, finish what was parsed, as without them.
+                if not self._stop:
+                    raise
             if group:
                 self._flush(group, stats)
         finally:

@@ -13,7 +13,10 @@ touches, hit/miss counts) comes back with each result and the ingest process
 applies it (``ParseCache.absorb``). A file's fragment travels as the JSON the
 cache stores for it anyway. Results come back in submission order, with a bounded
 number of files in flight, so groups, ledger order and memory are as in a serial
-run. Workers ignore SIGINT/SIGTERM: stopping is the ingest process's business.
+run. Workers ignore SIGINT (stopping is the ingest process's business; a SIGTERM
+to the whole group ends them, and a stop requested meanwhile still finishes what
+was parsed) and die with the ingest process (Linux ``PR_SET_PDEATHSIG``), so a
+SIGKILL leaves no orphans.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,11 +210,26 @@ _WORKER: dict[str, ParseContext] = {}  # this worker process's context
 
 
 def _init_worker(ctx: ParseContext, cache_path: str | None) -> None:
+    # Ctrl-C reaches the whole process group: stopping is the ingest process's
+    # business. SIGTERM keeps its default (the pool terminates workers with it), and
+    # a worker must not outlive the ingest process (SIGKILL of it: no orphans).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent()
     ctx.cache = ParseCache(cache_path, buffer_only=True) if cache_path is not None else None
     ctx.parsers = {}
     _WORKER["ctx"] = ctx
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this process when its parent dies (prctl PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the pool's own checks remain
+        pass
 
 
 def _work(refs: Sequence[FileRef]) -> tuple[list[Parsed | Unreadable], CacheLog | None]:
@@ -220,25 +239,34 @@ def _work(refs: Sequence[FileRef]) -> tuple[list[Parsed | Unreadable], CacheLog 
 
 
 class ParsePool:
-    """``workers`` forked processes running ``parse_file``; see the module docstring."""
+    """``workers`` forked processes running ``parse_file``; see the module docstring.
+
+    A ``concurrent.futures`` process pool: a worker that dies (killed, out of
+    memory) fails the pending results with ``BrokenProcessPool`` instead of leaving
+    the ingest waiting for them."""
 
     def __init__(self, ctx: ParseContext, workers: int, *, chunk: int = 4) -> None:
         cache_path = str(ctx.cache.path) if ctx.cache is not None else None
         if ctx.cache is not None:
             ctx.cache.flush()  # what this process buffered becomes visible to workers
         worker_ctx = ParseContext(ctx.dialect, ctx.database, ctx.signature_tag)
-        self._pool = multiprocessing.get_context("fork").Pool(
-            workers, _init_worker, (worker_ctx, cache_path)
+        self._pool = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_init_worker,
+            initargs=(worker_ctx, cache_path),
         )
         self.workers = workers
         self.chunk = chunk
         self.cache = ctx.cache
 
-    def map(self, refs: Iterable[FileRef], stop: Any = None) -> Iterator[Parsed | Unreadable]:
-        """Each ref's result in order; ``stop()`` true: submit nothing more."""
-        pending: deque[Any] = deque()
+    def map(
+        self, refs: Iterable[FileRef], stop: Callable[[], bool] | None = None
+    ) -> Iterator[Parsed | Unreadable]:
+        """Each ref's result in order; once ``stop()`` is true nothing more is sent."""
+        pending: deque[Future[tuple[list[Parsed | Unreadable], CacheLog | None]]] = deque()
         it = iter(refs)
-        limit = 3 * self.workers  # chunks in flight
+        limit = 3 * self.workers  # chunks in flight: bounded memory, workers kept busy
         exhausted = False
         while True:
             while not exhausted and len(pending) < limit and not (stop and stop()):
@@ -246,17 +274,17 @@ class ParsePool:
                 if not chunk:
                     exhausted = True
                     break
-                pending.append(self._pool.apply_async(_work, (chunk,)))
+                pending.append(self._pool.submit(_work, chunk))
             if not pending:
                 return
-            results, log = pending.popleft().get()
+            results, log = pending.popleft().result()
             if log is not None and self.cache is not None:
                 self.cache.absorb(log)
             yield from results
 
     def close(self) -> None:
-        self._pool.terminate()
-        self._pool.join()
+        """Cancel what has not started, wait for the chunks being parsed."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> ParsePool:
         return self
