@@ -6,6 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from headrace.parsers.sql import split
 from headrace.parsers.sql.split import split_statements
 
 TRICKY = st.sampled_from([";", "--", "/*", "*/", "'", "''", "BEGIN", "END", "\n", "$$", " "])
@@ -47,3 +48,28 @@ def test_statements_survive_strings_and_comments(parts: list[tuple[str, str]]) -
         script += stmt + ";"
     got = [(s.text, s.line) for s in split_statements(script)]
     assert got == expected
+
+
+DATA_TOKENS = st.sampled_from(
+    ["a", " ", "'", "''", '"', "`", "\\", "\\'", "--", "/*", "*/", "#", ";", "\n", "-", "/", "é"]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(DATA_TOKENS, max_size=30).map("".join), st.booleans())
+def test_the_data_statement_skip_agrees_with_the_regex(body: str, mysql: bool) -> None:
+    """``_data_end`` (find/count jumps) ends a data statement where the one-match
+    regular expression does, or leaves it to it (-1)."""
+    text = f"INSERT INTO t VALUES ({body});\nCREATE TABLE u (a INT);"
+    got = split._data_end(text, 0, mysql)
+    m = split._DATA_BODY[mysql].match(text, 0)
+    assert got == -1 or (m is not None and got == m.end())
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(gap(), statement()), min_size=1, max_size=6), st.booleans())
+def test_bytes_and_text_split_alike(parts: list[tuple[str, str]], mysql: bool) -> None:
+    script = "".join(lead + stmt + ";" for lead, stmt in parts) + "\n-- é ü\n"
+    as_text = [(s.text, s.line, s.end_line, s.head) for s in split_statements(script, mysql=mysql)]
+    as_bytes = split_statements(script.encode(), mysql=mysql)
+    assert [(s.text, s.line, s.end_line, s.head) for s in as_bytes] == as_text

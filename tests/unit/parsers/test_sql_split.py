@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from headrace.parsers.sql.split import split_statements, statement_head
 
 
@@ -118,3 +120,26 @@ def test_statement_head() -> None:
         "CREATE VIEW"
     )
     assert statement_head("insert into t values (1)") == "INSERT"
+
+
+def test_split_from_bytes_equals_split_from_text_on_every_fixture() -> None:
+    """The bytes path (Latin-1 scan, statements decoded as UTF-8) cuts every fixture
+    where the decoded text is cut, with the same lines and heads."""
+    fixtures = sorted((Path(__file__).parents[2] / "fixtures" / "sql").glob("*/*.sql"))
+    assert len(fixtures) >= 12
+    for path in fixtures:
+        data = path.read_bytes()
+        for mysql in (False, True):
+            text = split_statements(data.decode("utf-8"), mysql=mysql)
+            raw = split_statements(data, mysql=mysql)
+            assert [(s.text, s.line, s.end_line, s.head) for s in raw] == [
+                (s.text, s.line, s.end_line, s.head) for s in text
+            ], path.name
+
+
+def test_invalid_utf8_in_a_statement_becomes_replacement_characters() -> None:
+    data = b"CREATE TABLE t (a TEXT DEFAULT '\xff');\nINSERT INTO t VALUES ('\xfe;');\n"
+    stmts = split_statements(data)
+    assert [s.head for s in stmts] == ["CREATE TABLE", "INSERT"]
+    assert "\ufffd" in stmts[0].text
+    assert stmts[1].line == 2
