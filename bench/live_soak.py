@@ -71,6 +71,28 @@ class _Mallinfo2(ctypes.Structure):
         "fsmblks", "uordblks", "fordblks", "keepcost")]  # fmt: skip
 
 
+def anon_regions() -> dict[str, float]:
+    """Resident anonymous memory (MB) by kind of mapping, from /proc/self/smaps: the
+    main heap (brk), 1 MiB mappings (CPython's object arenas), 8 MiB ones (thread
+    stacks), the rest (glibc's thread arenas, large blocks, everything else)."""
+    out = {"anon_brk_mb": 0.0, "anon_pyarena_mb": 0.0, "anon_stack_mb": 0.0, "anon_other_mb": 0.0}
+    size = 0
+    kind = ""
+    with open("/proc/self/smaps", encoding="ascii", errors="replace") as fh:
+        for line in fh:
+            head = line.split()
+            if "-" in head[0] and len(head) >= 5 and ":" not in head[0]:
+                lo, hi = (int(x, 16) for x in head[0].split("-"))
+                size = hi - lo
+                name = head[5] if len(head) > 5 else ""
+                kind = ("anon_brk_mb" if name == "[heap]" else "" if name else
+                        "anon_pyarena_mb" if size == 1 << 20 else
+                        "anon_stack_mb" if size == 8 << 20 else "anon_other_mb")  # fmt: skip
+            elif head[0] == "Rss:" and kind:
+                out[kind] += int(head[1]) / 1024
+    return {k: round(v, 1) for k, v in out.items()}
+
+
 def memory_parts() -> dict[str, float]:
     """Where the RSS is (MB): anonymous vs file-backed pages, glibc malloc's bytes in
     use / free but held / mmapped, SQLite's own allocations, Python's live blocks."""
@@ -89,6 +111,7 @@ def memory_parts() -> dict[str, float]:
                   "malloc_mmap_mb": round(m.hblkhd / 2**20, 1)}  # fmt: skip
     except (OSError, AttributeError):
         pass
+    parts |= anon_regions()
     parts["sqlite_mb"] = round(apsw.status(apsw.SQLITE_STATUS_MEMORY_USED)[0] / 2**20, 1)
     parts["py_blocks_k"] = round(sys.getallocatedblocks() / 1000, 1)
     return parts
