@@ -58,6 +58,12 @@ FINAL_CURSOR_MIN_BYTES = 64 << 10
 OCCURRENCE_HORIZON = 1 << 15
 # A resumed file preloads the hashes before its cursor only up to this many chunks.
 PRELOAD_MAX_CHUNKS = 1 << 14
+# The occurrence Bloom filter: 8 MiB for a file that can get a final cursor (and so
+# keep its filter); a smaller file gets one of its own size (>= 8 bits per byte, so
+# false positives, which only cost a lookup, stay rare). 8 MiB zeroed per 2 KB file
+# was most of a live watcher's page faults under fixed malloc thresholds.
+BLOOM_BYTES = 8 << 20
+BLOOM_MIN_BYTES = 4 << 10
 
 
 def parser_signature(path: str) -> str:
@@ -207,6 +213,7 @@ class _FileRun:
             lambda h, below: store.count_stored(path, h, base, below),
             horizon=OCCURRENCE_HORIZON,
             ordinal=ordinal,
+            bloom_bytes=bloom_bytes(self.ref.size, self.proc.segment_bytes),
             lookup_floor=lookup_floor,
         )
         resume = self.resume
@@ -261,3 +268,11 @@ class _IssueSink:
 
 
 __all__ = ["BinaryFileError", "FileProcessor"]
+
+
+def bloom_bytes(size: int, segment_bytes: int) -> int:
+    """Bytes of the occurrence filter for a file of ``size`` bytes (see BLOOM_BYTES):
+    the full size wherever ``items`` may write a final cursor."""
+    if size >= min(FINAL_CURSOR_MIN_BYTES, segment_bytes):
+        return BLOOM_BYTES
+    return max(BLOOM_MIN_BYTES, 1 << max(0, size - 1).bit_length())
