@@ -36,10 +36,12 @@ from typing import TYPE_CHECKING
 
 import psutil
 
-from headrace.embedding.base import Embedder, Vectors
+from headrace.embedding.base import Embedder
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
+
+    from headrace.embedding.base import Vectors  # at run time it would import numpy
 
 log = logging.getLogger("headrace.live.governor")
 
