@@ -320,8 +320,8 @@ class GraphIndex:
             return None
         gen = f"{result.digest}-{self._signature_tag}"
         parts = result.parts(gen)
-        if not result.hit and self.cache is not None and result.fragment_json is not None:
-            self.cache.put(result.frag_parser, result.full, result.fragment_json)
+        if not result.hit and self.cache is not None and result.cache_value is not None:
+            self.cache.put(result.frag_parser, result.full, result.cache_value)
         for name, n in zip(COUNTERS, result.counts, strict=True):
             setattr(stats, name, getattr(stats, name) + n)
         stats.parse_latencies_s.append(result.parse_s)
