@@ -27,6 +27,7 @@ import statistics
 import sys
 import threading
 import time
+from array import array
 from pathlib import Path
 
 import apsw
@@ -41,25 +42,32 @@ from headrace import Index, Settings
 
 def operate(root: Path, texts: list[str], done: threading.Event, counts: dict[str, int], *,
             seconds: float, rate: float) -> None:  # fmt: skip
+    # The live files as their numbers in a flat array (8 bytes each), not Path
+    # objects: this runs in the watcher's process, and a list of 20,000 Paths
+    # (~400 B each) was itself a steady RSS growth of the soak.
     rng = random.Random(7)
-    live: list[Path] = []
+    live = array("q")
     started = time.perf_counter()
     n = 0
+
+    def path_of(k: int) -> Path:
+        return root / f"d{k % 16}" / f"s{k:06d}.txt"
+
     while time.perf_counter() - started < seconds:
         time.sleep(max(0.0, started + n / rate - time.perf_counter()))
         roll = rng.random()
         text = f"{texts[n % len(texts)]}\n\nop {n} marker zqs{n:06d}x\n"
         if roll < 0.7 or len(live) < 20:
-            path = root / f"d{n % 16}" / f"s{n:06d}.txt"
+            path = path_of(n)
             path.parent.mkdir(exist_ok=True)
             path.write_text(text, encoding="utf-8")
-            live.append(path)
+            live.append(n)
             counts["created"] += 1
         elif roll < 0.9:
-            rng.choice(live).write_text(text, encoding="utf-8")
+            path_of(live[rng.randrange(len(live))]).write_text(text, encoding="utf-8")
             counts["modified"] += 1
         else:
-            live.pop(rng.randrange(len(live))).unlink()
+            path_of(live.pop(rng.randrange(len(live)))).unlink()
             counts["deleted"] += 1
         n += 1
     done.set()
