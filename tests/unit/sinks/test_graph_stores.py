@@ -361,3 +361,20 @@ def test_a_relation_whose_end_another_file_held_goes_with_that_end(tmp_path: Pat
     _sync(store, ("w.sql", "1", True, ("a", "b")))  # the edge again, from w alone
     store.finish_file("y.sql", None, [], [])  # y goes: w's edge stays
     assert _refs(store) == [("relation:d.s.a|R|relation:d.s.b", 1)]
+
+
+def test_a_separator_in_a_name_is_refused_and_the_rest_of_the_batch_written(
+    tmp_path: Path,
+) -> None:
+    store = _sqlite_store(tmp_path / "g.sqlite")
+    rows = [
+        NodeRow("x.sql", "1", f"relation:d.s.t{i}", "table", f"t{i}", 0, 1, {}) for i in range(8)
+    ]
+    rows[5] = rows[5]._replace(name="bad\x1fname")  # would break the file's record
+    with store.group():
+        failures = BatchWriter(batch_size=8, sleep=lambda _s: None).write(store.write_nodes, rows)
+        store.finish_file("x.sql", "1", [r.key for r in rows if r is not rows[5]], [])
+    assert [f.row.key for f in failures] == ["relation:d.s.t5"]
+    assert sorted(n["name"] for n in store.dump() if "node" in n) == [
+        f"t{i}" for i in range(8) if i != 5
+    ]
