@@ -9,6 +9,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+import apsw
 import pytest
 from tests.integration.sql_graph_support import CHINOOK, SAKILA, contributions, copy_sql, snapshot
 
@@ -95,3 +96,24 @@ def test_a_worker_that_dies_fails_the_run_instead_of_hanging_it(
     _run(tmp_path / "g.sqlite", root, tmp_path / "c.sqlite", 2)
     _run(tmp_path / "serial.sqlite", root, tmp_path / "c1.sqlite", 0)
     assert snapshot(tmp_path / "g.sqlite") == snapshot(tmp_path / "serial.sqlite")
+
+
+def test_a_damaged_fragment_entry_is_a_cache_miss(tmp_path: Path) -> None:
+    root = copy_sql(SAKILA, tmp_path / "sakila", ["sqlite-sakila-schema.sql"])
+    _run(tmp_path / "g.sqlite", root, tmp_path / "c.sqlite", 0)
+    conn = apsw.Connection(str(tmp_path / "c.sqlite"))
+    with conn:
+        damaged = (
+            conn.execute(
+                "UPDATE entries SET value = x'7b6e6f7420616e20656e747279' WHERE parser LIKE 'sql-graph@%'"
+            )
+            .getconnection()
+            .changes()
+        )
+    conn.close()
+    assert damaged == 1
+    (tmp_path / "g.sqlite").unlink()
+    stats, _ = _run(tmp_path / "g.sqlite", root, tmp_path / "c.sqlite", 0)
+    assert (stats.files_done, stats.cache_file_hits) == (1, 0)
+    _run(tmp_path / "fresh.sqlite", root, tmp_path / "c2.sqlite", 0)
+    assert snapshot(tmp_path / "g.sqlite") == snapshot(tmp_path / "fresh.sqlite")

@@ -150,12 +150,18 @@ def parse_file(ctx: ParseContext, ref: FileRef, *, keep_json: bool = False) -> P
     )
     cache = ctx.cache
     hit = cache.get(frag_parser, full) if cache is not None else None
-    fragment: Fragment | None
+    fragment: Fragment | None = None
+    counts: dict[str, int] = {}
+    if hit is not None:
+        try:
+            cut = hit.index(b"\n")
+            counts = orjson.loads(memoryview(hit)[:cut])
+            if not keep_json:
+                fragment = Fragment.from_json(ref.path, gen, hit[cut + 1 :])
+        except (ValueError, TypeError):  # a damaged entry (orjson's errors are ValueErrors)
+            hit = None  # is a miss: the cache only saves time
     value: bytes | None = hit
     if hit is not None:
-        cut = hit.index(b"\n")
-        counts = orjson.loads(memoryview(hit)[:cut])
-        fragment = None if keep_json else Fragment.from_json(ref.path, gen, hit[cut + 1 :])
         reused = counts.get("parsed", 0) + counts.get("cached", 0)
         row = (1, reused, 0)
     else:
