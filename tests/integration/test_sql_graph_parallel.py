@@ -103,13 +103,10 @@ def test_a_damaged_fragment_entry_is_a_cache_miss(tmp_path: Path) -> None:
     _run(tmp_path / "g.sqlite", root, tmp_path / "c.sqlite", 0)
     conn = apsw.Connection(str(tmp_path / "c.sqlite"))
     with conn:
-        damaged = (
-            conn.execute(
-                "UPDATE entries SET value = x'7b6e6f7420616e20656e747279' WHERE parser LIKE 'sql-graph@%'"
-            )
-            .getconnection()
-            .changes()
+        conn.execute(
+            "UPDATE entries SET value = ? WHERE parser LIKE 'sql-graph@%'", (b"{not an entry",)
         )
+        damaged = conn.changes()
     conn.close()
     assert damaged == 1
     (tmp_path / "g.sqlite").unlink()
