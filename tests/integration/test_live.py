@@ -9,6 +9,7 @@ fixed sleeps.
 from __future__ import annotations
 
 import os
+import platform
 import random
 import shutil
 import threading
@@ -350,6 +351,10 @@ def test_headrace_watch_stops_cleanly_on_sigterm_and_a_restart_resumes(tmp_path:
     proc = start()
     try:
         _wait(lambda: done() == 20, "the first watcher's catch-up")
+        if "PYTHONMALLOC" not in env and platform.libc_ver()[0] == "glibc":
+            # restarted itself in place (same pid) with Python objects on glibc malloc
+            environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
+            assert b"PYTHONMALLOC=malloc" in environ
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
