@@ -288,7 +288,6 @@ class Index:
         lean: dict[str, int] = {}
         if self.embedder is None:  # keyword-only: flat RSS under 100 MB (runner.KEYWORD_ONLY)
             self.conn.execute("PRAGMA cache_size=-8000")
-            self.sink.merge_for_bulk_loads()
             lean = KEYWORD_ONLY
         return Runner(processor, embed, write, workers=s.workers, queue_bytes=s.queue_bytes, **lean)
 

@@ -2,8 +2,7 @@
 
 They never load numpy or tokenizers (~16 and ~7 MB of a process's RSS; only runs
 with a model need them), checked in a fresh interpreter since this test process has
-them loaded; their runner holds half-size windows with one in Q2; and their
-full-text index merges segments for bulk loads.
+them loaded; and their runner holds half-size windows with one in Q2.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from pathlib import Path
 
 from headrace import Index, RunStats, Settings
 from headrace.runtime.runner import KEYWORD_ONLY, WINDOW_ITEMS
-from headrace.sinks.sqlite import BULK_MERGES
 from headrace.testing.embedders import HashEmbedder
 
 _SCRIPT = """
@@ -59,16 +57,3 @@ def test_keyword_only_runs_hold_smaller_windows_than_model_runs(tmp_path: Path) 
     assert lean.q1.max_items == lean.max_window_items
     assert (full.max_window_items, full.q2.max_items) == (WINDOW_ITEMS, 2)
     assert lean.max_window_items * (lean.q2.max_items + 2) < WINDOW_ITEMS * (2 + 2)
-
-
-def test_keyword_only_runs_set_the_bulk_merge_policy(tmp_path: Path) -> None:
-    def policy(idx: Index) -> dict[str, int]:
-        rows = idx.conn.execute("SELECT k, v FROM chunks_fts_config WHERE k LIKE '%merge'")
-        return {str(k): int(v) for k, v in rows}
-
-    with Index(tmp_path / "kw.sqlite", settings=Settings(), embedder="none") as idx:
-        idx._make_runner(RunStats())
-        assert policy(idx) == dict(BULK_MERGES)
-    with Index(tmp_path / "model.sqlite", settings=Settings(), embedder=HashEmbedder()) as idx:
-        idx._make_runner(RunStats())
-        assert policy(idx) == {}  # FTS5's defaults

@@ -42,12 +42,6 @@ _META = json.JSONEncoder(separators=(",", ":"), default=str).encode
 _EVERY = (
     "SELECT rowid, ordinal FROM chunks WHERE file_id = ? AND ordinal > ? ORDER BY ordinal LIMIT ?"
 )
-# FTS5's merge policy for bulk loads (keyword-only runs): merge 16 segments of a
-# level instead of 4, and merge at once only at 64 instead of 16. Measured on 105 MB
-# of log chunk texts, one thread: insertion 27.6-29.1 -> 43.9-49.6 MB of JSONL per
-# CPU-second, 16 segments instead of 9, query latency within noise (medians 87-113
-# ms either way); bench/large_files.py fts5 and docs/design.md.
-BULK_MERGES = (("automerge", 16), ("crisismerge", 64))
 _WORD = re.compile(r"[\w-]+", re.UNICODE)
 # Function words carry no topic: OR-ing them in makes every chunk a keyword match and
 # drowns the fused ranking. English only; other languages pass through untouched.
@@ -285,13 +279,6 @@ class SqliteSink:
             " SELECT rowid, text, coalesce(heading, '') FROM chunks WHERE rowid > ?",
             (high,),
         )
-
-    def merge_for_bulk_loads(self) -> None:
-        """Set FTS5's bulk-load merge policy (``BULK_MERGES``); it persists in the index."""
-        for key, value in BULK_MERGES:
-            self.conn.execute(
-                "INSERT INTO chunks_fts(chunks_fts, rank) VALUES (?, ?)", (key, value)
-            )
 
     @contextlib.contextmanager
     def unchecked_references(self) -> Iterator[None]:
