@@ -45,6 +45,36 @@ def test_keyword_only_ingest_and_search_load_no_model_libraries(tmp_path: Path) 
     assert result["heavy"] == []
 
 
+_CLI = """
+import json, sys
+from headrace.cli.main import app
+try:
+    app(["ingest", sys.argv[1], "--index", sys.argv[2], "--embedder", "none"])
+except SystemExit as exc:
+    assert not exc.code, exc.code
+heavy = sorted(m for m in ("numpy", "tokenizers", "onnxruntime", "sqlglot") if m in sys.modules)
+print(json.dumps({"heavy": heavy}))
+"""
+
+
+def test_the_cli_loads_no_model_or_sql_libraries_for_a_keyword_only_ingest(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "logs"
+    root.mkdir()
+    (root / "app.jsonl").write_text(json.dumps({"message": "ledger commit"}) + "\n")
+    index = tmp_path / "index.sqlite"
+    out = subprocess.run(
+        [sys.executable, "-c", _CLI, str(root), str(index)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert index.exists()  # the command ran
+    assert json.loads(out.stdout.strip().splitlines()[-1])["heavy"] == []
+
+
 def test_keyword_only_runs_hold_smaller_windows_than_model_runs(tmp_path: Path) -> None:
     with Index(tmp_path / "kw.sqlite", settings=Settings(), embedder="none") as idx:
         lean = idx._make_runner(RunStats())

@@ -16,16 +16,17 @@ import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from headrace.config.settings import data_dir
 from headrace.errors import ConfigError
-from headrace.graph.ingest import GraphIndex, GraphRunStats
-from headrace.graph.writer import RetryPolicy
 from headrace.parsers.cache import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_S, ParseCache
 from headrace.sinks.graph_base import GraphNode, GraphReader, GraphStore
+
+if TYPE_CHECKING:  # imported where used: sqlglot alone adds ~31 MB to every CLI process
+    from headrace.graph.ingest import GraphRunStats
 
 graph_app = typer.Typer(
     no_args_is_help=True,
@@ -139,6 +140,9 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Sync SQL files into the graph: first run everything, later runs only changes."""
+    from headrace.graph.ingest import GraphIndex
+    from headrace.graph.writer import RetryPolicy
+
     parse_cache = _cache(cache, enabled=not no_cache)
     path_ = graph_path(graph)
     index = GraphIndex(
@@ -228,6 +232,8 @@ def _summary(s: GraphRunStats) -> str:
 
 @contextmanager
 def _reader(graph: str | None) -> Iterator[GraphReader]:
+    from headrace.graph.ingest import GraphIndex
+
     path = graph_path(graph)
     if not path.exists():
         raise ConfigError(f"no graph at {path}: run `headrace graph ingest` first")
@@ -400,6 +406,8 @@ def failed(graph: GraphOpt = None, as_json: JsonOpt = False) -> None:
     if not path_.exists():
         _emit([], as_json, "no failures")
         return
+    from headrace.graph.ingest import GraphIndex
+
     index = GraphIndex(path_)
     try:
         letters = index.failed()
