@@ -109,12 +109,7 @@ class Replicator:
         A refusal is returned, not raised (see the module doc): the points it left
         are orphans that ``reconcile`` removes later.
         """
-        try:
-            self.replica.delete(list(before))
-        except ReplicaRejectedError as exc:
-            log.warning("replica: refused to delete %d points: %s", len(exc.chunk_ids), exc)
-            return exc
-        return None
+        return _refusal("deleting a removed file", lambda: self.replica.delete(list(before)))
 
     def move(self, file_id: int, before: Snapshot) -> ReplicaRejectedError | None:
         """A renamed file's chunks got new ids: send them and delete the old points.
@@ -122,12 +117,7 @@ class Replicator:
         A refusal is returned, not raised: the rename stands in the index, and
         ``reconcile`` sends what is missing and deletes what is orphaned later.
         """
-        try:
-            self.sync(file_id, before)
-        except ReplicaRejectedError as exc:
-            log.warning("replica: refused %d points of a renamed file: %s", len(exc.chunk_ids), exc)
-            return exc
-        return None
+        return _refusal("moving a renamed file", lambda: self.sync(file_id, before))
 
     def load(self, chunk_ids: Sequence[str]) -> list[StoredChunk]:
         """Published chunks with their vectors (from the embedding cache)."""
@@ -163,6 +153,16 @@ class Replicator:
                 log.warning("replica: reconcile left %d points different: %s", left, exc)
                 refused += left
         return ReconcileReport(len(missing), len(orphaned), refused)
+
+
+def _refusal(what: str, send: Callable[[], None]) -> ReplicaRejectedError | None:
+    """Run ``send``; a data refusal is logged and returned instead of raised."""
+    try:
+        send()
+    except ReplicaRejectedError as exc:
+        log.warning("replica: %d points refused (%s): %s", len(exc.chunk_ids), what, exc)
+        return exc
+    return None
 
 
 def replica_letter(path: str, exc: ReplicaRejectedError) -> DeadLetter:
