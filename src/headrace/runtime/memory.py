@@ -19,23 +19,25 @@ import ctypes
 import ctypes.util
 import functools
 from collections.abc import Callable
+from typing import Any
 
 
 @functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
+def _libc(name: str, *argtypes: type[Any]) -> Callable[..., int] | None:
+    """A glibc function returning ``int``; ``None`` where the C library lacks it."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
+        function = getattr(libc, name)
     except (OSError, AttributeError):
         return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return trim
+    function.argtypes = list(argtypes)
+    function.restype = ctypes.c_int
+    return function  # type: ignore[no-any-return]
 
 
 def trim_heap() -> bool:
     """Release free heap pages to the system; ``False`` where glibc is not used."""
-    trim = _malloc_trim()
+    trim = _libc("malloc_trim", ctypes.c_size_t)
     if trim is None:
         return False
     trim(0)
@@ -46,18 +48,6 @@ def trim_heap() -> bool:
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
-
-
-@functools.cache
-def _mallopt() -> Callable[[int, int], int] | None:
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        opt = libc.mallopt
-    except (OSError, AttributeError):
-        return None
-    opt.argtypes = [ctypes.c_int, ctypes.c_int]
-    opt.restype = ctypes.c_int
-    return opt
 
 
 def bound_heap(*, mmap_threshold: int, trim_threshold: int, arena_max: int = 0) -> bool:
@@ -72,7 +62,7 @@ def bound_heap(*, mmap_threshold: int, trim_threshold: int, arena_max: int = 0) 
     heap. The price is an ``mmap``/``munmap`` and page faults per large block, which
     made cold ingests 1.8-1.9x slower (docs/design.md), so ``ingest`` never sets it.
     """
-    opt = _mallopt()
+    opt = _libc("mallopt", ctypes.c_int, ctypes.c_int)
     if opt is None:
         return False
     ok = opt(_M_MMAP_THRESHOLD, mmap_threshold) == 1
