@@ -8,6 +8,7 @@
     ├── InputError             permanent, per file: dead letter, never retried unchanged
     │   ├── BinaryFileError
     │   ├── UnreadableFileError
+    │   │   └── VanishedFileError  deleted after discovery: not a defect, no dead letter
     │   ├── ParseError
     │   └── LineTooLongError
     ├── TransientError         retryable (busy store, flaky I/O, network)
@@ -70,6 +71,15 @@ class BinaryFileError(InputError):
 
 class UnreadableFileError(InputError):
     """The file exists but cannot be opened or read (permissions, I/O)."""
+
+
+class VanishedFileError(UnreadableFileError):
+    """The file was deleted (or renamed away) between its discovery and its read.
+
+    Not a defect of the file: the write stage records nothing for it (no dead
+    letter, its indexed version untouched) when the path is still absent, and the
+    next plan, with its protection against vanished roots, decides the deletion.
+    """
 
 
 class ParseError(InputError):

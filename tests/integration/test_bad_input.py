@@ -104,23 +104,34 @@ def test_permission_denied_file_is_an_error_not_a_deletion(
 
 
 def test_file_vanishing_after_discovery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    root = write_corpus(tmp_path / "c", {**GOOD, "gone.md": "# soon gone\n"})
+    """A file deleted between the plan and its read is no defect: no failure, no dead
+    letter; a new file is simply not recorded, an indexed one keeps its version until
+    a plan sees the deletion."""
+    root = write_corpus(tmp_path / "c", {**GOOD, "gone.md": "# soon gone\n", "kept.md": "# v1\n"})
     idx = _index(tmp_path)
+    idx.ingest([str(root)])  # kept.md indexed before: it must survive the race below
+    assert _sources(idx) == {"good.md", "gone.md", "kept.md"}
+    os.unlink(root / "gone.md")
+    assert idx.ingest([str(root)]).deleted == 1
+    (root / "gone.md").write_text("# soon gone\n")  # new again, and deleted before its read
+    (root / "kept.md").write_text("# version two, deleted before it is read\n")
     original = Index._run
 
     def vanish_first(self: Index, refs: list[Any], *args: Any) -> None:
         os.unlink(root / "gone.md")
+        os.unlink(root / "kept.md")
         original(self, refs, *args)
 
     monkeypatch.setattr(Index, "_run", vanish_first)
     stats = idx.ingest([str(root)])
-    assert stats.files_failed == 1
-    assert stats.files_done == 1
-    (letter,) = _letters(idx)["gone.md"]
-    assert "vanished" in letter.message or "No such file" in letter.message
+    assert (stats.files_failed, stats.vanished, stats.files_done) == (0, 2, 0)
+    assert _letters(idx) == {}
+    assert _sources(idx) == {"good.md", "kept.md"}
+    assert "v1" in " ".join(str(r["text"]) for r in idx.export())
     monkeypatch.setattr(Index, "_run", original)
-    assert idx.ingest([str(root)]).deleted == 1
-    assert "gone.md" not in _letters(idx)
+    again = idx.ingest([str(root)])
+    assert (again.deleted, again.files_failed) == (1, 0)
+    assert _sources(idx) == {"good.md"}
 
 
 def test_symlink_loop_terminates(tmp_path: Path) -> None:

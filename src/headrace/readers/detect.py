@@ -9,7 +9,7 @@ caught by the NUL rule anyway). An empty file is text.
 
 from __future__ import annotations
 
-from headrace.errors import UnreadableFileError
+from headrace.errors import UnreadableFileError, VanishedFileError
 
 # Longer prefixes first: UTF-32 LE starts with the UTF-16 LE mark.
 _MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -38,15 +38,17 @@ def sniff_binary(path: str, sample: int = 8192) -> str | None:
     """Return why ``path`` looks binary, or ``None`` if it looks like text.
 
     Reads at most ``sample`` bytes. Raises ``UnreadableFileError(stage="read")``
-    when the file cannot be opened or read.
+    when the file cannot be opened or read, ``VanishedFileError`` when it is gone.
     """
     try:
         with open(path, "rb") as handle:
             head = handle.read(sample)
-    except OSError as exc:
-        what = "file not found" if isinstance(exc, FileNotFoundError) else "cannot read"
+    except FileNotFoundError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise UnreadableFileError(f"{what}: {reason}", path=path, stage="read") from exc
+        raise VanishedFileError(f"file not found: {reason}", path=path, stage="read") from exc
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UnreadableFileError(f"cannot read: {reason}", path=path, stage="read") from exc
     return sniff_bytes(head)
 
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from headrace.errors import UnreadableFileError
+from headrace.errors import UnreadableFileError, VanishedFileError
 from headrace.records import Line, ParseIssue
 
 _BOM = b"\xef\xbb\xbf"
@@ -66,8 +66,8 @@ class LineReader:
     ``start`` is a byte offset that begins a line (0, or a ``position`` saved
     earlier) and ``first_line`` the number of the line found there. Nothing is
     opened until iteration starts; an ``OSError`` then becomes
-    ``UnreadableFileError(stage="read")`` whose message starts with
-    ``"file not found"`` when the file is missing. Every yielded ``Line`` has
+    ``UnreadableFileError(stage="read")``, a ``VanishedFileError`` (message
+    ``"file not found …"``) when the file is missing. Every yielded ``Line`` has
     ``length <= max_line_bytes``. Each iteration starts again at ``start``; run
     one at a time (``position`` belongs to the reader).
     """
@@ -201,9 +201,8 @@ class LineReader:
         return block
 
     def _unreadable(self, exc: OSError, what: str) -> UnreadableFileError:
+        kind = UnreadableFileError
         if isinstance(exc, FileNotFoundError):
-            what = "file not found"
+            what, kind = "file not found", VanishedFileError
         reason = exc.strerror or type(exc).__name__
-        return UnreadableFileError(
-            f"{what}: {reason}", path=self.path, stage="read", offset=self.position
-        )
+        return kind(f"{what}: {reason}", path=self.path, stage="read", offset=self.position)

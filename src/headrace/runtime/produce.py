@@ -21,7 +21,12 @@ from dataclasses import dataclass
 
 from headrace.chunking.base import Chunker
 from headrace.chunking.occurrences import BoundedOccurrences, Occurrences
-from headrace.errors import BinaryFileError, InputError, UnreadableFileError
+from headrace.errors import (
+    BinaryFileError,
+    InputError,
+    UnreadableFileError,
+    VanishedFileError,
+)
 from headrace.ledger.cursors import Cursor, CursorStore
 from headrace.parsers import parser_for
 from headrace.parsers.base import Parser
@@ -114,7 +119,8 @@ class FileProcessor:
             exc.path = exc.path or ref.path
             yield from _failed(ref, exc, self.signature_of(ref), started)
         except OSError as exc:
-            err = UnreadableFileError(str(exc), path=ref.path, stage="read")
+            kind = VanishedFileError if isinstance(exc, FileNotFoundError) else UnreadableFileError
+            err = kind(str(exc), path=ref.path, stage="read")
             yield from _failed(ref, err, self.signature_of(ref), started)
 
     def resume_point(self, ref: FileRef, signature: str) -> Cursor | None:

@@ -19,6 +19,7 @@ class RunStats:
     files_done: int = 0
     files_failed: int = 0
     files_skipped: int = 0
+    vanished: int = 0  # deleted between the plan and the read (left to the next plan)
     bytes_done: int = 0
     bytes_resumed: int = 0  # bytes not read again thanks to a durable cursor
     segments: int = 0  # segment cursors committed inside files

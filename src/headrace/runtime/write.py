@@ -17,12 +17,13 @@ rolls the whole window back.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 
 import apsw
 
-from headrace.errors import ReplicaRejectedError
+from headrace.errors import ReplicaRejectedError, VanishedFileError
 from headrace.ledger.cursors import CursorStore
 from headrace.ledger.db import transaction
 from headrace.ledger.ledger import DeadLetter, Ledger
@@ -188,6 +189,12 @@ class WriteStage:
         self.cursors.delete(item.ref.path)
         self._progress.pop(item.ref.path, None)
         err = item.error
+        if isinstance(err, VanishedFileError) and not os.path.lexists(item.ref.path):
+            # Deleted between the plan and the read: nothing is wrong with it. Its
+            # indexed version (if any) stays until a plan sees the deletion, with the
+            # plan's protection against a vanished root; no dead letter.
+            self.stats.add(vanished=1)
+            return
         now = time.time()
         letter = DeadLetter(
             item.ref.path,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from blake3 import blake3
 
-from headrace.errors import UnreadableFileError
+from headrace.errors import UnreadableFileError, VanishedFileError
 from headrace.records import FileRef
 
 BLOCK_BYTES = 1 << 20
@@ -61,7 +61,7 @@ def content_hash(path: str, limit: int | None = None) -> str:
     ``update_mmap`` is faster but a file truncated while mapped kills the process
     with SIGBUS, and files here change under us, so it is not used. Raises
     ``UnreadableFileError`` (stage ``"fingerprint"``) when the file cannot be read,
-    with the message "file vanished" when it was deleted after discovery.
+    ``VanishedFileError`` ("file vanished") when it was deleted after discovery.
     """
     return chain_digest(path, HashChain(), limit)
 
@@ -103,7 +103,7 @@ def _hash_from(path: str, chain: HashChain, limit: int | None) -> tuple[HashChai
                     state = blake3(state + link.digest()).digest()
                     offset, link, in_link = offset + CHAIN_LINK_BYTES, blake3(), 0
     except FileNotFoundError as exc:
-        raise UnreadableFileError(
+        raise VanishedFileError(
             "file vanished between discovery and hashing", path=path, stage="fingerprint"
         ) from exc
     except OSError as exc:
