@@ -176,7 +176,37 @@ def _v6(conn: apsw.Connection) -> None:
     conn.execute("ALTER TABLE cursors ADD COLUMN bloom BLOB")
 
 
-MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+def _v7(conn: apsw.Connection) -> None:
+    # The embedding cache gets bounded (issue 4: a watcher left on for weeks;
+    # sinks/sqlite_gc.py): its size per model kept by triggers in the writing
+    # transaction, so checking the bound is O(1), and an index on the embedding time,
+    # so pruning walks it oldest first in short steps.
+    conn.execute(
+        """
+        CREATE TABLE embed_cache_size(
+            model TEXT PRIMARY KEY,
+            entries INTEGER NOT NULL,
+            bytes INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO embed_cache_size
+            SELECT model, count(*), coalesce(sum(length(vector)), 0)
+            FROM embed_cache GROUP BY model;
+        CREATE INDEX embed_cache_age ON embed_cache(created_at);
+        CREATE TRIGGER embed_cache_added AFTER INSERT ON embed_cache BEGIN
+            INSERT INTO embed_cache_size VALUES (new.model, 1, length(new.vector))
+            ON CONFLICT(model) DO UPDATE
+            SET entries = entries + 1, bytes = bytes + excluded.bytes;
+        END;
+        CREATE TRIGGER embed_cache_removed AFTER DELETE ON embed_cache BEGIN
+            UPDATE embed_cache_size
+            SET entries = entries - 1, bytes = bytes - length(old.vector)
+            WHERE model = old.model;
+        END;
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 LATEST = len(MIGRATIONS)
 
 

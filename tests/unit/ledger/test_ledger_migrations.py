@@ -39,6 +39,7 @@ STEP_TABLES = {
     4: {"staging"},
     5: set(),  # columns only: cursors.chain_offset, chain_state
     6: set(),  # a column only: cursors.bloom
+    7: {"embed_cache_size"},  # + index embed_cache_age, triggers keeping the sizes
 }
 
 
