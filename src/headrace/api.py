@@ -25,7 +25,7 @@ from headrace.embedding.registry import make_embedder
 from headrace.errors import ConfigError, RootUnavailableError, StoreError, UnreadableFileError
 from headrace.ids import chunk_id
 from headrace.ledger.cursors import CursorStore
-from headrace.ledger.db import connect, scalar, transaction
+from headrace.ledger.db import connect, transaction
 from headrace.ledger.ledger import DeadLetter, Ledger
 from headrace.parsers import PARSERS, ClaudeCodeParser
 from headrace.parsers.base import Parser
@@ -43,6 +43,7 @@ from headrace.sinks.base import Hit
 from headrace.sinks.filters import SearchFilters
 from headrace.sinks.qdrant_search import replica_search
 from headrace.sinks.sqlite import SqliteSink
+from headrace.sinks.sqlite_gc import CachePruner, PruneReport, cache_size
 from headrace.sinks.sqlite_search import hybrid_search
 from headrace.sources.base import SkippedFile
 from headrace.sources.fingerprint import content_hash
@@ -78,6 +79,7 @@ class Index:
         self.stopped = False
         self._replica: Any = None  # QdrantReplica when store = qdrant (loaded lazily)
         self.reconciled: ReconcileReport | None = None
+        self._pruner: CachePruner | None = None
 
     def _resolve_embedder(self, embedder: str | Embedder | None) -> Embedder | None:
         """An instance as given; else a name: given, the index's own, or the setting."""
@@ -115,6 +117,8 @@ class Index:
             self._bind_model()
             self._apply_cheap(plan, stats)
             self._run(plan.to_process, plan.hashes, stats)
+            if not self.stopped:  # after the run: nothing in flight needs the cache
+                self._prune_cache()
         return stats
 
     def ingest_paths(
@@ -219,6 +223,47 @@ class Index:
         rows = list(self.conn.execute("SELECT path, signature FROM files"))
         refs = [_stat_ref(p, self.ledger) for p, sig in rows if not sig.endswith(suffix)]
         return [ref for ref in refs if ref is not None]
+
+    def prune_cache(
+        self, *, full: bool = False, other_models: bool = False, max_steps: int | None = None
+    ) -> PruneReport:
+        """Keep the embedding cache within ``embed_cache_max_mb`` (``sinks.sqlite_gc``).
+
+        By default a pass starts only when the cache is over its bound and evicts vectors
+        no chunk or staged row uses, oldest first, then other models' vectors. ``full``:
+        every vector no chunk uses, now (``headrace gc``); ``other_models`` adds other
+        models' vectors of current texts. ``max_steps`` bounds this call's work (a
+        watcher's idle step); an unfinished pass goes on at the next call. Takes the
+        writer lock: ``StoreError`` while another process writes the index.
+        """
+        with self._writer_lock():
+            return self._prune_cache(full=full, other_models=other_models, max_steps=max_steps)
+
+    def _prune_cache(
+        self, *, full: bool = False, other_models: bool = False, max_steps: int | None = None
+    ) -> PruneReport:
+        if self._pruner is None:
+            self._pruner = CachePruner(self.conn, self.settings.embed_cache_max_mb << 20)
+        pruner = self._pruner
+        if full:
+            pruner.start(full=True, other_models=other_models)
+        elif not pruner.active:
+            if not pruner.due():
+                return PruneReport()
+            pruner.start()
+        steps = 0
+        while (max_steps is None or steps < max_steps) and pruner.step():
+            steps += 1
+        return pruner.report
+
+    def compact(self, *, vacuum: bool = False) -> None:
+        """Fold the write-ahead log into the file; ``vacuum``: first rewrite the file
+        without its free pages (deleting rows only frees pages for reuse inside the
+        file). Takes the writer lock; a vacuum rewrites the whole file."""
+        with self._writer_lock():
+            if vacuum:
+                self.conn.execute("VACUUM")
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def request_stop(self) -> None:
         """Ask a running ``ingest`` to stop gracefully (safe from a signal handler)."""
@@ -505,7 +550,9 @@ class Index:
             "index": str(self.path),
             "model": self.ledger.meta("model"),
             "files": self.ledger.counts(),
-            "embedding_cache": int(scalar(self.conn, "SELECT count(*) FROM embed_cache")),
+            "embedding_cache": (cached := cache_size(self.conn)).entries,
+            "embedding_cache_bytes": cached.bytes,
+            "free_bytes": _pragma(self.conn, "freelist_count") * _pragma(self.conn, "page_size"),
             "last_run": self.ledger.last_run(),
             "size_bytes": size,
         }
@@ -531,6 +578,10 @@ class Index:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _pragma(conn: Any, name: str) -> int:
+    return int(conn.execute(f"PRAGMA {name}").fetchone()[0])
 
 
 def _within(path: str, root: str) -> bool:

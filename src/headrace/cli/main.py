@@ -305,10 +305,42 @@ def status(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
         f"files      {files.get('indexed', 0)} indexed, {files.get('skipped', 0)} skipped,"
         f" {files.get('failed', 0)} failed\nchunks     {files['chunks']}\n"
         f"failures   {files['dead_letters']} dead letters (headrace failed)\n"
+        f"cache      {st['embedding_cache']} vectors ({st['embedding_cache_bytes'] / 1e6:.1f} MB;"
+        " headrace gc)\n"
         f"last run   {_describe_run(last)}\n"
         f"{watcher_text}"
     )
     _emit(st, as_json, text)
+
+
+@app.command("gc")
+def gc_command(
+    index: IndexOpt = None,
+    vacuum: Annotated[
+        bool, typer.Option("--vacuum", help="rewrite the file to return freed space (slow)")
+    ] = False,
+    other_models: Annotated[
+        bool,
+        typer.Option("--other-models", help="also other models' vectors (a switch back re-embeds)"),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Drop every embedding-cache vector no chunk uses now (automatic pruning keeps only
+    the embed_cache_max_mb bound); prints what went and the file size before/after."""
+    with _open(index) as idx:
+        before = idx.status()
+        report = idx.prune_cache(full=True, other_models=other_models)
+        idx.compact(vacuum=vacuum)
+        after = idx.status()
+    data = {"removed": report.__dict__, "before": before, "after": after}
+    text = (
+        f"removed {report.entries} cache entries ({report.bytes / 1e6:.1f} MB of vectors);"
+        f" kept {after['embedding_cache']} ({after['embedding_cache_bytes'] / 1e6:.1f} MB)\n"
+        f"index file {before['size_bytes'] / 1e6:.1f} MB -> {after['size_bytes'] / 1e6:.1f} MB,"
+        f" {after['free_bytes'] / 1e6:.1f} MB free inside it"
+        + ("" if vacuum else " (reused by later writes; --vacuum returns it)")
+    )
+    _emit(data, as_json, text)
 
 
 @app.command()

@@ -65,6 +65,13 @@ class Settings(BaseSettings):
         8 << 20, ge=4096, description="a large file commits a resumable cursor this often"
     )
     workers: int = Field(1, ge=1, le=16, description="threads reading and parsing files")
+    embed_cache_max_mb: int = Field(
+        256,
+        ge=0,
+        description="MB of vectors the embedding cache may keep; beyond it, vectors no"
+        " chunk uses go first, oldest first, after each ingest and when a watcher is idle"
+        " (vectors in use are never evicted; 0: keep only those; `headrace gc` prunes now)",
+    )
     allow_root_deletion: bool = Field(
         False, description="allow deleting everything of a missing or empty root"
     )

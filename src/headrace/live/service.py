@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from headrace.api import Index
-from headrace.errors import HeadraceError, RootUnavailableError, StoreError
+from headrace.errors import HeadraceError, RootUnavailableError, StoreError, TransientError
 from headrace.live.config import WatchConfig
 from headrace.live.governor import CappedEmbedder, Governor, Resources, detect_resources
 from headrace.live.metrics import LiveMetrics
@@ -54,6 +54,7 @@ _STEP_RETRY_S = 1.0  # back-off after an unexpected error in a step
 _MMAP_THRESHOLD = 128 << 10
 _TRIM_THRESHOLD = 128 << 10
 _TRIM_EVERY_S = 1.0  # malloc_trim when work goes idle, at most this often
+_PRUNE_EVERY_S = 10.0  # is the embedding cache over its bound? at most this often
 
 
 class Watcher:
@@ -125,6 +126,9 @@ class Watcher:
         self._trimmed = 0.0
         self._busy_since_trim = False
         self._heap_bound = False
+        self._prune_at = 0.0
+        self._pruning = False  # a cache pass is under way: one step per idle turn
+        self._busy_since_prune = True
 
     # -- control ----------------------------------------------------------------
 
@@ -214,7 +218,7 @@ class Watcher:
         batch = self.scheduler.take(limit, self.config.batch_bytes)
         if batch:
             self._process(batch)
-            self._busy_since_trim = True
+            self._busy_since_trim = self._busy_since_prune = True
             self._ramp = min(self.config.batch_files, self._ramp * 2)
             self._refresh(busy=True)
             return
@@ -225,6 +229,7 @@ class Watcher:
             log.info("caught up", extra={"fields": self._totals_fields()})
             self._settle_memory()
         self._trim_when_idle()
+        self._prune_when_idle()
         self._refresh(busy=False)
         with self._idle:
             self._idle.notify_all()
@@ -251,7 +256,30 @@ class Watcher:
             self._trimmed = now
             self._busy_since_trim = False
 
+    def _prune_when_idle(self) -> None:
+        """Work went idle: keep the embedding cache within its bound (``Index.prune_cache``),
+        one short step (one transaction) per idle turn, so a change that arrives waits
+        for at most one step. Never during a batch: the loop runs one at a time."""
+        now = time.monotonic()
+        if not self._pruning and not (self._busy_since_prune and now >= self._prune_at):
+            return
+        self._prune_at = now + _PRUNE_EVERY_S
+        self._busy_since_prune = False
+        try:
+            report = self.index.prune_cache(max_steps=1)
+        except (StoreError, TransientError):  # another writer: due again later
+            self._pruning = False
+            self._busy_since_prune = True
+            return
+        self._pruning = not report.done
+        if report.done and report.steps:
+            self.totals["cache_evicted"] = self.totals.get("cache_evicted", 0) + report.entries
+            fields = {"entries": report.entries, "bytes": report.bytes, "walked": report.walked}
+            log.info("embedding cache pruned", extra={"fields": fields})
+
     def _sleep_for(self) -> float:
+        if self._pruning:
+            return 0.0  # the next step of a cache pass (changes still come first)
         until_rescan = max(0.0, self._rescan_at - time.monotonic())
         due = self.scheduler.next_due()
         timeout = min(until_rescan, _IDLE_STATE_EVERY_S)

@@ -95,10 +95,11 @@ class PruneReport:
 
 def cache_size(conn: apsw.Connection) -> CacheSize:
     """Entries and vector bytes of every model's cached vectors."""
-    row = conn.execute(
+    for entries, size in conn.execute(
         "SELECT coalesce(sum(entries), 0), coalesce(sum(bytes), 0) FROM embed_cache_size"
-    ).fetchone()
-    return CacheSize(int(row[0]), int(row[1]))
+    ):
+        return CacheSize(int(entries), int(size))
+    return CacheSize(0, 0)  # an aggregate always has a row; for the type checker
 
 
 class CachePruner:
