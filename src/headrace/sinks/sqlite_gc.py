@@ -110,11 +110,11 @@ class CachePruner:
     """
 
     def __init__(
-        self, conn: apsw.Connection, max_bytes: int | None, *, step_rows: int = STEP_ROWS
+        self, conn: apsw.Connection, max_bytes: int | None, *, step_rows: int | None = None
     ) -> None:
         self.conn = conn
         self.max_bytes = max_bytes
-        self.step_rows = step_rows
+        self.step_rows = step_rows or STEP_ROWS  # read at call time: tests shrink it
         self.report = PruneReport()
         self._target = 0
         self._phases: list[str] = []
