@@ -73,3 +73,43 @@ def test_bytes_and_text_split_alike(parts: list[tuple[str, str]], mysql: bool) -
     as_text = [(s.text, s.line, s.end_line, s.head) for s in split_statements(script, mysql=mysql)]
     as_bytes = split_statements(script.encode(), mysql=mysql)
     assert [(s.text, s.line, s.end_line, s.head) for s in as_bytes] == as_text
+
+
+_SCAN_WORDS = (
+    "GO go Go / DELIMITER·// delimiter·$$ DELIMITER·; Delimiter·GIN BEGIN begin End"
+    " END·IF CASE xbegin begin_ é Ébegin $$ $tag$ $Tag$ ' \" ` [ ] -- # /* */ ;"
+    " CREATE·TRIGGER·t create·procedure·p CREATE·TABLE·x·(a·int) INSERT·INTO·t"
+    " DECLARE COPY·x·FROM·stdin \\. // ÿ a \\"
+)
+SCAN_TOKENS = st.sampled_from(
+    [
+        *(w.replace("·", " ") for w in _SCAN_WORDS.split(" ")),
+        "\n",
+        "\n",
+        " ",
+        "\t",
+        "\r\n",
+        "\nGO\n",
+        "\t/",
+    ]
+)
+
+
+SCAN_LINE = st.tuples(st.lists(SCAN_TOKENS, max_size=6), st.sampled_from(["", " "])).map(
+    lambda t: t[1].join(t[0])
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(SCAN_LINE, max_size=12).map("\n".join), st.booleans())
+def test_the_lower_cased_scanner_agrees_with_the_re_i_scanner(text: str, mysql: bool) -> None:
+    """Routine bodies, T-SQL batches and DELIMITER scripts are scanned with
+    ``_lower_scanner`` over a lower-cased copy; ``_scanner`` (``re.I``, still used for
+    text with characters beyond Latin-1) cuts every script identically."""
+    for script in (text, text.encode().decode("latin-1")):  # str and the bytes path's view
+        got = []
+        for lowerable in (False, True):
+            splitter = split._Splitter(script, mysql=mysql)
+            splitter._lowerable = lowerable
+            got.append([(s.text, s.line, s.end_line, s.head) for s in splitter.run()])
+        assert got[0] == got[1]

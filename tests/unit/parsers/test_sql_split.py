@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from headrace.parsers.sql import split
 from headrace.parsers.sql.split import split_statements, statement_head
 
 
@@ -143,3 +144,55 @@ def test_invalid_utf8_in_a_statement_becomes_replacement_characters() -> None:
     assert [s.head for s in stmts] == ["CREATE TABLE", "INSERT"]
     assert "\ufffd" in stmts[0].text
     assert stmts[1].line == 2
+
+
+def test_the_lower_cased_scanner_cuts_every_fixture_as_the_re_i_scanner() -> None:
+    fixtures = sorted((Path(__file__).parents[2] / "fixtures" / "sql").glob("*/*.sql"))
+    assert len(fixtures) >= 12
+    for path in fixtures:
+        for mysql in (False, True):
+            got = []
+            for lowerable in (False, True):
+                splitter = split._Splitter(path.read_bytes().decode("latin-1"), mysql=mysql)
+                splitter._lowerable = lowerable
+                got.append([(s.text, s.line, s.end_line, s.head) for s in splitter.run()])
+            assert got[0] == got[1], path.name
+            assert got[0], path.name
+
+
+def test_the_lower_cased_scanner_on_the_cases_it_must_not_get_wrong() -> None:
+    """Keywords inside names, a delimiter made of letters, separator lines met at
+    the start of a search, and case: both scanners agree, and on what is right."""
+    cases = {
+        "CREATE TRIGGER t xbegin ; a ;": ["CREATE TRIGGER t xbegin", "a"],
+        "CREATE TRIGGER t begin_x ; a ;": ["CREATE TRIGGER t begin_x", "a"],
+        "CREATE TRIGGER t Begin x; eNd; a;": ["CREATE TRIGGER t Begin x; eNd", "a"],
+        "DELIMITER GIN\nCREATE TABLE x BEGIN GIN a GIN": ["CREATE TABLE x BEGIN", "a"],
+        "DELIMITER //\nCREATE PROCEDURE p() BEGIN SELECT 1; END//\ndelimiter ;\nSELECT 2;": [
+            "CREATE PROCEDURE p() BEGIN SELECT 1; END",
+            "SELECT 2",
+        ],
+        "CREATE TABLE a (x int)\ngo\nCREATE TABLE b (y int)\n  Go  \n": [
+            "CREATE TABLE a (x int)",
+            "CREATE TABLE b (y int)",
+        ],
+        "BEGIN\n  x := 1;\nEND;\n/\nCREATE TYPE t AS OBJECT (a int);\n/\n": [
+            "BEGIN\n  x := 1;\nEND;",
+            "CREATE TYPE t AS OBJECT (a int);",
+        ],
+        "CREATE FUNCTION f() AS $Body$ select ';' $body$ x; $Body$;": [
+            "CREATE FUNCTION f() AS $Body$ select ';' $body$ x; $Body$"
+        ],
+    }
+    for script, expected in cases.items():
+        for data in (script, script.encode()):
+            assert texts(data) == expected, script  # type: ignore[arg-type]
+    # (the bytes path sees a UTF-8 letter as two non-word characters: a boundary)
+    for script in [*cases, "CREATE TRIGGER t ÉBegin ; a ;", "CREATE TRIGGER t Begin ; a ;"]:
+        text = script.encode().decode("latin-1")
+        got = []
+        for lowerable in (False, True):
+            splitter = split._Splitter(text, mysql=False)
+            splitter._lowerable = lowerable
+            got.append([s.text for s in splitter.run()])
+        assert got[0] == got[1], script

@@ -124,6 +124,47 @@ def _scanner(delimiter: str, hash_comments: bool) -> re.Pattern[str]:
     )
 
 
+# The same scanner for text whose ASCII letters are lower-cased (a copy of the
+# script: ``bytes.lower`` keeps every position) and without ``re.I``: every
+# alternative then starts with one literal character, so ``re`` jumps from one
+# candidate character to the next in C (its "charset prefix" search) instead of
+# trying every alternative at every position, as the zero-width starts (``^``,
+# ``\b``) above force. Same matches: a separator or ``DELIMITER`` line is found at
+# the newline before it (``_LINE_START`` covers a search that starts on a line);
+# ``\b`` before a keyword is a one-character look-behind after its first letter;
+# the word alternatives are left out where they cannot change anything (outside
+# routine bodies, with a delimiter without word characters: a word never hides a
+# match that starts with another character). Only for an ASCII delimiter (only
+# ASCII letters fold to ASCII letters in Latin-1, so ASCII lower-casing is ``re.I``).
+_LINE_START = re.compile(
+    r"[ \t]*(?:go|/)[ \t]*$(?P<sep>)|[ \t]*delimiter[ \t]+(?P<dval>\S+)[ \t]*$(?P<delim>)", re.M
+)
+_WORDS = {"w1": "BEGIN", "w2": "END", "w3": "CASE"}
+_QUOTES = frozenset({"q1", "q2", "q3", "q4"})
+_KINDS = {"q": "q1", "word": "w"}  # ``_scanner``'s group names -> ``_lower_scanner``'s
+
+
+@lru_cache(maxsize=32)
+def _lower_scanner(delimiter: str, hash_comments: bool, words: bool) -> re.Pattern[str]:
+    alts = [r"'(?P<q1>)", r'"(?P<q2>)', r"`(?P<q3>)", r"\[(?P<q4>)", r"--(?P<lc>)"]
+    if hash_comments:
+        alts.append(r"\#(?P<lc2>)")
+    alts.append(r"/\*(?P<bc>)")
+    if delimiter != "$$":
+        alts.append(r"\$[A-Za-z_]*\$(?P<dollar>)")
+    alts.append(r"\n[ \t]*(?:go|/)[ \t]*$(?P<sep>)")
+    alts.append(r"\n[ \t]*delimiter[ \t]+(?P<dval>\S+)[ \t]*$(?P<delim>)")
+    alts.append(re.escape(delimiter.lower()) + "(?P<term>)")
+    if words:
+        alts += [r"b(?<=\bb)egin\b(?P<w1>)", r"e(?<=\be)nd\b(?P<w2>)", r"c(?<=\bc)ase\b(?P<w3>)"]
+    return re.compile("|".join(alts), re.M)
+
+
+@lru_cache(maxsize=32)
+def _has_word_char(delimiter: str) -> bool:
+    return re.search(r"\w", delimiter) is not None
+
+
 def _same(text: str) -> str:
     return text
 
@@ -210,6 +251,11 @@ class _Splitter:
         # ``text`` is bytes decoded as Latin-1: statements are decoded as UTF-8.
         self.decode = _from_latin1 if latin1 else _same
         self.delimiter = ";"
+        # the scanner's lower-cased copy (``_lower_scanner``), made when first needed
+        self._lowerable = latin1 or text.isascii()
+        self._low: str | None = None
+        self._low_base = 0  # the copy's first character is text[_low_base]
+        self._dval = ""
         self._separator_lines: bool | None = None
         self.pos = 0  # start of the current statement
         self.line = 1  # line number at self.pos
@@ -225,48 +271,84 @@ class _Splitter:
 
     def run(self) -> list[Statement]:
         text = self.text
-        scan = _scanner(self.delimiter, self.mysql)
         i = self._fast(self.pos)
         block = self._block_mode()
         depth = 0
         while True:
-            m = scan.search(text, i)
-            if m is None:
+            found = self._search(i, block)
+            if found is None:
                 self._emit(len(text), len(text))
                 return self.out
-            kind = m.lastgroup
-            if kind == "q":
-                i = self._skip_string(m.group("q"), m.end())
+            kind, start, end = found
+            if kind in _QUOTES:
+                i = self._skip_string(text[start], end)
             elif kind in ("lc", "lc2"):
-                nl = text.find("\n", m.end())
+                nl = text.find("\n", end)
                 i = len(text) if nl < 0 else nl
             elif kind == "bc":
-                close = text.find("*/", m.end())
+                close = text.find("*/", end)
                 i = len(text) if close < 0 else close + 2
             elif kind == "dollar":
-                close = text.find(m.group("dollar"), m.end())
-                i = len(text) if close < 0 else close + len(m.group("dollar"))
+                tag = text[start:end]  # as written: tags are case-sensitive
+                close = text.find(tag, end)
+                i = len(text) if close < 0 else close + len(tag)
             elif kind == "sep":
-                self._emit(m.start(), m.end())
+                self._emit(start, end)
                 i = self._fast(self.pos, data=False)
                 block, depth = self._block_mode(), 0
             elif kind == "delim":
-                self._emit(m.start(), m.end())
-                self.delimiter = m.group("dval")
-                scan = _scanner(self.delimiter, self.mysql)
+                self._emit(start, end)
+                self.delimiter = self._dval
                 i = self._fast(self.pos, data=False)
                 block, depth = self._block_mode(), 0
             elif kind == "term":
                 if block and self.delimiter == ";" and (depth > 0 or self.separator_lines):
-                    i = m.end()
+                    i = end
                     continue
-                self._emit(m.start(), m.end())
+                self._emit(start, end)
                 i = self._fast(self._skip_copy_data(self.pos))
                 block, depth = self._block_mode(), 0
             else:  # BEGIN / END / CASE: only counted inside routine bodies
-                i = m.end()
+                i = end
                 if block:
-                    depth += self._depth_step(m.group("word").upper(), i)
+                    depth += self._depth_step(_WORDS.get(kind) or text[start:end].upper(), i)
+
+    def _search(self, i: int, block: bool) -> tuple[str, int, int] | None:
+        """The general scanner's next match at or after ``i``: its alternative, start
+        and end (a ``sep``/``delim`` match starts where its line does; ``_dval``: the
+        new delimiter). Found with ``_lower_scanner`` in the lower-cased copy of the
+        text from ``i`` on (made when first needed, one character before ``i`` kept
+        for look-behinds) where that applies, else with ``_scanner``."""
+        text, delimiter = self.text, self.delimiter
+        if i >= len(text):  # every alternative needs a character
+            return None
+        if not (self._lowerable and delimiter.isascii()):
+            m = _scanner(delimiter, self.mysql).search(text, i)
+            if m is None:
+                return None
+            if m.lastgroup == "delim":
+                self._dval = m.group("dval")
+            return _KINDS.get(m.lastgroup or "", m.lastgroup or ""), m.start(), m.end()
+        low, base = self._low, self._low_base
+        if low is None or i < base:
+            base = self._low_base = max(i - 1, 0)
+            low = self._low = text[base:].encode("latin-1").lower().decode("latin-1")
+        at = i - base
+        m = None
+        if i == 0 or text[i - 1] == "\n":  # where ``^`` matches: a line may start here
+            m = _LINE_START.match(low, at)
+        if m is None:
+            words = block or _has_word_char(delimiter)
+            m = _lower_scanner(delimiter, self.mysql, words).search(low, at)
+            if m is None:
+                return None
+        kind = m.lastgroup or ""
+        start = m.start() + base
+        if kind in ("sep", "delim") and text[start] == "\n":
+            start += 1
+        if kind == "delim":
+            self._dval = text[m.start("dval") + base : m.end("dval") + base]
+        return kind, start, m.end() + base
 
     def _depth_step(self, word: str, after: int) -> int:
         if word in ("BEGIN", "CASE"):
