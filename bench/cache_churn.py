@@ -1,0 +1,156 @@
+"""The embedding cache under churn, with and without its bound (issue 4: weeks of watch).
+
+    python bench/cache_churn.py [--files 200] [--rounds 100] [--churn 0.5] [--bound-mb 4]
+    python bench/cache_churn.py --insert-cost [--vectors 50000]
+
+Churn: a folder of ``--files`` ~2 KB files; each round rewrites ``--churn`` of them with
+new text and runs ``ingest`` (hash embedder, 384 dimensions like the real model). Run
+twice: bounded (``embed_cache_max_mb = --bound-mb``) and unbounded (a bound no run
+reaches). Prints every tenth round: cache entries and MB, chunks, the index file (after
+a checkpoint) and its WAL, and the free pages inside the file; at the end the ingest
+time of both runs (ingest calls only; the checkpoints are outside).
+
+``--insert-cost``: what migration v7's triggers and age index cost the write path:
+``--vectors`` cache inserts in windows of 4,096 (one transaction each, as the write
+stage does) into a v6 and a v7 schema, alternating, 3 runs each, medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import apsw
+from corpus import OUT
+
+from headrace import Index, Settings
+from headrace.ledger.migrations import migrate
+from headrace.testing.embedders import HashEmbedder
+
+VOCAB = [f"w{n:04d}" for n in range(3000)] + ["the", "index", "cache", "vector", "file"]
+
+
+def _fresh(path: Path) -> Path:
+    for p in path.parent.glob(path.name + "*"):
+        p.unlink()
+    return path
+
+
+def _write(root: Path, i: int, rng: random.Random) -> None:
+    paras = [" ".join(rng.choices(VOCAB, k=rng.randint(40, 90))) for _ in range(5)]
+    (root / f"f{i:04d}.md").write_text(f"# file {i}\n\n" + "\n\n".join(paras) + "\n")
+
+
+def _sizes(idx: Index) -> dict[str, float]:
+    # Fold the WAL in first, so "file MB" is the database's size, not the last
+    # checkpoint's (both runs alike; WAL MB is then what is left).
+    idx.compact()
+    st = idx.status()
+    wal = Path(f"{idx.path}-wal")
+    return {
+        "cache": st["embedding_cache"],
+        "cache_mb": st["embedding_cache_bytes"] / 1e6,
+        "chunks": st["files"]["chunks"],
+        "file_mb": idx.path.stat().st_size / 1e6,
+        "wal_mb": (wal.stat().st_size if wal.exists() else 0) / 1e6,
+        "free_mb": st["free_bytes"] / 1e6,
+    }
+
+
+def churn(label: str, bound_mb: int, args: argparse.Namespace) -> dict[str, float]:
+    root = OUT / f"cache-churn-{label}"
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.iterdir():
+        old.unlink()
+    rng = random.Random(2026)
+    for i in range(args.files):
+        _write(root, i, rng)
+    path = _fresh(OUT / f"cache-churn-{label}.sqlite")
+    idx = Index(path, settings=Settings(embed_cache_max_mb=bound_mb), embedder=HashEmbedder())
+    spent = 0.0
+    print(f"\n{label} (embed_cache_max_mb={bound_mb})")
+    print("round  cache  cache MB  chunks  file MB  WAL MB  free MB")
+    for r in range(args.rounds + 1):
+        if r:
+            for i in rng.sample(range(args.files), int(args.files * args.churn)):
+                _write(root, i, rng)
+        started = time.perf_counter()
+        idx.ingest([str(root)])
+        spent += time.perf_counter() - started
+        if r % 10 == 0 or r == args.rounds:
+            s = _sizes(idx)
+            print(
+                f"{r:5d}  {s['cache']:5.0f}  {s['cache_mb']:8.2f}  {s['chunks']:6.0f}"
+                f"  {s['file_mb']:7.2f}  {s['wal_mb']:6.2f}  {s['free_mb']:7.2f}"
+            )
+    s = _sizes(idx)
+    s["ingest_s"] = spent
+    idx.close()
+    return s
+
+
+def insert_cost(vectors: int) -> None:
+    blob = os.urandom(1536)
+    hashes = [f"{n:032x}" for n in range(vectors)]
+    times: dict[int, list[float]] = {6: [], 7: []}
+    for run in range(3):
+        for version in (6, 7) if run % 2 == 0 else (7, 6):
+            path = _fresh(OUT / f"cache-insert-v{version}.sqlite")
+            conn = apsw.Connection(str(path))
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            migrate(conn, target=version)
+            started = time.perf_counter()
+            for start in range(0, vectors, 4096):
+                now = time.time()
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(
+                    "INSERT OR IGNORE INTO embed_cache VALUES ('m', ?, ?, ?)",
+                    [(h, blob, now) for h in hashes[start : start + 4096]],
+                )
+                conn.execute("COMMIT")
+            times[version].append(time.perf_counter() - started)
+            conn.close()
+    for version, spent in times.items():
+        rate = vectors / statistics.median(spent)
+        runs = ", ".join(f"{t:.3f}" for t in spent)
+        print(f"schema v{version}: {runs} s for {vectors} inserts (median {rate:,.0f}/s)")
+    ratio = statistics.median(times[7]) / statistics.median(times[6])
+    print(f"v7 / v6 median time: {ratio:.3f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--files", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=100)
+    ap.add_argument("--churn", type=float, default=0.5, help="share of files rewritten a round")
+    ap.add_argument("--bound-mb", type=int, default=4)
+    ap.add_argument("--insert-cost", action="store_true")
+    ap.add_argument("--vectors", type=int, default=50_000)
+    args = ap.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    print(f"load average at start: {os.getloadavg()}")
+    if args.insert_cost:
+        insert_cost(args.vectors)
+        return
+    bounded = churn("bounded", args.bound_mb, args)
+    unbounded = churn("unbounded", 10**6, args)
+    print("\nat the end      cache MB  file MB  WAL MB  ingest s (all rounds)")
+    for label, s in (("bounded", bounded), ("unbounded", unbounded)):
+        print(
+            f"{label:14s} {s['cache_mb']:9.2f} {s['file_mb']:8.2f} {s['wal_mb']:7.2f}"
+            f" {s['ingest_s']:9.1f}"
+        )
+    print(f"load average at end: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
