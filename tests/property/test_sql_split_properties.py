@@ -113,3 +113,16 @@ def test_the_lower_cased_scanner_agrees_with_the_re_i_scanner(text: str, mysql: 
             splitter._lowerable = lowerable
             got.append([(s.text, s.line, s.end_line, s.head) for s in splitter.run()])
         assert got[0] == got[1]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(alphabet="-/*ab", max_size=60),
+    st.sampled_from(["--", "/*", "-", "'"]),
+    st.integers(0, 62),
+    st.integers(0, 63),
+)
+def test_find_is_str_find(text: str, needle: str, start: int, end: int) -> None:
+    """``_find`` (two-character needles found by hopping on one character, then
+    ``str.find`` after ``_HOPS`` hops) returns what ``str.find`` does."""
+    assert split._find(text, needle, start, end) == text.find(needle, start, end)
