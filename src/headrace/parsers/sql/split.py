@@ -236,7 +236,7 @@ def _find(text: str, needle: str, start: int, end: int) -> int:
     after ``_HOPS`` hops ``str.find`` takes over (text full of that character)."""
     if len(needle) == 1:
         return text.find(needle, start, end)
-    first, second = needle
+    first, second = needle[0], needle[1]
     end = min(end, len(text))
     if end - start < 2:
         return -1
