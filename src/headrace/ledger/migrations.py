@@ -206,7 +206,43 @@ def _v7(conn: apsw.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
+def _v8(conn: apsw.Connection) -> None:
+    # The cache as a rowid table: a WITHOUT ROWID row keeps at most ~1,000 bytes in its
+    # page (4 KiB pages), so each 1,536-byte vector spilled into an overflow page of its
+    # own, ~4.7 KB on disk per entry (measured 340 MB of pages for 117 MB of payload);
+    # a rowid row holds it in place: ~2.1 KB, inserts 3.9x and lookups 4x as fast
+    # (50,000 vectors; bench/cache_churn.py, docs/design.md). Same columns, same key
+    # (UNIQUE), so every statement on it stays as it was.
+    conn.execute(
+        """
+        ALTER TABLE embed_cache RENAME TO embed_cache_v7;
+        CREATE TABLE embed_cache(
+            model TEXT NOT NULL,
+            text_hash TEXT NOT NULL,
+            vector BLOB NOT NULL,
+            created_at REAL NOT NULL,
+            UNIQUE(model, text_hash)
+        );
+        INSERT INTO embed_cache(model, text_hash, vector, created_at)
+            SELECT model, text_hash, vector, created_at FROM embed_cache_v7
+            ORDER BY created_at;
+        DROP TABLE embed_cache_v7;
+        CREATE INDEX embed_cache_age ON embed_cache(created_at, model, text_hash);
+        CREATE TRIGGER embed_cache_added AFTER INSERT ON embed_cache BEGIN
+            INSERT INTO embed_cache_size VALUES (new.model, 1, length(new.vector))
+            ON CONFLICT(model) DO UPDATE
+            SET entries = entries + 1, bytes = bytes + excluded.bytes;
+        END;
+        CREATE TRIGGER embed_cache_removed AFTER DELETE ON embed_cache BEGIN
+            UPDATE embed_cache_size
+            SET entries = entries - 1, bytes = bytes - length(old.vector)
+            WHERE model = old.model;
+        END;
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
 LATEST = len(MIGRATIONS)
 
 

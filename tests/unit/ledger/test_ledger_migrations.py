@@ -40,6 +40,7 @@ STEP_TABLES = {
     5: set(),  # columns only: cursors.chain_offset, chain_state
     6: set(),  # a column only: cursors.bloom
     7: {"embed_cache_size"},  # + index embed_cache_age, triggers keeping the sizes
+    8: set(),  # embed_cache rebuilt as a rowid table (same name)
 }
 
 

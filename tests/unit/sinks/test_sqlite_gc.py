@@ -188,3 +188,25 @@ def test_a_pass_that_frees_nothing_waits_for_the_cache_to_grow(conn: apsw.Connec
     assert pruner.due()
     pruner.start()
     assert pruner.run().entries == 2
+
+
+def test_migration_v8_rebuilds_the_cache_as_a_rowid_table_keeping_rows_and_sizes(
+    tmp_path: Path,
+) -> None:
+    raw = apsw.Connection(str(tmp_path / "v7.sqlite"))
+    migrate(raw, target=7)
+    raw.execute(
+        "INSERT INTO embed_cache VALUES ('a', 'h1', zeroblob(1536), 1), ('b', 'h1', x'01', 2)"
+    )
+    rows = sorted(raw.execute("SELECT model, text_hash, vector, created_at FROM embed_cache"))
+    migrate(raw)
+    sql = raw.execute("SELECT sql FROM sqlite_master WHERE name = 'embed_cache'").fetchone()[0]
+    assert "WITHOUT ROWID" not in sql.upper()
+    assert (
+        sorted(raw.execute("SELECT model, text_hash, vector, created_at FROM embed_cache")) == rows
+    )
+    assert cache_size(raw) == sqlite_gc.CacheSize(2, 1537)
+    raw.execute("INSERT OR IGNORE INTO embed_cache VALUES ('a', 'h1', x'02', 3)")  # the key holds
+    raw.execute("INSERT INTO embed_cache VALUES ('a', 'h2', x'0203', 4)")
+    assert cache_size(raw) == sqlite_gc.CacheSize(3, 1539)
+    raw.close()
