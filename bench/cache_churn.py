@@ -10,9 +10,10 @@ reaches). Prints every tenth round: cache entries and MB, chunks, the index file
 a checkpoint) and its WAL, and the free pages inside the file; at the end the ingest
 time of both runs (ingest calls only; the checkpoints are outside).
 
-``--insert-cost``: what migration v7's triggers and age index cost the write path:
-``--vectors`` cache inserts in windows of 4,096 (one transaction each, as the write
-stage does) into a v6 and a v7 schema, alternating, 3 runs each, medians.
+``--insert-cost``: the write path's cache inserts before (schema v6: WITHOUT ROWID, no
+size triggers, no age index) and now (v8: rowid table, triggers, age index):
+``--vectors`` inserts in windows of 4,096 (one transaction each, as the write stage
+does), alternating, 3 runs each, medians; and the file size per entry.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import apsw
 from corpus import OUT
 
 from headrace import Index, Settings
-from headrace.ledger.migrations import migrate
+from headrace.ledger.migrations import LATEST, migrate
 from headrace.testing.embedders import HashEmbedder
 
 VOCAB = [f"w{n:04d}" for n in range(3000)] + ["the", "index", "cache", "vector", "file"]
@@ -99,10 +100,12 @@ def churn(label: str, bound_mb: int, args: argparse.Namespace) -> dict[str, floa
 
 def insert_cost(vectors: int) -> None:
     blob = os.urandom(1536)
-    hashes = [f"{n:032x}" for n in range(vectors)]
-    times: dict[int, list[float]] = {6: [], 7: []}
+    rng = random.Random(1)  # text hashes are random keys: B-tree inserts land anywhere
+    hashes = [f"{rng.getrandbits(128):032x}" for _ in range(vectors)]
+    times: dict[int, list[float]] = {6: [], LATEST: []}
+    sizes: dict[int, int] = {}
     for run in range(3):
-        for version in (6, 7) if run % 2 == 0 else (7, 6):
+        for version in (6, LATEST) if run % 2 == 0 else (LATEST, 6):
             path = _fresh(OUT / f"cache-insert-v{version}.sqlite")
             conn = apsw.Connection(str(path))
             conn.execute("PRAGMA journal_mode=WAL")
@@ -118,13 +121,19 @@ def insert_cost(vectors: int) -> None:
                 )
                 conn.execute("COMMIT")
             times[version].append(time.perf_counter() - started)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            sizes[version] = path.stat().st_size
             conn.close()
     for version, spent in times.items():
         rate = vectors / statistics.median(spent)
         runs = ", ".join(f"{t:.3f}" for t in spent)
-        print(f"schema v{version}: {runs} s for {vectors} inserts (median {rate:,.0f}/s)")
-    ratio = statistics.median(times[7]) / statistics.median(times[6])
-    print(f"v7 / v6 median time: {ratio:.3f}")
+        per = sizes[version] / vectors
+        print(
+            f"schema v{version}: {runs} s for {vectors} inserts (median {rate:,.0f}/s),"
+            f" file {sizes[version] / 1e6:.1f} MB = {per:,.0f} B per entry"
+        )
+    ratio = statistics.median(times[LATEST]) / statistics.median(times[6])
+    print(f"v{LATEST} / v6 median time: {ratio:.3f}")
 
 
 def main() -> None:
