@@ -17,7 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from headrace.graph.model import Fragment, Node, make_edge
+import orjson
+
+from headrace.graph.model import Edge, Fragment, Node, edge_key, make_edge
 from headrace.parsers.sql.extract import Fact, Name
 from headrace.parsers.sql.script import ScriptResult
 from headrace.records import ParseIssue
@@ -29,13 +31,24 @@ FALLBACK_SCHEMA = "main"
 
 
 class FragmentBuilder:
-    """Builds one file's fragment; see the module docstring for name resolution."""
+    """Builds one file's fragment; see the module docstring for name resolution.
+
+    Hot (about a quarter of a cold ingest's parse work): handlers build property
+    dicts directly instead of keyword arguments filtered for ``None``, a relation's
+    database and schema nodes are settled once at the end (``_ctx``), and keys of
+    relations with properties reuse their digest (``_props_suffix``)."""
 
     def __init__(self, path: str, gen: str, database: str, dialect: str) -> None:
         self.frag = Fragment(path, gen)
         self.mysql = dialect == "mysql"
         self.db = database
         self.schema = DEFAULT_SCHEMA.get(dialect, FALLBACK_SCHEMA)
+        # database and schema nodes: key -> [role, line, name, props] of the write
+        # that wins (``_node``'s rule: a role at most the stored one replaces it);
+        # the node is in ``frag.nodes`` from its first write (order) and gets its
+        # final values in ``build``. Nothing reads them before.
+        self._ctx: dict[str, list[Any]] = {}
+        self._contains: set[tuple[str, str]] = set()  # CONTAINS edges already added
 
     def build(self, result: ScriptResult) -> Fragment:
         for _line, facts in result.statements:
@@ -43,6 +56,11 @@ class FragmentBuilder:
                 handler = getattr(self, f"_on_{fact['t']}", None)
                 if handler is not None:
                     handler(fact)
+        nodes = self.frag.nodes
+        for key, (role, line, name, props) in self._ctx.items():
+            old = nodes[key]
+            if old.role != role or old.line != line or old.name != name or old.props != props:
+                nodes[key] = Node(key, old.kind, name, role, line, props)
         self.frag.issues.extend(ParseIssue(msg, line, None) for line, msg in result.issues)
         self.frag.stats.update(result.counts)
         return self.frag
@@ -60,25 +78,59 @@ class FragmentBuilder:
         return f"{kind}:{'.'.join(parts).lower()}"
 
     def _node(self, key: str, kind: str, name: str, role: int, line: int, **props: Any) -> None:
-        clean = {k: v for k, v in props.items() if v is not None}
+        self._put(
+            key, kind, name, role, line, props={k: v for k, v in props.items() if v is not None}
+        )
+
+    def _put(
+        self, key: str, kind: str, name: str, role: int, line: int, *, props: dict[str, Any]
+    ) -> None:
+        """Add a node (``props`` without ``None`` values); a definition replaces a
+        mention, a mention never a definition (``Fragment.add_node``, inlined)."""
         nodes = self.frag.nodes
         old = nodes.get(key)
-        if old is None or role <= old.role:  # Fragment.add_node, inlined (hot)
-            nodes[key] = Node(key, kind, name, role, line, clean)
+        if old is None or role <= old.role:
+            nodes[key] = Node(key, kind, name, role, line, props)
+
+    def _ctx_node(
+        self, key: str, kind: str, name: str, role: int, line: int, *, props: dict[str, Any]
+    ) -> None:
+        """A database or schema node: as ``_put``, the final values set in ``build``."""
+        state = self._ctx.get(key)
+        if state is None:
+            self._ctx[key] = [role, line, name, props]
+            self.frag.nodes[key] = Node(key, kind, name, role, line, props)
+        elif role <= state[0]:
+            state[0], state[1], state[2], state[3] = role, line, name, props
 
     def _edge(self, src: str, type_: str, dst: str, **props: Any) -> None:
         edge = make_edge(src, type_, dst, props)
         self.frag.edges[edge.key] = edge
 
+    def _edge_props(self, src: str, type_: str, dst: str, props: dict[str, Any]) -> None:
+        """A relation with properties (``props`` without ``None`` values): as
+        ``make_edge``, with the properties' part of the key remembered."""
+        edge = Edge(f"{src}|{type_}|{dst}{_props_suffix(props)}", type_, src, dst, props)
+        self.frag.edges[edge.key] = edge
+
     def _schema_node(self, db: str, schema: str, role: int, line: int) -> str:
         db_key = self._key("database", db)
-        self._node(db_key, "database", db, role, line)
+        self._ctx_node(db_key, "database", db, role, line, props={})
         key = self._key("schema", db, schema)
-        self._node(key, "schema", schema, role, line, database=db)
-        self._edge(db_key, "CONTAINS", key)
+        self._ctx_node(key, "schema", schema, role, line, props={"database": db})
+        if (db_key, key) not in self._contains:  # the same edge every time
+            self._contains.add((db_key, key))
+            self._edge(db_key, "CONTAINS", key)
         return key
 
-    def _relation(self, name: Name, role: int, line: int, kind: str = "table", **props: Any) -> str:
+    def _relation(
+        self,
+        name: Name,
+        role: int,
+        line: int,
+        kind: str = "table",
+        props: dict[str, Any] | None = None,
+    ) -> str:
         db, schema, rel = self._qualify(name)
         schema_key = self._schema_node(db, schema, MENTIONS if role else DEFINES, line)
         key = self._key("relation", db, schema, rel)
@@ -87,16 +139,26 @@ class FragmentBuilder:
             # A second CREATE in the same file replaces the first; a mention (a
             # foreign key's target seen earlier) is upgraded and keeps its edges.
             self.frag.drop(key)
-        qualified = f"{db}.{schema}.{rel}"
-        self._node(key, kind, rel, role, line, qualified=qualified, **props)
+        qualified = {"qualified": f"{db}.{schema}.{rel}"}
+        self._put(key, kind, rel, role, line, props={**qualified, **props} if props else qualified)
         self._edge(schema_key, "CONTAINS", key)
         return key
 
     def _column(self, rel_key: str, name: str, role: int, line: int, **props: Any) -> str:
-        key = f"column:{rel_key.split(':', 1)[1]}.{name.lower()}"
+        key = f"column:{rel_key[9:]}.{name.lower()}"  # rel_key: "relation:…"
         if role == MENTIONS and key in self.frag.nodes:
             return key
         self._node(key, "column", name, role, line, **props)
+        self._edge(rel_key, "HAS_COLUMN", key)
+        return key
+
+    def _mentioned_column(self, rel_key: str, name: str, line: int) -> str:
+        """``_column`` for a column only mentioned (no properties)."""
+        key = f"column:{rel_key[9:]}.{name.lower()}"
+        nodes = self.frag.nodes
+        if key in nodes:
+            return key
+        nodes[key] = Node(key, "column", name, MENTIONS, line, {})
         self._edge(rel_key, "HAS_COLUMN", key)
         return key
 
@@ -117,7 +179,9 @@ class FragmentBuilder:
     def _on_database(self, fact: Fact) -> None:
         name = fact["name"][2] or fact["name"][1]
         if name:
-            self._node(self._key("database", name), "database", name, DEFINES, fact["line"])
+            self._ctx_node(
+                self._key("database", name), "database", name, DEFINES, fact["line"], props={}
+            )
 
     def _on_schema(self, fact: Fact) -> None:
         if self.mysql:  # MySQL: CREATE SCHEMA is CREATE DATABASE
@@ -130,21 +194,28 @@ class FragmentBuilder:
     def _on_table(self, fact: Fact) -> None:
         line = fact["line"]
         pk = list(fact["pk"])
-        key = self._relation(fact["name"], DEFINES, line, primary_key=pk or None)
+        key = self._relation(fact["name"], DEFINES, line, props={"primary_key": pk} if pk else None)
+        rel = key[9:]  # key: "relation:…"
+        nodes, edges = self.frag.nodes, self.frag.edges
         for ordinal, col in enumerate(fact["columns"], 1):
-            self._column(
-                key,
-                col["name"],
-                DEFINES,
-                line,
-                type=col["type"] or None,
-                nullable=col["nullable"] and col["name"] not in pk,
-                primary_key=col["name"] in pk,
-                unique=col["unique"] or None,
-                default=col.get("default"),
-                identity=col.get("identity"),
-                ordinal=ordinal,
-            )
+            # ``_column(key, name, DEFINES, line, type=…, …)`` inlined, the same
+            # properties in the same order, without the ``None`` ones
+            name = col["name"]
+            props: dict[str, Any] = {"type": col["type"]} if col["type"] else {}
+            if (nullable := col["nullable"] and name not in pk) is not None:
+                props["nullable"] = nullable
+            props["primary_key"] = name in pk
+            if col["unique"]:
+                props["unique"] = col["unique"]
+            if (default := col.get("default")) is not None:
+                props["default"] = default
+            if (identity := col.get("identity")) is not None:
+                props["identity"] = identity
+            props["ordinal"] = ordinal
+            col_key = f"column:{rel}.{name.lower()}"
+            nodes[col_key] = Node(col_key, "column", name, DEFINES, line, props)  # defines
+            edge = make_edge(key, "HAS_COLUMN", col_key)
+            edges[edge.key] = edge
         self._constraints(key, fact, line)
         for source in fact.get("reads") or []:
             self._edge(key, "READS_FROM", self._mention(source, line))
@@ -159,29 +230,32 @@ class FragmentBuilder:
         if not fk["ref"] or not fk["ref"][2]:
             return
         target = self._mention(fk["ref"], line)
-        props = {
-            "name": fk.get("name") or None,
-            "columns": fk["cols"],
-            "ref_columns": fk["ref_cols"],
-            "on_delete": fk.get("on_delete"),
-            "on_update": fk.get("on_update"),
-        }
-        self._edge(key, "REFERENCES", target, **props)
+        name = fk.get("name") or None
+        props: dict[str, Any] = {"name": name} if name is not None else {}
+        props["columns"] = fk["cols"]
+        props["ref_columns"] = fk["ref_cols"]
+        if (on_delete := fk.get("on_delete")) is not None:
+            props["on_delete"] = on_delete
+        if (on_update := fk.get("on_update")) is not None:
+            props["on_update"] = on_update
+        self._edge_props(key, "REFERENCES", target, props)
         for col, ref_col in zip(fk["cols"], fk["ref_cols"], strict=False):
-            src = self._column(key, col, MENTIONS, line)
-            dst = self._column(target, ref_col, MENTIONS, line)
-            self._edge(src, "REFERENCES", dst, constraint=fk.get("name") or None)
+            src = self._mentioned_column(key, col, line)
+            dst = self._mentioned_column(target, ref_col, line)
+            self._edge_props(src, "REFERENCES", dst, {"constraint": name} if name else {})
 
     def _index(self, rel_key: str, name: str, cols: list[str], unique: bool, line: int) -> None:
         if not name:
             name = "idx_" + "_".join(cols)
-        key = f"index:{rel_key.split(':', 1)[1]}.{name.lower()}"
-        self._node(key, "index", name, DEFINES, line, unique=unique, columns=cols)
-        self._edge(key, "INDEXES", rel_key, unique=unique)
+        key = f"index:{rel_key[9:]}.{name.lower()}"  # rel_key: "relation:…"
+        props: dict[str, Any] = {} if unique is None else {"unique": unique}
+        if cols is not None:
+            props["columns"] = cols
+        self._put(key, "index", name, DEFINES, line, props=props)
+        self._edge_props(key, "INDEXES", rel_key, {} if unique is None else {"unique": unique})
         for position, col in enumerate(cols, 1):
-            self._edge(
-                key, "INDEXES", self._column(rel_key, col, MENTIONS, line), position=position
-            )
+            col_key = self._mentioned_column(rel_key, col, line)
+            self._edge_props(key, "INDEXES", col_key, {"position": position})
 
     def _on_index(self, fact: Fact) -> None:
         if not fact["table"][2]:
@@ -272,6 +346,24 @@ class FragmentBuilder:
             self._edge(key, "READS_FROM", self._mention(source, line))
         for target in fact["writes"]:
             self._edge(key, "WRITES_TO", self._mention(target, line))
+
+
+_SUFFIXES: dict[bytes, str] = {}  # properties (sorted JSON) -> their part of the key
+_SUFFIXES_MAX = 100_000
+
+
+def _props_suffix(props: dict[str, Any]) -> str:
+    """What ``edge_key`` appends to ``src|TYPE|dst`` for these properties (none:
+    nothing), remembered by their sorted JSON: ``edge_key`` itself computes it."""
+    if not props:
+        return ""
+    text = orjson.dumps(props, option=orjson.OPT_SORT_KEYS)
+    suffix = _SUFFIXES.get(text)
+    if suffix is None:
+        if len(_SUFFIXES) >= _SUFFIXES_MAX:
+            _SUFFIXES.clear()
+        suffix = _SUFFIXES[text] = edge_key("", "", "", props)[2:]
+    return suffix
 
 
 def build_fragment(path: str, gen: str, database: str, result: ScriptResult) -> Fragment:
