@@ -170,3 +170,26 @@ def test_dialect_names_resolve_and_unknown_is_a_config_error() -> None:
     assert resolve_dialect("auto") is None
     with pytest.raises(ConfigError, match="unknown SQL dialect"):
         resolve_dialect("cobol")
+
+
+@pytest.mark.parametrize("dialect", ["mysql", "postgres", "sqlite", "tsql", "oracle", ""])
+def test_types_and_defaults_are_written_as_expression_sql_writes_them(dialect: str) -> None:
+    """``extract`` writes types and defaults with one generator per dialect, reused:
+    the same text as ``Expression.sql`` (a new generator per call), every time."""
+    import sqlglot
+    from sqlglot import exp
+
+    sql = (
+        "CREATE TABLE t (a VARCHAR(45) NOT NULL DEFAULT 'x', b DECIMAL(5, 2) DEFAULT 1.5,"
+        " c TIMESTAMP DEFAULT CURRENT_TIMESTAMP, d INT, e TEXT DEFAULT (1 + 2))"
+    )
+    tree = sqlglot.parse_one(sql, read=dialect or None)
+    expected = [
+        (c.args["kind"].sql(dialect=dialect or None), c.find(exp.DefaultColumnConstraint))
+        for c in tree.find_all(exp.ColumnDef)
+    ]
+    for _ in range(2):
+        (fact,) = facts(sql + ";", dialect)
+        got = [(col["type"], col["default"]) for col in fact["columns"]]  # type: ignore[index]
+        want = [(t, d.this.sql(dialect=dialect or None)[:200] if d else None) for t, d in expected]
+        assert got == want

@@ -24,8 +24,11 @@ from typing import Any
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError as SqlglotParseError
 from sqlglot.errors import TokenError
+from sqlglot.generator import Generator
+from sqlglot.helper import name_sequence
 
 from headrace.parsers.sql.split import Statement
 
@@ -253,9 +256,21 @@ def _col_name(node: exp.Expr) -> str:
 
 
 def _sql(node: exp.Expr | None) -> str:
+    """``node.sql(dialect=…)`` in the script's dialect, by one generator per dialect
+    (``Expression.sql`` builds a dialect and a generator per call: ~40% of the time
+    ``extract`` spent on types and defaults). A generator keeps no state between
+    ``generate`` calls but its alias counter, which is reset."""
     if node is None:
         return ""
-    return node.sql(dialect=_WRITE_DIALECT.get() or None)
+    dialect = _WRITE_DIALECT.get()
+    generator = _GENERATORS.get(dialect)
+    if generator is None:
+        generator = _GENERATORS[dialect] = Dialect.get_or_raise(dialect or None).generator()
+    generator._next_name = name_sequence("_t")
+    return generator.generate(node, copy=True)
+
+
+_GENERATORS: dict[str, Generator] = {}
 
 
 def _column(item: exp.ColumnDef) -> tuple[Fact, list[Fact]]:
