@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import functools
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -118,7 +119,10 @@ class Index:
             self._apply_cheap(plan, stats)
             self._run(plan.to_process, plan.hashes, stats)
             if not self.stopped:  # after the run: nothing in flight needs the cache
-                self._prune_cache()
+                started = time.perf_counter()
+                pruned = self._prune_cache()
+                stats.add(cache_evicted=pruned.entries)
+                stats.add(prune_seconds=time.perf_counter() - started)
         return stats
 
     def ingest_paths(

@@ -32,9 +32,11 @@ class RunStats:
     renamed: int = 0
     touched: int = 0
     unchanged: int = 0
+    cache_evicted: int = 0  # embedding-cache entries pruned after the run (sinks/sqlite_gc.py)
     started: float = field(default_factory=time.monotonic)
     embed_seconds: float = 0.0
     write_seconds: float = 0.0  # time inside the write stage's transactions (store timing)
+    prune_seconds: float = 0.0  # pruning the embedding cache after the run
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **deltas: float) -> None:
