@@ -62,11 +62,15 @@ def _churned_index(path: Path, root: Path, max_mb: int, rounds: int) -> tuple[In
     idx = Index(path, settings=Settings(embed_cache_max_mb=max_mb), embedder=HashEmbedder(DIM))
     rng = random.Random(3)
     sizes = []
+    computed = evicted = 0
     for r in range(rounds):
         _churn(root, rng, r)
-        idx.ingest([str(root)])
+        stats = idx.ingest([str(root)])
+        computed += stats.embeddings_computed
+        evicted += stats.cache_evicted
         sizes.append(idx.status()["embedding_cache_bytes"])
         assert _vectors_missing(idx) == 0, f"round {r}: a current chunk lost its vector"
+    assert idx.status()["embedding_cache"] == computed - evicted  # the counts add up
     return idx, sizes
 
 
