@@ -4,11 +4,12 @@
     python bench/cache_churn.py --insert-cost [--vectors 50000]
 
 Churn: a folder of ``--files`` ~2 KB files; each round rewrites ``--churn`` of them with
-new text and runs ``ingest`` (hash embedder, 384 dimensions like the real model). Run
-twice: bounded (``embed_cache_max_mb = --bound-mb``) and unbounded (a bound no run
-reaches). Prints every tenth round: cache entries and MB, chunks, the index file (after
-a checkpoint) and its WAL, and the free pages inside the file; at the end the ingest
-time of both runs (ingest calls only; the checkpoints are outside).
+new text and runs ``ingest`` (hash embedder, 384 dimensions like the real model) into
+two indexes over identical trees: bounded (``embed_cache_max_mb = --bound-mb``) and
+unbounded (a bound no run reaches), in alternating order each round (a paired A/B).
+Prints every tenth round: cache entries and MB, chunks, the index file (after a
+checkpoint) and its WAL, the free pages inside the file; at the end the time of the
+ingest calls (the checkpoints are outside) and of the pruning inside them.
 
 ``--insert-cost``: the write path's cache inserts before (schema v6: WITHOUT ROWID, no
 size triggers, no age index) and now (v8: rowid table, triggers, age index):
@@ -45,9 +46,9 @@ def _fresh(path: Path) -> Path:
     return path
 
 
-def _write(root: Path, i: int, rng: random.Random) -> None:
+def _text(i: int, rng: random.Random) -> str:
     paras = [" ".join(rng.choices(VOCAB, k=rng.randint(40, 90))) for _ in range(5)]
-    (root / f"f{i:04d}.md").write_text(f"# file {i}\n\n" + "\n\n".join(paras) + "\n")
+    return f"# file {i}\n\n" + "\n\n".join(paras) + "\n"
 
 
 def _sizes(idx: Index) -> dict[str, float]:
@@ -66,36 +67,54 @@ def _sizes(idx: Index) -> dict[str, float]:
     }
 
 
-def churn(label: str, bound_mb: int, args: argparse.Namespace) -> dict[str, float]:
-    root = OUT / f"cache-churn-{label}"
-    root.mkdir(parents=True, exist_ok=True)
-    for old in root.iterdir():
-        old.unlink()
+def churn(args: argparse.Namespace) -> None:
+    """Both indexes over identical trees, ingested in alternating order each round (a
+    paired A/B: the machine's load hits both alike)."""
+    configs = {"bounded": args.bound_mb, "unbounded": 10**6}
     rng = random.Random(2026)
-    for i in range(args.files):
-        _write(root, i, rng)
-    path = _fresh(OUT / f"cache-churn-{label}.sqlite")
-    idx = Index(path, settings=Settings(embed_cache_max_mb=bound_mb), embedder=HashEmbedder())
-    spent = 0.0
-    print(f"\n{label} (embed_cache_max_mb={bound_mb})")
-    print("round  cache  cache MB  chunks  file MB  WAL MB  free MB")
+    roots, indexes = {}, {}
+    for label, bound in configs.items():
+        roots[label] = root = OUT / f"cache-churn-{label}"
+        root.mkdir(parents=True, exist_ok=True)
+        for old in root.iterdir():
+            old.unlink()
+        settings = Settings(embed_cache_max_mb=bound)
+        path = _fresh(OUT / f"cache-churn-{label}.sqlite")
+        indexes[label] = Index(path, settings=settings, embedder=HashEmbedder())
+    spent = dict.fromkeys(configs, 0.0)
+    pruning = dict.fromkeys(configs, 0.0)
+    rows: dict[str, list[str]] = {label: [] for label in configs}
     for r in range(args.rounds + 1):
-        if r:
-            for i in rng.sample(range(args.files), int(args.files * args.churn)):
-                _write(root, i, rng)
-        started = time.perf_counter()
-        idx.ingest([str(root)])
-        spent += time.perf_counter() - started
+        files = (
+            range(args.files)
+            if r == 0
+            else rng.sample(range(args.files), int(args.files * args.churn))
+        )
+        for i in files:
+            text = _text(i, rng)
+            for root in roots.values():
+                (root / f"f{i:04d}.md").write_text(text)
+        order = list(configs) if r % 2 == 0 else list(reversed(configs))
+        for label in order:
+            started = time.perf_counter()
+            stats = indexes[label].ingest([str(roots[label])])
+            spent[label] += time.perf_counter() - started
+            pruning[label] += stats.prune_seconds
         if r % 10 == 0 or r == args.rounds:
-            s = _sizes(idx)
-            print(
-                f"{r:5d}  {s['cache']:5.0f}  {s['cache_mb']:8.2f}  {s['chunks']:6.0f}"
-                f"  {s['file_mb']:7.2f}  {s['wal_mb']:6.2f}  {s['free_mb']:7.2f}"
-            )
-    s = _sizes(idx)
-    s["ingest_s"] = spent
-    idx.close()
-    return s
+            for label in configs:
+                s = _sizes(indexes[label])
+                rows[label].append(
+                    f"{r:5d}  {s['cache']:5.0f}  {s['cache_mb']:8.2f}  {s['chunks']:6.0f}"
+                    f"  {s['file_mb']:7.2f}  {s['wal_mb']:6.2f}  {s['free_mb']:7.2f}"
+                )
+    for label, bound in configs.items():
+        print(f"\n{label} (embed_cache_max_mb={bound})")
+        print("round  cache  cache MB  chunks  file MB  WAL MB  free MB")
+        print("\n".join(rows[label]))
+    print("\nall rounds     ingest s  of which pruning s")
+    for label in configs:
+        print(f"{label:14s} {spent[label]:9.1f}  {pruning[label]:9.2f}")
+        indexes[label].close()
 
 
 def insert_cost(vectors: int) -> None:
@@ -150,14 +169,7 @@ def main() -> None:
     if args.insert_cost:
         insert_cost(args.vectors)
         return
-    bounded = churn("bounded", args.bound_mb, args)
-    unbounded = churn("unbounded", 10**6, args)
-    print("\nat the end      cache MB  file MB  WAL MB  ingest s (all rounds)")
-    for label, s in (("bounded", bounded), ("unbounded", unbounded)):
-        print(
-            f"{label:14s} {s['cache_mb']:9.2f} {s['file_mb']:8.2f} {s['wal_mb']:7.2f}"
-            f" {s['ingest_s']:9.1f}"
-        )
+    churn(args)
     print(f"load average at end: {os.getloadavg()}")
 
 
