@@ -278,37 +278,54 @@ class GraphIndex:
             self.ledger.forget(path)
 
     def _process(self, refs: Sequence[FileRef], stats: GraphRunStats) -> None:
-        group: list[_Pending] = []
-        rows = 0
         pool = None
         if self.workers > 0 and len(refs) >= POOL_MIN_FILES:
             pool = ParsePool(self._ctx, self.workers)
             results: Iterator[Parsed | Unreadable] = pool.map(refs, lambda: self._stop)
         else:
             results = (parse_file(self._ctx, ref) for ref in refs if not self._stop)
+        collecting = gc.isenabled()
         try:
-            try:
-                for result in results:
-                    if self._stop:
-                        break
-                    item = self._accept(result, stats)
-                    if item is None:
-                        continue
-                    group.append(item)
-                    rows += len(item.parts.nodes) + len(item.parts.edges)
-                    if rows >= self.group_rows:
-                        self._flush(group, stats)
-                        group, rows = [], 0
-            except BrokenProcessPool:
-                # A SIGTERM to the whole process group stops the workers as well:
-                # when a stop was asked for, finish what was parsed, as without them.
-                if not self._stop:
-                    raise
-            if group:
-                self._flush(group, stats)
+            self._write_all(results, stats, pooled=pool is not None)
         finally:
             if pool is not None:
                 pool.close()
+            if collecting:
+                gc.enable()
+
+    def _write_all(
+        self, results: Iterator[Parsed | Unreadable], stats: GraphRunStats, *, pooled: bool
+    ) -> None:
+        group: list[_Pending] = []
+        rows = 0
+        try:
+            for result in results:
+                if pooled and gc.isenabled():
+                    # The workers parse (sqlglot's trees are cyclic); this process
+                    # only makes acyclic rows, tuples and lists, freed by their
+                    # reference counts, and the collector's passes over a group's
+                    # live rows cost 0.08-0.14 CPU s per 1,000 warm files
+                    # (docs/design.md, round 3). Off only from the first result on:
+                    # the pool forks its workers at its first task, and a fork
+                    # inherits the switch (the workers keep collecting).
+                    gc.disable()
+                if self._stop:
+                    break
+                item = self._accept(result, stats)
+                if item is None:
+                    continue
+                group.append(item)
+                rows += len(item.parts.nodes) + len(item.parts.edges)
+                if rows >= self.group_rows:
+                    self._flush(group, stats)
+                    group, rows = [], 0
+        except BrokenProcessPool:
+            # A SIGTERM to the whole process group stops the workers as well:
+            # when a stop was asked for, finish what was parsed, as without them.
+            if not self._stop:
+                raise
+        if group:
+            self._flush(group, stats)
 
     def _accept(self, result: Parsed | Unreadable, stats: GraphRunStats) -> _Pending | None:
         """A parsed file's fragment and counts (a fresh one into the cache), or its

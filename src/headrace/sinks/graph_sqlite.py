@@ -29,7 +29,8 @@ import re
 import struct
 import time
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from hashlib import blake2b
 from itertools import chain
@@ -248,6 +249,10 @@ def _decode_edges(data: bytes) -> list[int]:
 
 
 _NODE_TEXT = itemgetter(3, 4)  # kind, name: what a file's record keeps as text
+_FIRST = itemgetter(0)
+_NO_IDS: frozenset[int] = frozenset()
+# A graph_edges row: id, key, type, src, dst, props JSON, src id, dst id.
+_EdgeInsert = tuple[int, str, str, str, str, str, int, int]
 
 
 def _refuse_bad(rows: Sequence[NodeRow]) -> None:
@@ -279,6 +284,13 @@ class _Group:
     def __exit__(self, *exc: Any) -> None:
         failed = exc[0] is not None
         try:
+            if not failed:
+                try:  # counts of relations written after the group's last finish_file
+                    self.store._apply_counts()
+                except BaseException as error:
+                    failed = True
+                    self.store.conn.__exit__(type(error), error, error.__traceback__)
+                    raise
             self.store.conn.__exit__(*exc)
         except apsw.Error as error:
             failed = True
@@ -318,6 +330,11 @@ class SqliteGraphStore:
         # Per file written in the current group: the relations its committed record
         # holds (a relation's count goes up once per file that newly contributes it).
         self._old_edges: dict[str, set[int]] = {}
+        # Count increments of known relations, summed over the group's batches and
+        # applied before its next finish_file (or its commit): files of one group
+        # share many relations, so 186k one-row updates per 1,000 benchmark files
+        # became ~60k (docs/design.md, round 3). Dropped if the group rolls back.
+        self._counts: Counter[int] = Counter()
         try:
             # Contribution rows are random-keyed B-tree inserts: a 64 MB page cache
             # (the ledger's default is 16 MB) measured ~1.5x faster on the 1,000-file
@@ -350,25 +367,31 @@ class SqliteGraphStore:
         (defining before mentioning, then lowest path): the UNWIND … MERGE."""
         _refuse_bad(rows)
         created: list[str] = []
+        get, ids, best = self._ids.get, self._id, self._best
+        # One pass over the rows, per-file lookups hoisted (rows come file by file):
+        # a row is one tuple unpacking, one id lookup and at most three appends.
+        entries: list[_NodeEntry] = []
+        sources: list[tuple[int, int, int]] = []
+        ranked: list[tuple[int, str, str, str, str, int, str]] = []
+        files: list[tuple[str, int]] = []  # (path, index of its first entry)
         try:
             with self.conn:
-                fids = {path: self._file_id(path, created) for path in {r.file for r in rows}}
-                ids, get = self._id, self._ids.get
-                entries = [
-                    (get(r.key) or ids(r.key), r.kind, r.name, r.role, r.line, _dumps(r.props))
-                    for r in rows
-                ]
+                last, fid = None, 0
+                for path, _gen, key, kind, name, role, line, props in rows:
+                    if path != last:
+                        last, fid = path, self._file_id(path, created)
+                        files.append((path, len(entries)))
+                    i = get(key) or ids(key)
+                    text = _dumps(props) if props else "{}"
+                    entries.append((i, kind, name, role, line, text))
+                    sources.append((i, fid, role))
+                    if (b := best.get(i)) is None or (role, path) <= b:
+                        ranked.append((i, key, kind, name, text, role, path))
                 self.conn.executemany(
                     "INSERT INTO graph_node_src VALUES (?,?,?)"
                     " ON CONFLICT DO UPDATE SET role = excluded.role",
-                    [(e[0], fids[r.file], r.role) for e, r in zip(entries, rows, strict=True)],
+                    sources,
                 )
-                best = self._best
-                ranked = [
-                    (e[0], r.key, e[1], e[2], e[5], e[3], r.file)
-                    for e, r in zip(entries, rows, strict=True)
-                    if (b := best.get(e[0])) is None or (r.role, r.file) <= b
-                ]
                 self.conn.executemany(
                     "INSERT INTO graph_nodes VALUES (?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET"
                     " kind = excluded.kind, name = excluded.name, props = excluded.props,"
@@ -383,13 +406,7 @@ class SqliteGraphStore:
         except BaseException:
             self._forget_ids(created)
             raise
-        staged = self._staged
-        for e, r in zip(entries, rows, strict=True):
-            part = staged.get(r.file)
-            if part is None:
-                part = staged[r.file] = _Staged()
-            part.nodes[e[0]] = e
-        self._written.update(e[0] for e in entries)
+        self._stage_nodes(files, entries)
         if len(best) > _KNOWN_MAX:
             best.clear()
         for i, _k, _kind, _name, _props, role, path in ranked:
@@ -397,40 +414,27 @@ class SqliteGraphStore:
             if b is None or (role, path) < b:  # the node's best is now at most this
                 best[i] = (role, path)
 
+    def _stage_nodes(self, files: list[tuple[str, int]], entries: list[_NodeEntry]) -> None:
+        staged = self._staged
+        ends = [start for _p, start in files[1:]] + [len(entries)] if files else []
+        for (path, start), end in zip(files, ends, strict=True):
+            part = staged.get(path)
+            if part is None:
+                part = staged[path] = _Staged()
+            span = entries[start:end]
+            part.nodes.update(zip(map(_FIRST, span), span, strict=True))
+        self._written.update(map(_FIRST, entries))
+
     def write_edges(self, rows: Sequence[EdgeRow]) -> None:
         """One savepoint; an edge is kept only if both endpoints exist (MATCH). A
         relation's count goes up for each file that did not contribute it before."""
-        ids, get = self._id, self._ids.get  # get(k) or ids(k): the id, computed once
-        ends = [(get(r.src) or ids(r.src), get(r.dst) or ids(r.dst)) for r in rows]
+        get, ids = self._ids.get, self._id  # get(k) or ids(k): the id, computed once
+        ends = [(get(r[4]) or ids(r[4]), get(r[5]) or ids(r[5])) for r in rows]
         created: list[str] = []
-        staged = self._staged
         try:
             with self.conn:
                 present = self._present({i for pair in ends for i in pair})
-                entries = [
-                    (get(r.key) or ids(r.key), r, s, d)
-                    for r, (s, d) in zip(rows, ends, strict=True)
-                    if s in present and d in present
-                ]
-                olds = {
-                    path: self._old_edges_of(path, created) for path in {e[1].file for e in entries}
-                }
-                new = [
-                    e
-                    for e in entries
-                    if e[0] not in olds[e[1].file]
-                    and ((part := staged.get(e[1].file)) is None or e[0] not in part.edges)
-                ]
-                known = self._edges_known
-                self.conn.executemany(
-                    "UPDATE graph_edge_refs SET refs = refs + 1 WHERE id = ?",
-                    [(e[0],) for e in new if e[0] in known],
-                )
-                fresh = [
-                    (i, r.key, r.type, r.src, r.dst, _dumps(r.props), s, d)
-                    for i, r, s, d in new
-                    if i not in known
-                ]
+                counted, fresh, kept = self._sort_edges(rows, ends, present, created)
                 self.conn.executemany(
                     "INSERT INTO graph_edges VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING", fresh
                 )
@@ -445,14 +449,57 @@ class SqliteGraphStore:
         except BaseException:
             self._forget_ids(created)
             raise
+        known = self._edges_known
         if len(known) > _KNOWN_MAX:
             known.clear()
-        known.update(e[0] for e in fresh)
-        for i, r, _s, _d in entries:
-            part = staged.get(r.file)
+        known.update(map(_FIRST, fresh))
+        self._counts.update(counted)  # written with the batch's savepoint: now counted
+        staged = self._staged
+        for path, mine in kept:
+            part = staged.get(path)
             if part is None:
-                part = staged[r.file] = _Staged()
-            part.edges[i] = None
+                part = staged[path] = _Staged()
+            part.edges.update(dict.fromkeys(mine))
+
+    def _sort_edges(
+        self,
+        rows: Sequence[EdgeRow],
+        ends: list[tuple[int, int]],
+        present: set[int],
+        created: list[str],
+    ) -> tuple[list[int], list[_EdgeInsert], list[tuple[str, list[int]]]]:
+        """One pass over a batch (rows come file by file, so per-file lookups are
+        hoisted): relations whose count goes up (``counted``: known to exist),
+        relations to create (``fresh``), and per file the ids it now holds."""
+        get, ids = self._ids.get, self._id
+        staged, known = self._staged, self._edges_known
+        counted: list[int] = []
+        fresh: list[_EdgeInsert] = []
+        kept: list[tuple[str, list[int]]] = []
+        last: str | None = None
+        old: Container[int] = _NO_IDS  # what the file's committed record holds
+        held: Container[int] = _NO_IDS  # what this group already wrote for it
+        mine: list[int] = []
+        for row, (s, d) in zip(rows, ends, strict=True):
+            if s not in present or d not in present:
+                continue
+            path, _gen, key, type_, src, dst, props = row
+            if path != last:
+                last = path
+                old = self._old_edges_of(path, created)
+                part = staged.get(path)
+                held = part.edges if part is not None else _NO_IDS
+                mine = []
+                kept.append((path, mine))
+            i = get(key) or ids(key)
+            mine.append(i)
+            if i in old or i in held:
+                continue
+            if i in known:
+                counted.append(i)
+            else:
+                fresh.append((i, key, type_, src, dst, _dumps(props) if props else "{}", s, d))
+        return counted, fresh, kept
 
     def _old_edges_of(self, path: str, created: list[str]) -> set[int]:
         """The relations ``path``'s committed record holds (its file record is made
@@ -496,9 +543,25 @@ class SqliteGraphStore:
             i = self._ids[key] = key_id(key)
         return i
 
+    def _apply_counts(self) -> None:
+        """Add the summed count increments (one savepoint; kept if it fails)."""
+        counts = self._counts
+        if not counts:
+            return
+        try:
+            with self.conn:
+                self.conn.executemany(
+                    "UPDATE graph_edge_refs SET refs = refs + ? WHERE id = ?",
+                    [(n, i) for i, n in sorted(counts.items())],
+                )
+        except apsw.Error as exc:
+            raise _translate(exc, "counting relations") from exc
+        counts.clear()
+
     def _end_group(self, failed: bool) -> None:
         self._written.clear()
         self._old_edges.clear()
+        self._counts.clear()  # applied before the commit, or rolled back with it
         if failed:  # the whole group rolled back: nothing staged, no new ids
             self._staged.clear()
             self._file_ids.clear()
@@ -511,6 +574,7 @@ class SqliteGraphStore:
         """Drop what the file's previous version contributed and this one does not,
         recompute the entities it no longer ranks first for, and record its
         contributions (``gen=None``: the file is gone; drop everything)."""
+        self._apply_counts()  # before any count goes down (its own savepoint)
         try:
             with self.conn:
                 self._finish(path, gen)

@@ -349,6 +349,28 @@ def test_a_relation_lives_while_any_file_states_it(tmp_path: Path) -> None:
     assert [r[0] for r in store.contributions()] == ["n"] * 6  # three files, two tables
 
 
+def test_a_relation_handed_from_its_only_file_to_another_in_one_group_survives(
+    tmp_path: Path,
+) -> None:
+    """Count increments of known relations are summed per group and applied before
+    the next finish_file: x, finished first, drops the relation z now states."""
+    store = _sqlite_store(tmp_path / "g.sqlite")
+    edge = "relation:d.s.a|R|relation:d.s.b"
+    _sync(store, ("x.sql", "1", True, ("a", "b")))
+    assert _refs(store) == [(edge, 1)]
+    _sync(store, ("x.sql", "2", False, ("a", "b")), ("z.sql", "1", True, ("a", "b")))
+    assert _refs(store) == [(edge, 1)]
+    assert [r[2] for r in store.contributions() if r[0] == "e"] == ["z.sql"]
+    _sync(store, ("w.sql", "1", True, ("a", "b")))
+    assert _refs(store) == [(edge, 2)]
+    # Increments written after a group's last finish are applied at its commit.
+    with store.group():
+        ns, es = _rel_rows("y.sql", "1")
+        store.write_nodes(ns)
+        store.write_edges(es)
+    assert _refs(store) == [(edge, 3)]
+
+
 def test_a_relation_whose_end_another_file_held_goes_with_that_end(tmp_path: Path) -> None:
     store = _sqlite_store(tmp_path / "g.sqlite")
     # x defines a and b; y states a→b but its own node rows were refused (none
