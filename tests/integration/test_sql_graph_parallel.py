@@ -114,3 +114,16 @@ def test_a_damaged_fragment_entry_is_a_cache_miss(tmp_path: Path) -> None:
     assert (stats.files_done, stats.cache_file_hits) == (1, 0)
     _run(tmp_path / "fresh.sqlite", root, tmp_path / "c2.sqlite", 0)
     assert snapshot(tmp_path / "g.sqlite") == snapshot(tmp_path / "fresh.sqlite")
+
+
+def test_parse_workers_collect_young_objects_less_often(tmp_path: Path) -> None:
+    """Workers raise the collector's first threshold (its passes over the statement
+    memo were ~5% of a cold parse); the ingest process keeps its own."""
+    import gc
+
+    before = gc.get_threshold()
+    ctx = parse.ParseContext(None, None, "tag", None)
+    with parse.ParsePool(ctx, 1) as pool:
+        threshold = pool._pool.submit(gc.get_threshold).result()
+    assert threshold[0] == parse.WORKER_GC_THRESHOLD > before[0]
+    assert gc.get_threshold() == before

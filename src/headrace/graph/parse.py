@@ -21,6 +21,7 @@ SIGKILL leaves no orphans.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -42,6 +43,7 @@ from headrace.parsers.sql.dialect import detect_dialect
 from headrace.parsers.sql.script import PARSER_VERSION, ScriptParser
 from headrace.records import FileRef, ParseIssue
 
+WORKER_GC_THRESHOLD = 10_000  # a parse worker's generation-0 threshold (default 700)
 FRAGMENT_FORMAT = "2"  # the fragment cache value's layout (2: counts line first)
 
 # Statement counters of one file, in GraphRunStats' names.
@@ -226,6 +228,11 @@ def _init_worker(ctx: ParseContext, cache_path: str | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with_parent()
+    # Fewer, larger young collections: sqlglot's trees are cyclic (the collector
+    # must run), but at the default threshold (700) a cold 1,000-file parse ran
+    # ~1,400 young and 11 full passes over the worker's growing statement memo,
+    # 0.24 CPU s; at 10,000: 28 young and no full pass, 0.10-0.14 s, peak RSS the same.
+    gc.set_threshold(WORKER_GC_THRESHOLD, 10, 10)
     ctx.cache = ParseCache(cache_path, buffer_only=True) if cache_path is not None else None
     ctx.parsers = {}
     _WORKER["ctx"] = ctx
