@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from headrace.errors import ConfigError
@@ -193,3 +195,41 @@ def test_types_and_defaults_are_written_as_expression_sql_writes_them(dialect: s
         got = [(col["type"], col["default"]) for col in fact["columns"]]  # type: ignore[index]
         want = [(t, d.this.sql(dialect=dialect or None)[:200] if d else None) for t, d in expected]
         assert got == want
+
+
+def test_a_batch_read_as_pieces_is_not_parsed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SQL Server batch without terminators fails whole and is read cut where each
+    statement starts; the same batch in the next file (the same parser) is neither
+    parsed whole nor piece by piece again, and gives the same facts and issues."""
+    import sqlglot
+
+    from headrace.parsers.cache import ParseCache
+
+    calls: list[str] = []
+    real = sqlglot.parse_one
+    monkeypatch.setattr(
+        sqlglot, "parse_one", lambda sql, **kw: calls.append(sql) or real(sql, **kw)
+    )
+    batch = (
+        b"CREATE TABLE a (x INT NOT NULL)\n"
+        b"CREATE TABLE b (y INT REFERENCES a (x))\n"
+        b"CREATE TABLE broken (z INT NOT NULL NOT)\n"
+        b"GO\n"
+    )
+    with ParseCache(tmp_path / "c.sqlite") as cache:
+        parser = ScriptParser("tsql", cache)
+        first, _ = parser.parse(batch, whole_entry=False)
+        parsed = len(calls)
+        second, _ = parser.parse(b"\n" + batch, whole_entry=False)  # other content, one line down
+    assert parsed > 3  # the batch (failing), then each piece
+    assert len(calls) == parsed
+    names = [f["name"][2] for _, fs in first.statements for f in fs]
+    assert names == ["a", "b"]
+    assert [(line + 1, facts) for line, facts in first.statements] == [
+        (line, [{**f, "line": f["line"] - 1} for f in facts]) for line, facts in second.statements
+    ]
+    assert [(line + 1, msg) for line, msg in first.issues] == second.issues
+    assert [line for line, _ in first.issues] == [3]
+    assert second.counts["failed"] == first.counts["failed"] == 1

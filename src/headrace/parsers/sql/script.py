@@ -112,6 +112,9 @@ class ScriptParser:
                 self._add(result, stmt, extract(stmt, self.dialect))
             else:
                 pending.append(stmt)
+        self._parse_or_replay(pending, result)
+
+    def _parse_or_replay(self, pending: list[Statement], result: ScriptResult) -> None:
         cached = self._cached(pending)
         for stmt in pending:
             hit = cached.get(stmt.text)
@@ -141,9 +144,12 @@ class ScriptParser:
         return value
 
     def _replay(self, result: ScriptResult, stmt: Statement, hit: Any) -> None:
-        """A cached statement: ``["ok", facts]`` or ``["error", line_delta, message]``."""
+        """A cached statement: ``["ok", facts]`` or ``["error", line_delta, message]``;
+        ``_CUT`` (in the memo only): unreadable whole, read as pieces (``_retry_cut``)."""
         _count(result, "cached")
-        if hit[0] == "ok":
+        if hit is _CUT:
+            self._retry_cut(stmt, result)
+        elif hit[0] == "ok":
             self._add(result, stmt, _shift(hit[1], stmt.line))  # relative -> absolute
         else:
             _count(result, "failed")
@@ -155,6 +161,8 @@ class ScriptParser:
             facts = extract(stmt, self.dialect)
         except StatementError as exc:
             if self._retry_cut(stmt, result):
+                if self.cache is not None:  # as ``_store``: the next file's copy is not re-read
+                    self._remember(stmt.text, _CUT)
                 return
             _count(result, "failed")
             result.issues.append((exc.line, str(exc)))
@@ -169,6 +177,7 @@ class ScriptParser:
         if not starts:
             return False
         bounds = [0, *starts, len(stmt.text)]
+        pieces: list[Statement] = []
         for a, b in itertools.pairwise(bounds):
             piece = stmt.text[a:b].strip()
             if not piece:
@@ -178,7 +187,8 @@ class ScriptParser:
             line = stmt.line + stmt.text.count("\n", 0, a + lead)
             sub = Statement(piece, line, line + piece.count("\n"), statement_head(piece))
             if classify(sub) in ("schema", "routine"):
-                self._parse_one(sub, result)
+                pieces.append(sub)
+        self._parse_or_replay(pieces, result)  # a piece seen before is not parsed again
         return True
 
     def _store(self, stmt: Statement, value: list[Any]) -> None:
@@ -190,6 +200,11 @@ class ScriptParser:
     def _add(result: ScriptResult, stmt: Statement, facts: list[Fact]) -> None:
         if facts:
             result.statements.append((stmt.line, facts))
+
+
+# The memo's value for a statement that failed whole and was read as pieces: only
+# in memory (the cache keeps its pieces), so the cache's format is unchanged.
+_CUT: list[Any] = ["cut"]
 
 
 def _stmt_key(stmt: Statement) -> bytes:
