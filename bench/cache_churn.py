@@ -2,6 +2,7 @@
 
     python bench/cache_churn.py [--files 200] [--rounds 100] [--churn 0.5] [--bound-mb 4]
     python bench/cache_churn.py --insert-cost [--vectors 50000]
+    python bench/cache_churn.py --step-cost [--bound-mb 4]   (after a churn run)
 
 Churn: a folder of ``--files`` ~2 KB files; each round rewrites ``--churn`` of them with
 new text and runs ``ingest`` (hash embedder, 384 dimensions like the real model) into
@@ -15,6 +16,9 @@ ingest calls (the checkpoints are outside) and of the pruning inside them.
 size triggers, no age index) and now (v8: rowid table, triggers, age index):
 ``--vectors`` inserts in windows of 4,096 (one transaction each, as the write stage
 does), alternating, 3 runs each, medians; and the file size per entry.
+
+``--step-cost``: one bounded pass over a copy of the unbounded churn's index, timed
+step by step (what a watcher's idle step costs a change that arrives meanwhile).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import statistics
 import sys
 import time
@@ -35,6 +40,7 @@ from corpus import OUT
 
 from headrace import Index, Settings
 from headrace.ledger.migrations import LATEST, migrate
+from headrace.sinks.sqlite_gc import CachePruner
 from headrace.testing.embedders import HashEmbedder
 
 VOCAB = [f"w{n:04d}" for n in range(3000)] + ["the", "index", "cache", "vector", "file"]
@@ -155,6 +161,39 @@ def insert_cost(vectors: int) -> None:
     print(f"v{LATEST} / v6 median time: {ratio:.3f}")
 
 
+def step_cost(bound_mb: int) -> None:
+    """One pass over a copy of the unbounded churn's index, step by step: how long one
+    step (one transaction, ``STEP_ROWS`` entries looked at) holds the writer."""
+    source = OUT / "cache-churn-unbounded.sqlite"
+    if not source.exists():
+        sys.exit("run the churn first: it leaves bench/out/cache-churn-unbounded.sqlite")
+    copy = _fresh(OUT / "cache-churn-steps.sqlite")
+    with Index(source, embedder=HashEmbedder()) as idx:
+        idx.compact()
+    shutil.copyfile(source, copy)
+    idx = Index(copy, settings=Settings(embed_cache_max_mb=bound_mb), embedder=HashEmbedder())
+    before = idx.status()
+    pruner = CachePruner(idx.conn, bound_mb << 20)
+    pruner.start()
+    times = []
+    while True:
+        started = time.perf_counter()
+        more = pruner.step()
+        times.append(time.perf_counter() - started)
+        if not more:
+            break
+    after = idx.status()
+    idx.close()
+    ms = sorted(t * 1000 for t in times)
+    mb = before["embedding_cache_bytes"] / 1e6, after["embedding_cache_bytes"] / 1e6
+    print(
+        f"cache {before['embedding_cache']} -> {after['embedding_cache']} entries"
+        f" ({mb[0]:.1f} -> {mb[1]:.1f} MB), bound {bound_mb} MB: {len(ms)} steps of"
+        f" <= {pruner.step_rows} entries, step p50 {statistics.median(ms):.1f} ms,"
+        f" max {ms[-1]:.1f} ms, total {sum(ms) / 1000:.2f} s"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=200)
@@ -163,11 +202,15 @@ def main() -> None:
     ap.add_argument("--bound-mb", type=int, default=4)
     ap.add_argument("--insert-cost", action="store_true")
     ap.add_argument("--vectors", type=int, default=50_000)
+    ap.add_argument("--step-cost", action="store_true", help="time one pass's steps")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     print(f"load average at start: {os.getloadavg()}")
     if args.insert_cost:
         insert_cost(args.vectors)
+        return
+    if args.step_cost:
+        step_cost(args.bound_mb)
         return
     churn(args)
     print(f"load average at end: {os.getloadavg()}")
