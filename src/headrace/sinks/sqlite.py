@@ -3,7 +3,8 @@
 Staging and publishing follow ``sinks.base``. Staged chunks live in ``pending``
 (committed in batches, so a file of any size never sits in memory); vectors live in
 ``embed_cache`` keyed by model and text hash, so publishing copies them with one
-``INSERT … SELECT`` and a text is never embedded twice by the same model.
+``INSERT … SELECT`` and a text is never embedded twice by the same model (the cache is
+bounded by ``sinks.sqlite_gc``, which evicts only vectors nothing uses, between runs).
 
 In place (issue 3): a *fresh* file of a keyword-only index (no ``files`` row, nothing
 in ``pending``) is staged straight into ``chunks`` and ``chunks_fts`` under a file id

@@ -22,7 +22,7 @@ flight — the embed stage skipped texts it found in the cache, and evicting one
 its window is published would leave a chunk without a vector. ``Index`` calls it at
 the end of ``ingest``, a watcher when work goes idle, ``headrace gc`` on demand.
 
-Cost: sizes per model are kept by triggers (migration v7), so ``due`` is O(1). A pass
+Cost: sizes per model are kept by triggers (migrations v7-v8), so ``due`` is O(1). A pass
 walks the cache by age in steps of ``step_rows`` entries (index probes only), each
 step its own short transaction, and evicts down to 90% of the bound (a trickle of new
 vectors does not start a pass per batch). When the texts in use alone exceed the
