@@ -3,6 +3,7 @@
     python bench/cache_churn.py [--files 200] [--rounds 100] [--churn 0.5] [--bound-mb 4]
     python bench/cache_churn.py --insert-cost [--vectors 50000]
     python bench/cache_churn.py --step-cost [--bound-mb 4]   (after a churn run)
+    python bench/cache_churn.py --watch [--rounds 50] [--files 200] [--bound-mb 4]
 
 Churn: a folder of ``--files`` ~2 KB files; each round rewrites ``--churn`` of them with
 new text and runs ``ingest`` (hash embedder, 384 dimensions like the real model) into
@@ -17,6 +18,10 @@ size triggers, no age index) and now (v8: rowid table, triggers, age index):
 ``--vectors`` inserts in windows of 4,096 (one transaction each, as the write stage
 does), alternating, 3 runs each, medians; and the file size per entry.
 
+``--watch``: the same churn followed by two ``Watcher``s in this process (one per
+index, identical trees); each round waits until both are idle. Prints the cache and
+file (after a checkpoint) every tenth round and each watcher's change latencies.
+
 ``--step-cost``: one bounded pass over a copy of the unbounded churn's index, timed
 step by step (what a watcher's idle step costs a change that arrives meanwhile).
 """
@@ -29,8 +34,10 @@ import random
 import shutil
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -39,8 +46,9 @@ import apsw
 from corpus import OUT
 
 from headrace import Index, Settings
+from headrace.ledger.db import connect
 from headrace.ledger.migrations import LATEST, migrate
-from headrace.sinks.sqlite_gc import CachePruner
+from headrace.sinks.sqlite_gc import CachePruner, cache_size
 from headrace.testing.embedders import HashEmbedder
 
 VOCAB = [f"w{n:04d}" for n in range(3000)] + ["the", "index", "cache", "vector", "file"]
@@ -123,6 +131,78 @@ def churn(args: argparse.Namespace) -> None:
         indexes[label].close()
 
 
+def _start_watchers(args: argparse.Namespace, configs: dict[str, int]) -> dict[str, Any]:
+    from headrace.live import Watcher, load_watch_config
+
+    out: dict[str, Any] = {}
+    for label, bound in configs.items():
+        root = OUT / f"cache-watch-{label}"
+        root.mkdir(parents=True, exist_ok=True)
+        for old in root.iterdir():
+            old.unlink()
+        for i in range(args.files):
+            (root / f"f{i:04d}.md").write_text(_text(i, random.Random(i)))
+        path = _fresh(OUT / f"cache-watch-{label}.sqlite")
+        idx = Index(path, settings=Settings(embed_cache_max_mb=bound), embedder=HashEmbedder())
+        watcher = Watcher(idx, [str(root)], load_watch_config())
+        thread = threading.Thread(target=watcher.run, daemon=True)
+        thread.start()
+        out[label] = (root, watcher, thread)
+    return out
+
+
+def _watch_row(r: int, path: Path) -> str:
+    """Sizes read on a connection of our own (the watcher's belongs to its thread),
+    after a checkpoint, as the churn runs print them."""
+    conn = connect(path)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        size = cache_size(conn)
+        free = int(conn.execute("PRAGMA freelist_count").fetchone()[0]) * 4096
+    finally:
+        conn.close()
+    return (
+        f"{r:5d}  {size.entries:6d}  {size.bytes / 1e6:8.2f}"
+        f"  {path.stat().st_size / 1e6:7.2f}  {free / 1e6:7.2f}"
+    )
+
+
+def watch_churn(args: argparse.Namespace) -> None:
+    """The churn through ``headrace watch``: two watchers in this process, one per
+    index, over identical trees; each round writes both trees and waits until both
+    watchers are idle again (pruning runs in their idle turns)."""
+    configs = {"bounded": args.bound_mb, "unbounded": 10**6}
+    running = _start_watchers(args, configs)
+    rng = random.Random(2026)
+    rows: dict[str, list[str]] = {label: [] for label in configs}
+    for r in range(args.rounds + 1):
+        picked = rng.sample(range(args.files), int(args.files * args.churn)) if r else []
+        for i in picked:
+            text = _text(i, rng)
+            for root, _, _ in running.values():
+                (root / f"f{i:04d}.md").write_text(text)
+        if not all(w.sync(600) for _, w, _ in running.values()):
+            sys.exit("a watcher did not drain")
+        if r % 10 == 0 or r == args.rounds:
+            time.sleep(1.0)  # a pass may still be stepping through its idle turns
+            for label, (_, w, _) in running.items():
+                rows[label].append(_watch_row(r, w.index.path))
+    for _, w, thread in running.values():
+        w.request_stop()
+        thread.join(60)
+    for label, (_, w, _) in running.items():
+        lat = sorted(w.latencies)
+        print(f"\nwatch, {label} (embed_cache_max_mb={configs[label]})")
+        print("round   cache  cache MB  file MB  free MB")
+        print("\n".join(rows[label]))
+        print(
+            f"batches {w.totals.get('batches', 0):.0f}, evicted"
+            f" {w.totals.get('cache_evicted', 0):.0f}; latency of the last {len(lat)} changes:"
+            f" p50 {statistics.median(lat):.3f} s, p99 {lat[int(0.99 * (len(lat) - 1))]:.3f} s"
+        )
+        w.index.close()
+
+
 def insert_cost(vectors: int) -> None:
     blob = os.urandom(1536)
     rng = random.Random(1)  # text hashes are random keys: B-tree inserts land anywhere
@@ -203,6 +283,7 @@ def main() -> None:
     ap.add_argument("--insert-cost", action="store_true")
     ap.add_argument("--vectors", type=int, default=50_000)
     ap.add_argument("--step-cost", action="store_true", help="time one pass's steps")
+    ap.add_argument("--watch", action="store_true", help="churn through two watchers")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     print(f"load average at start: {os.getloadavg()}")
@@ -211,6 +292,10 @@ def main() -> None:
         return
     if args.step_cost:
         step_cost(args.bound_mb)
+        return
+    if args.watch:
+        watch_churn(args)
+        print(f"load average at end: {os.getloadavg()}")
         return
     churn(args)
     print(f"load average at end: {os.getloadavg()}")
