@@ -54,7 +54,7 @@ _STEP_RETRY_S = 1.0  # back-off after an unexpected error in a step
 _MMAP_THRESHOLD = 128 << 10
 _TRIM_THRESHOLD = 128 << 10
 _TRIM_EVERY_S = 1.0  # malloc_trim when work goes idle, at most this often
-_PRUNE_EVERY_S = 10.0  # is the embedding cache over its bound? at most this often
+_PRUNE_EVERY_S = 1.0  # is the embedding cache over its bound? (O(1)) at most this often
 
 
 class Watcher:
