@@ -158,6 +158,15 @@ def test_a_watcher_prunes_in_short_steps_when_idle(
             assert watcher.sync(DEADLINE_S)
         _wait(lambda: cache_and_used()[0] <= cache_and_used()[1] * sqlite_gc.REGROW, "a pass")
         assert watcher.totals.get("cache_evicted", 0) >= 4 * FILES
+        registry = watcher.metrics.registry
+        evicted = registry.get_sample_value("headrace_cache_evicted_total")
+        assert evicted == watcher.totals["cache_evicted"]
+
+        def gauge_bounded() -> bool:  # set right after the step that the reader saw
+            cached = registry.get_sample_value("headrace_embedding_cache_bytes") or 0
+            return 0 < cached <= cache_and_used()[1] * 384 * 4 * sqlite_gc.REGROW
+
+        _wait(gauge_bounded, "the cache gauge")
     reader.close()
     assert _vectors_missing(idx) == 0
     ours = list(idx.export())

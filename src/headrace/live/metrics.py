@@ -18,6 +18,8 @@ Names (all prefixed ``headrace_``):
 | ``rss_bytes``, ``cpu_share`` | gauge | process RSS; CPU used per usable CPU (0 to 1) |
 | ``batch_limit_files``, ``intake_paused`` | gauge | governor state (``reason``: cpu, memory) |
 | ``usable_cpus``, ``memory_limit_bytes`` | gauge | what the governor detected / was given |
+| ``embedding_cache_bytes`` | gauge | vector bytes in the index's embedding cache (bounded) |
+| ``cache_evicted_total`` | counter | embedding-cache entries pruned (``sinks/sqlite_gc.py``) |
 | ``stage_seconds`` | histogram | ``stage``: batch, embed (model), write (store), rescan, warm-up |
 | ``latency_seconds`` | histogram | change first seen → committed (searchable) |
 
@@ -78,6 +80,8 @@ class LiveMetrics:
         self.paused = Gauge(p + "intake_paused", "1: intake paused", ["reason"], registry=reg)
         self.cpus = Gauge(p + "usable_cpus", "CPUs detected (affinity, quota)", registry=reg)
         self.memory_limit = Gauge(p + "memory_limit_bytes", "RSS budget", registry=reg)
+        self.cache_bytes = Gauge(p + "embedding_cache_bytes", "cached vector bytes", registry=reg)
+        self.cache_evicted = Counter(p + "cache_evicted", "cache entries pruned", registry=reg)
         self.stage = Histogram(
             p + "stage_seconds", "time per stage and batch", ["stage"], registry=reg,
             buckets=_STAGE_BUCKETS,

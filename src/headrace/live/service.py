@@ -42,6 +42,7 @@ from headrace.live.state import state_path, write_state
 from headrace.live.watcher import NotificationFeed
 from headrace.runtime.memory import bound_heap, loosen_heap, trim_heap
 from headrace.runtime.stats import RunStats
+from headrace.sinks.sqlite_gc import cache_size
 
 log = logging.getLogger("headrace.live")
 
@@ -272,7 +273,9 @@ class Watcher:
             self._busy_since_prune = True
             return
         self._pruning = not report.done
+        self.metrics.cache_bytes.set(cache_size(self.index.conn).bytes)
         if report.done and report.steps:
+            self.metrics.cache_evicted.inc(report.entries)
             self.totals["cache_evicted"] = self.totals.get("cache_evicted", 0) + report.entries
             fields = {"entries": report.entries, "bytes": report.bytes, "walked": report.walked}
             log.info("embedding cache pruned", extra={"fields": fields})
