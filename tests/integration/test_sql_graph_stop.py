@@ -51,7 +51,7 @@ def test_sigterm_finishes_the_current_group_exits_130_and_the_next_run_resumes(
     tmp_path: Path,
 ) -> None:
     root = tmp_path / "sakila"
-    for copy in range(4):  # 16 files, ~6,500 rows: more than one write group (5,000 rows)
+    for copy in range(8):  # 32 files, ~13,000 rows: more than one write group (10,000)
         copy_sql(SAKILA, root / f"copy{copy}", FILES)
     graph = tmp_path / "g.sqlite"
     proc = subprocess.run(
@@ -65,14 +65,14 @@ def test_sigterm_finishes_the_current_group_exits_130_and_the_next_run_resumes(
     done = _ledger(graph, root)
     # The group in flight when the signal came was written to the end and recorded;
     # no file after it was read.
-    assert 0 < len(done) < 16
+    assert 0 < len(done) < 32
     assert set(done.values()) == {"indexed"}
     with GraphIndex(graph) as index:
         store_files = {r[2] for r in index.store.contributions()}  # type: ignore[attr-defined]
     assert store_files == set(done)  # the graph holds exactly the recorded files
 
     again = ingest(graph, root)
-    assert again.files_done == 16 - len(done)
+    assert again.files_done == 32 - len(done)
     assert not again.stopped
     fresh = tmp_path / "fresh.sqlite"
     ingest(fresh, root)
