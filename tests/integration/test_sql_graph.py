@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from tests.integration.sql_graph_support import (
 
 from headrace.graph.ingest import GraphIndex
 from headrace.parsers.cache import ParseCache
-from headrace.sinks.graph_base import NodeRow
+from headrace.sinks.graph_base import EdgeRow, NodeRow
 from headrace.sinks.graph_sqlite import SqliteGraphStore
 from headrace.testing.graph import FaultyGraphStore
 
@@ -289,6 +290,49 @@ def test_a_second_run_without_changes_writes_nothing(tmp_path: Path) -> None:
     assert again.unchanged == 9
     assert again.files_done == 0
     assert again.write_calls == 0
+
+
+class _KeyRecorder(FaultyGraphStore):
+    """Records, per file, the keys its rows carried and the keys ``finish_file`` got."""
+
+    def __init__(self, store: SqliteGraphStore) -> None:
+        super().__init__(store)
+        self.written: dict[str, tuple[list[str], list[str]]] = {}
+        self.finished: dict[str, tuple[list[str], list[str]]] = {}
+
+    def write_nodes(self, rows: Sequence[NodeRow]) -> None:
+        for r in rows:
+            self.written.setdefault(r.file, ([], []))[0].append(r.key)
+        super().write_nodes(rows)
+
+    def write_edges(self, rows: Sequence[EdgeRow]) -> None:
+        for r in rows:
+            self.written.setdefault(r.file, ([], []))[1].append(r.key)
+        super().write_edges(rows)
+
+    def finish_file(
+        self, path: str, gen: str | None, node_keys: Sequence[str], edge_keys: Sequence[str]
+    ) -> None:
+        self.finished[path] = (list(node_keys), [edge_keys[i] for i in range(len(edge_keys))])
+        super().finish_file(path, gen, node_keys, edge_keys)
+
+
+def test_finish_file_gets_each_files_node_and_edge_keys(tmp_path: Path) -> None:
+    """The ingest hands ``finish_file`` key views, not lists (the embedded store never
+    reads them); a store that does (Neo4j) gets exactly the keys the rows carried."""
+    root = copy_sql(SAKILA, tmp_path / "sakila", ["mysql-sakila-schema.sql"])
+    recorders: list[_KeyRecorder] = []
+
+    def factory(conn: Any) -> _KeyRecorder:
+        recorders.append(_KeyRecorder(SqliteGraphStore(conn)))
+        return recorders[-1]
+
+    ingest(tmp_path / "g.sqlite", root, factory)
+    (store,) = recorders
+    assert store.finished == store.written
+    (nodes, edges) = next(iter(store.finished.values()))
+    assert "relation:sakila.main.film" in nodes
+    assert len(edges) > 100
 
 
 # -- poison and crash -----------------------------------------------------------------

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import apsw
 from blake3 import blake3
@@ -401,8 +401,7 @@ class GraphIndex:
         frag = item.parts
         letters = list(write_failures)
         try:
-            node_keys = [n[0] for n in frag.nodes]
-            self.store.finish_file(frag.path, frag.gen, node_keys, [e[0] for e in frag.edges])
+            self.store.finish_file(frag.path, frag.gen, _Keys(frag.nodes), _Keys(frag.edges))
         except StoreError as exc:
             if isinstance(exc, RootUnavailableError):
                 raise
@@ -476,6 +475,34 @@ class GraphIndex:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Keys(Sequence[str]):
+    """The keys (first fields) of a file's node or edge rows, read when a store asks:
+    the embedded store never does (it finishes a file from what it staged), Neo4j's
+    does. Saves two lists per file (310k keys copied per 1,000 benchmark files)."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: Sequence[Sequence[Any]]) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        if isinstance(index, slice):
+            return [str(row[0]) for row in self._rows[index]]
+        return str(self._rows[index][0])
+
+    def __iter__(self) -> Iterator[str]:
+        return (str(row[0]) for row in self._rows)
 
 
 @contextlib.contextmanager
