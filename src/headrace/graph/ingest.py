@@ -70,6 +70,16 @@ POOL_MIN_FILES = 64  # fewer files to parse: no worker processes (their start co
 # table's pages at its commit: 10,000 instead of 5,000 measured 2.42-3.02 -> 2.05-2.30
 # CPU s per 1,000 warm benchmark files, p50 58-91 -> 71-110 ms (docs/design.md, round 3).
 GROUP_ROWS = 10_000
+PARSE_WAIT_S = 0.005  # a longer wait for the parse workers: the ingest is parse-bound
+
+
+def group_full(rows: int, group_rows: int, *, parse_bound: bool) -> bool:
+    """Whether a write group of ``rows`` rows is written now: at ``group_rows``, or at
+    half as many right after the writer waited for the parse workers. A parse-bound
+    ingest (a cold cache) gains nothing from larger groups, while each file waits for
+    its group to fill: groups of 10,000 rows doubled the cold benchmark's p50 (~130
+    -> ~265 ms) where a writer-bound (warm) one saved 8-10% CPU."""
+    return rows >= group_rows or (parse_bound and rows >= group_rows // 2)
 
 
 @dataclass(slots=True)
@@ -94,6 +104,7 @@ class GraphRunStats:
     nodes_written: int = 0
     edges_written: int = 0
     write_calls: int = 0
+    groups: int = 0  # write groups (one store transaction each)
     retries: int = 0
     splits: int = 0
     rows_failed: int = 0
@@ -303,8 +314,14 @@ class GraphIndex:
     ) -> None:
         group: list[_Pending] = []
         rows = 0
+        clock = time.perf_counter
         try:
-            for result in results:
+            while True:
+                asked = clock()
+                result = next(results, None)
+                if result is None:
+                    break
+                parse_bound = pooled and clock() - asked >= PARSE_WAIT_S
                 if pooled and gc.isenabled():
                     # The workers parse (sqlglot's trees are cyclic); this process
                     # only makes acyclic rows, tuples and lists, freed by their
@@ -321,7 +338,7 @@ class GraphIndex:
                     continue
                 group.append(item)
                 rows += len(item.parts.nodes) + len(item.parts.edges)
-                if rows >= self.group_rows:
+                if group_full(rows, self.group_rows, parse_bound=parse_bound):
                     self._flush(group, stats)
                     group, rows = [], 0
         except BrokenProcessPool:
@@ -378,6 +395,7 @@ class GraphIndex:
                 row = fail.row
                 failures.setdefault(row.file, []).append(_write_letter(row, fail, now))
             letters = [self._finish(item, failures.get(item.ref.path, [])) for item in group]
+        stats.groups += 1
         stats.nodes_written += len(node_rows)
         stats.edges_written += len(edge_rows)
         # Every file of the group is in the store: record them all, and clear the
