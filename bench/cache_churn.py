@@ -4,6 +4,7 @@
     python bench/cache_churn.py --insert-cost [--vectors 50000]
     python bench/cache_churn.py --step-cost [--bound-mb 4]   (after a churn run)
     python bench/cache_churn.py --watch [--rounds 50] [--files 200] [--bound-mb 4]
+    python bench/cache_churn.py --cold 2000
 
 Churn: a folder of ``--files`` ~2 KB files; each round rewrites ``--churn`` of them with
 new text and runs ``ingest`` (hash embedder, 384 dimensions like the real model) into
@@ -22,6 +23,10 @@ does), alternating, 3 runs each, medians; and the file size per entry.
 index, identical trees); each round waits until both are idle. Prints the cache and
 file (after a checkpoint) every tenth round and each watcher's change latencies.
 
+``--cold FILES``: a cold ingest of real text (``bench/corpus.py``, hash embedder) into
+schema v6 (the cache as it was, no pruning) and the current one, three fresh
+processes each in the order 6, new, new, 6, 6, new: wall time, write-stage time, file.
+
 ``--step-cost``: one bounded pass over a copy of the unbounded churn's index, timed
 step by step (what a watcher's idle step costs a change that arrives meanwhile).
 """
@@ -33,6 +38,7 @@ import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -274,6 +280,34 @@ def step_cost(bound_mb: int) -> None:
     )
 
 
+def cold_one(version: int, files: int) -> None:
+    """One cold ingest of ``files`` real-text files into schema ``version`` (6: the
+    cache as it was, no bound; else the current schema), in this process."""
+    from corpus import real_text_corpus
+
+    from headrace.ledger import db, migrations
+    from headrace.sinks.sqlite_gc import PruneReport
+
+    root = real_text_corpus(files, name=f"real-{files}")
+    if version == 6:
+        migrate_v6 = migrations.migrate
+        db.migrate = lambda conn, target=6: migrate_v6(conn, target=6)  # type: ignore[misc]
+        Index._prune_cache = lambda self, **kw: PruneReport()  # type: ignore[method-assign]
+    path = _fresh(OUT / f"cache-cold-v{version}.sqlite")
+    idx = Index(path, settings=Settings(), embedder=HashEmbedder())
+    started = time.perf_counter()
+    stats = idx.ingest([str(root)])
+    wall = time.perf_counter() - started
+    got = idx.conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+    idx.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    print(
+        f"schema v{got}: {wall:.2f} s wall, write stage {stats.write_seconds:.2f} s,"
+        f" {stats.chunks_written} chunks, {stats.embeddings_computed} embedded,"
+        f" file {path.stat().st_size / 1e6:.1f} MB, load {os.getloadavg()[0]:.2f}"
+    )
+    idx.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=200)
@@ -284,6 +318,8 @@ def main() -> None:
     ap.add_argument("--vectors", type=int, default=50_000)
     ap.add_argument("--step-cost", action="store_true", help="time one pass's steps")
     ap.add_argument("--watch", action="store_true", help="churn through two watchers")
+    ap.add_argument("--cold", type=int, metavar="FILES", help="cold ingest A/B, v6 vs now")
+    ap.add_argument("--cold-one", type=int, nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     print(f"load average at start: {os.getloadavg()}")
@@ -292,6 +328,14 @@ def main() -> None:
         return
     if args.step_cost:
         step_cost(args.bound_mb)
+        return
+    if args.cold_one:
+        cold_one(*args.cold_one)
+        return
+    if args.cold:
+        for version in (6, LATEST, LATEST, 6, 6, LATEST):  # a fresh process each
+            cmd = [sys.executable, __file__, "--cold-one", str(version), str(args.cold)]
+            subprocess.run(cmd, check=True)
         return
     if args.watch:
         watch_churn(args)
