@@ -288,6 +288,20 @@ def test_the_lowest_path_is_shown_whatever_the_order_and_history(tmp_path: Path)
     assert _shown(store) == []
 
 
+def test_an_entity_its_best_file_drops_falls_to_a_file_written_in_the_same_group(
+    tmp_path: Path,
+) -> None:
+    """Node contributions written in a group are inserted before its next finish_file
+    (they wait, to go in key order): a.sql's refresh finds b.sql's."""
+    store = _sqlite_store(tmp_path / "g.sqlite")
+    _write(store, "a.sql", "1", v=1)
+    with store.group():
+        store.write_nodes([NodeRow("b.sql", "1", "relation:d.s.t", "table", "t", 0, 1, {"v": 2})])
+        store.finish_file("a.sql", "2", [], [])  # a no longer defines t
+        store.finish_file("b.sql", "1", ["relation:d.s.t"], [])
+    assert [(n["props"], n["files"]) for n in _shown(store)] == [({"v": 2}, ["b.sql"])]
+
+
 # -- embedded store: relations count their files (schema v4) --------------------------
 
 
