@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +52,67 @@ class DeadLetter:
 
 
 _FILE_COLS = "id, path, root, size, mtime_ns, inode, content_hash, state, signature"
+_PAGE = 2_000  # paths per query while iterating a StoredView
+
+
+class StoredView(Mapping[str, StoredFile]):
+    """The ledger's files below some roots as a read-only mapping, queried on use.
+
+    A plan looks up each discovered path (one indexed query, ~9 us) and walks the
+    paths once for what vanished, in pages, so planning holds no copy of the ledger:
+    a dict of 16,427 ``StoredFile`` took 11.4 MB (and 0.19 CPU s to build, more than
+    the 0.14 s of the lookups), which a watcher's periodic rescan allocated and freed
+    every minute. It reflects the ledger at the time of each call; every cursor is
+    read to its end (an apsw cursor left open would be finalised by the GC, possibly
+    on another thread).
+    """
+
+    def __init__(self, ledger: Ledger, roots: Iterable[str]) -> None:
+        prefixes = sorted({r.rstrip("/") + "/" for r in roots})
+        # A root inside another adds nothing (and would list its files twice).
+        self._prefixes = tuple(
+            p for p in prefixes if not any(p != q and p.startswith(q) for q in prefixes)
+        )
+        self._conn = ledger.conn
+
+    def _within(self, path: str) -> bool:
+        return path.startswith(self._prefixes)
+
+    def __getitem__(self, path: str) -> StoredFile:
+        if self._within(path):
+            rows = self._conn.execute(
+                f"SELECT {_FILE_COLS} FROM files WHERE path = ?", (path,)
+            ).fetchall()
+            if rows:
+                found: tuple[Any, ...] = rows[0]
+                return StoredFile(*found)
+        raise KeyError(path)
+
+    def __iter__(self) -> Iterator[str]:
+        for prefix in self._prefixes:
+            after, end = prefix, prefix[:-1] + "0"
+            while True:
+                page = self._conn.execute(
+                    "SELECT path FROM files WHERE path >= ? AND path < ? AND path > ?"
+                    " ORDER BY path LIMIT ?",
+                    (prefix, end, after, _PAGE),
+                ).fetchall()
+                yield from (str(row[0]) for row in page)
+                if len(page) < _PAGE:
+                    break
+                after = str(page[-1][0])
+
+    def __len__(self) -> int:
+        return sum(
+            int(
+                scalar(
+                    self._conn,
+                    "SELECT count(*) FROM files WHERE path >= ? AND path < ?",
+                    (p, p[:-1] + "0"),
+                )
+            )
+            for p in self._prefixes
+        )
 
 
 class Ledger:
@@ -64,16 +125,9 @@ class Ledger:
     def __init__(self, conn: apsw.Connection) -> None:
         self.conn = conn
 
-    def files_under(self, roots: Iterable[str]) -> dict[str, StoredFile]:
-        out: dict[str, StoredFile] = {}
-        for root in roots:
-            prefix = root.rstrip("/") + "/"
-            rows = self.conn.execute(
-                f"SELECT {_FILE_COLS} FROM files WHERE path >= ? AND path < ?",
-                (prefix, prefix[:-1] + "0"),
-            )
-            out.update((row[1], StoredFile(*row)) for row in rows)
-        return out
+    def files_under(self, roots: Iterable[str]) -> StoredView:
+        """The stored files below ``roots`` (whole path components), read lazily."""
+        return StoredView(self, roots)
 
     def by_hash(self, content_hash: str) -> list[StoredFile]:
         rows = self.conn.execute(

@@ -315,10 +315,11 @@ class Watcher:
                 continue
             if not os.path.exists(path) and self.index.ledger.get(path) is None:
                 # Perhaps a deleted or moved-out directory: its stored files are gone.
-                under = self.index.ledger.files_under([path])
-                for stored in under:
+                noted = False
+                for stored in self.index.ledger.files_under([path]):
                     self._note(stored, "notify")
-                if under:
+                    noted = True
+                if noted:
                     continue
             self._note(path, "notify")
 

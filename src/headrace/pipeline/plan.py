@@ -161,11 +161,13 @@ class _Builder:
         self.plan.hashes[ref.path] = digest
         return digest
 
-    def classify(self, ref: FileRef) -> None:
+    def classify(self, ref: FileRef) -> bool:
+        """File ``ref`` under its outcome; whether the ledger holds its path."""
         old = self.stored.get(ref.path)
         if old is None:
             self.plan.added.append(ref)
-        elif old.signature != self.signature_of(ref) or (
+            return False
+        if old.signature != self.signature_of(ref) or (
             old.state == "failed" and (old.stat() != (ref.size, ref.mtime_ns, ref.inode))
         ):
             self.plan.changed.append(ref)
@@ -179,6 +181,7 @@ class _Builder:
             self.plan.touched.append(ref)
         else:
             self.plan.changed.append(ref)
+        return True
 
     def match_renames(self, vanished: list[str]) -> list[str]:
         """Turn (vanished, added) pairs with identical content into renames."""
@@ -238,15 +241,17 @@ def make_plan(
     builder = _Builder(stored, signature_of)
     plan = builder.plan
     plan.root_problems.extend(root_problems)
-    seen: set[str] = set()  # only stored paths: what vanished is stored minus seen
+    # What vanished is stored minus seen. ``seen`` keeps only the stored paths' str
+    # hashes (~70 B a file, not the paths): a collision can only hide a deletion
+    # until the next process plans (p ~ n^2 / 2^65), never delete a present file.
+    seen: set[int] = set()
     for item in discovered:
         if isinstance(item, SkippedFile):
             plan.skipped.append(item)
             continue
-        if item.path in stored:
-            seen.add(item.path)
-        builder.classify(item)
-    vanished = [p for p in stored if p not in seen]
+        if builder.classify(item):
+            seen.add(hash(item.path))
+    vanished = [p for p in stored if hash(p) not in seen]
     exact, prefixes = (
         (frozenset(), ()) if allow_root_deletion else _protected_paths(root_problems, plan.skipped)
     )

@@ -16,6 +16,7 @@ import apsw
 import pytest
 
 from headrace.errors import StoreError
+from headrace.ledger import ledger as ledger_module
 from headrace.ledger import migrations
 from headrace.ledger.db import connect
 from headrace.ledger.ledger import DeadLetter, Ledger
@@ -168,6 +169,26 @@ def test_files_under_matches_whole_path_components(ledger: Ledger) -> None:
     assert sorted(ledger.files_under(["/a/b"])) == sorted(inside)
     assert sorted(ledger.files_under(["/a/b/"])) == sorted(inside)
     assert sorted(ledger.files_under(["/a/b", "/z"])) == sorted([*inside, "/z/b/x.md"])
+
+
+def test_files_under_is_a_lazy_view_paged_and_deduplicated(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ledger_module, "_PAGE", 3)  # several pages per root
+    inside = [f"/a/b/f{i:02d}.md" for i in range(8)]
+    for path in [*inside, "/a/bc/x.md", "/z/y.md"]:
+        ledger.upsert(_ref(path), content_hash="h", state="indexed", signature="s")
+    view = ledger.files_under(["/a/b", "/a/b/f0", "/a/b/"])  # nested roots: listed once
+    assert list(view) == inside  # in path order, each once, across pages
+    assert len(view) == 8
+    assert view["/a/b/f03.md"].path == "/a/b/f03.md"
+    assert "/a/bc/x.md" not in view
+    assert "/z/y.md" not in view
+    with pytest.raises(KeyError):
+        view["/a/bc/x.md"]
+    ledger.forget("/a/b/f00.md")  # it reads the ledger at each call
+    assert "/a/b/f00.md" not in view
+    assert len(view) == 7
 
 
 def test_mark_failed_keeps_an_indexed_files_content_hash(ledger: Ledger) -> None:
