@@ -127,3 +127,40 @@ def test_parse_workers_collect_young_objects_less_often(tmp_path: Path) -> None:
         threshold = pool._pool.submit(gc.get_threshold).result()
     assert threshold[0] == parse.WORKER_GC_THRESHOLD > before[0]
     assert gc.get_threshold() == before
+
+
+def test_the_ingest_process_stops_collecting_while_workers_parse_and_they_do_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With workers, the ingest process's cyclic GC is off from the first result (it
+    makes only acyclic rows) and back on afterwards; the workers, forked at the
+    pool's first task, keep theirs (sqlglot's trees are cyclic)."""
+    import gc
+
+    from headrace.sinks.graph_sqlite import SqliteGraphStore
+
+    monkeypatch.setattr(graph_ingest, "POOL_MIN_FILES", 1)
+    seen: list[tuple[bool, bool]] = []  # (this process, the worker), per node batch
+
+    class Probe(SqliteGraphStore):
+        pool: parse.ParsePool | None = None
+
+        def write_nodes(self, rows: Any) -> None:
+            worker = Probe.pool._pool.submit(gc.isenabled).result() if Probe.pool else True
+            seen.append((gc.isenabled(), worker))
+            super().write_nodes(rows)
+
+    made = parse.ParsePool.__init__
+
+    def remember(self: parse.ParsePool, *args: Any, **kw: Any) -> None:
+        made(self, *args, **kw)
+        Probe.pool = self
+
+    monkeypatch.setattr(parse.ParsePool, "__init__", remember)
+    root = copy_sql(SAKILA, tmp_path / "sakila")
+    assert gc.isenabled()
+    with GraphIndex(tmp_path / "g.sqlite", store_factory=Probe, workers=1) as index:
+        assert index.ingest([str(root)]).files_done == 9
+    assert seen
+    assert set(seen) == {(False, True)}
+    assert gc.isenabled()
