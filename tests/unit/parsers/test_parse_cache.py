@@ -41,7 +41,7 @@ def test_entries_and_counters_persist_across_instances(tmp_path: Path) -> None:
 
 def test_lru_eviction_drops_the_least_recently_used(tmp_path: Path) -> None:
     clock = Clock()
-    with ParseCache(tmp_path / "c.sqlite", max_entries=3, clock=clock) as cache:
+    with ParseCache(tmp_path / "c.sqlite", max_entries=3, clock=clock, touch_after_s=0) as cache:
         for key in (b"a", b"b", b"c"):
             clock.now += 1
             cache.put("p", key, key.upper())
@@ -57,6 +57,32 @@ def test_lru_eviction_drops_the_least_recently_used(tmp_path: Path) -> None:
         stats = cache.stats()
     assert stats["entries"] == 3
     assert stats["evictions"] == 1
+
+
+def test_a_use_is_recorded_only_when_the_recorded_one_is_old(tmp_path: Path) -> None:
+    """Recording a use rewrites the entry's row: within ``touch_after_s`` of the
+    recorded use a hit records nothing (the LRU order has that resolution)."""
+    clock = Clock()
+    with ParseCache(tmp_path / "c.sqlite", max_entries=2, clock=clock, touch_after_s=100) as cache:
+        cache.put("p", b"a", b"A")
+        cache.flush()
+        clock.now += 10
+        cache.put("p", b"b", b"B")
+        cache.flush()
+        clock.now += 10
+        assert cache.get("p", b"a") == b"A"  # used 20 s after its recorded use: not recorded
+        assert cache.take_log()[1] == {}
+        clock.now += 100
+        assert cache.get("p", b"b") == b"B"  # 110 s after: recorded
+        assert cache.take_log()[1] == {("p", b"b"): clock.now}
+    with ParseCache(tmp_path / "c.sqlite", max_entries=2, clock=clock, touch_after_s=100) as cache:
+        assert cache.get("p", b"b") == b"B"
+        cache.flush()
+        clock.now += 1
+        cache.put("p", b"c", b"C")
+        cache.flush()
+        assert cache.get("p", b"a") is None  # its last recorded use is the oldest
+        assert cache.get("p", b"b") == b"B"
 
 
 def test_ttl_expires_entries_by_age(tmp_path: Path) -> None:
