@@ -19,19 +19,16 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.conftest import WORDS
+from tests.integration.watch_support import wait_for, watching
 
 from headrace import Index, Settings
 from headrace.ledger.db import connect
-from headrace.live import Watcher, load_watch_config
 from headrace.sinks import sqlite_gc
 from headrace.testing.embedders import HashEmbedder
 
@@ -107,29 +104,6 @@ def test_a_zero_bound_keeps_exactly_the_texts_in_use(tmp_path: Path) -> None:
     idx.close()
 
 
-@contextmanager
-def _watching(idx: Index, root: Path) -> Iterator[Watcher]:
-    config = load_watch_config(debounce_s=0.05, rescan_interval_s=30.0, heap_tuning=False)
-    watcher = Watcher(idx, [str(root)], config)
-    thread = threading.Thread(target=watcher.run, daemon=True)
-    thread.start()
-    try:
-        yield watcher
-    finally:
-        watcher.request_stop()
-        thread.join(timeout=30)
-        assert not thread.is_alive(), "watcher did not stop"
-
-
-def _wait(condition: Any, what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)  # polling interval; the condition decides
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def test_a_watcher_prunes_in_short_steps_when_idle(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -151,12 +125,12 @@ def test_a_watcher_prunes_in_short_steps_when_idle(
         ).fetchone()
         return int(row[0] or 0), int(row[1] or 0)
 
-    with _watching(idx, root) as watcher:
+    with watching(idx, root, heap_tuning=False) as watcher:
         assert watcher.sync(DEADLINE_S)
         for r in range(1, 6):
             _churn(root, rng, r)
             assert watcher.sync(DEADLINE_S)
-        _wait(lambda: cache_and_used()[0] <= cache_and_used()[1] * sqlite_gc.REGROW, "a pass")
+        wait_for(lambda: cache_and_used()[0] <= cache_and_used()[1] * sqlite_gc.REGROW, "a pass")
         assert watcher.totals.get("cache_evicted", 0) >= 4 * FILES
         registry = watcher.metrics.registry
         evicted = registry.get_sample_value("headrace_cache_evicted_total")
@@ -166,7 +140,7 @@ def test_a_watcher_prunes_in_short_steps_when_idle(
             cached = registry.get_sample_value("headrace_embedding_cache_bytes") or 0
             return 0 < cached <= cache_and_used()[1] * 384 * 4 * sqlite_gc.REGROW
 
-        _wait(gauge_bounded, "the cache gauge")
+        wait_for(gauge_bounded, "the cache gauge")
     reader.close()
     assert _vectors_missing(idx) == 0
     ours = list(idx.export())

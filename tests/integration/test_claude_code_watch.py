@@ -16,21 +16,18 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.integration.watch_support import wait_for, watching
 
 from headrace.api import Index
 from headrace.config.settings import load_settings
 from headrace.errors import HeadraceError
 from headrace.ledger.db import connect
 from headrace.ledger.ledger import Ledger
-from headrace.live import Watcher, load_watch_config
 from headrace.presets import apply_settings, get_preset
 from headrace.testing.embedders import HashEmbedder
 
@@ -48,15 +45,6 @@ def _one_shot(tmp: Path, root: Path) -> list[dict[str, Any]]:
     with _index(tmp / f"oneshot-{time.monotonic_ns()}.sqlite") as idx:
         idx.ingest([str(root)])
         return list(idx.export())
-
-
-def _wait(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)  # polling interval; the condition decides
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def _recorded(index_path: Path, path: Path) -> Callable[[], bool]:
@@ -97,32 +85,18 @@ def _append(path: Path, line: bytes) -> None:
         handle.write(line)
 
 
-@contextmanager
-def _watching(idx: Index, root: Path) -> Iterator[Watcher]:
-    options = {"debounce_s": 0.05, "rescan_interval_s": 30.0}
-    watcher = Watcher(idx, [str(root)], load_watch_config(**options))
-    thread = threading.Thread(target=watcher.run, daemon=True)
-    thread.start()
-    try:
-        yield watcher
-    finally:
-        watcher.request_stop()
-        thread.join(timeout=30)
-        assert not thread.is_alive(), "watcher did not stop"
-
-
 def test_a_watched_transcript_growing_line_by_line_ends_as_a_one_shot_ingest(
     tmp_path: Path,
 ) -> None:
     root, live, lines = _projects(tmp_path)
     index_path = tmp_path / "live.sqlite"
-    with _index(index_path) as idx, _watching(idx, root) as watcher:
+    with _index(index_path) as idx, watching(idx, root) as watcher:
         assert watcher.sync(DEADLINE_S)
         before, waits = watcher.totals.get("batches", 0), 0
         for n, line in enumerate(lines):
             _append(live, line)
             if n % 3 == 2:  # sometimes wait for it, sometimes let appends pile up
-                _wait(_recorded(index_path, live), f"line {n + 1} of {live.name}")
+                wait_for(_recorded(index_path, live), f"line {n + 1} of {live.name}")
                 waits += 1
         assert watcher.sync(DEADLINE_S)
         # Each wait saw a size only a batch after the previous wait could record.
@@ -146,11 +120,11 @@ def test_headrace_watch_preset_claude_code_follows_a_growing_session(tmp_path: P
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
-        _wait(_recorded(index_path, root / PROJECT / "short.jsonl"), "the catch-up")
+        wait_for(_recorded(index_path, root / PROJECT / "short.jsonl"), "the catch-up")
         for n, line in enumerate(lines):
             _append(live, line)
             if n % 10 == 9 or n == len(lines) - 1:
-                _wait(_recorded(index_path, live), f"line {n + 1} of {live.name}")
+                wait_for(_recorded(index_path, live), f"line {n + 1} of {live.name}")
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=DEADLINE_S)
     finally:

@@ -12,20 +12,18 @@ import os
 import platform
 import random
 import shutil
-import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import WORDS
+from tests.integration.watch_support import wait_for, watching
 
 from headrace import Index, Settings
-from headrace.live import Watcher, load_watch_config, read_state, state_path
+from headrace.live import read_state, state_path
 from headrace.live.scheduler import Change
 from headrace.testing.embedders import HashEmbedder
 
@@ -51,37 +49,12 @@ def _one_shot(tmp: Path, root: Path) -> list[dict[str, Any]]:
         return _export(idx)
 
 
-@contextmanager
-def _watching(
-    idx: Index, root: Path, *, rss: Callable[[], int] | None = None, **config: Any
-) -> Iterator[Watcher]:
-    options = {"debounce_s": 0.05, "rescan_interval_s": 30.0, **config}
-    watcher = Watcher(idx, [str(root)], load_watch_config(**options), rss=rss)
-    thread = threading.Thread(target=watcher.run, daemon=True)
-    thread.start()
-    try:
-        yield watcher
-    finally:
-        watcher.request_stop()
-        thread.join(timeout=30)
-        assert not thread.is_alive(), "watcher did not stop"
-
-
-def _wait(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)  # polling interval; the condition decides
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def test_bursts_of_creates_modifies_deletes_end_as_a_one_shot_ingest(tmp_path: Path) -> None:
     rng = random.Random(4)
     root = tmp_path / "tree"
     root.mkdir()
     (root / "seed.md").write_text("# seed\n\nalpha beta\n")
-    with _index(tmp_path / "live.sqlite") as idx, _watching(idx, root) as watcher:
+    with _index(tmp_path / "live.sqlite") as idx, watching(idx, root) as watcher:
         assert watcher.sync(DEADLINE_S)
         files = [root / f"d{i % 20}" / f"f{i}.md" for i in range(1200)]
         for burst in range(4):  # creates, in bursts, while the watcher works
@@ -110,7 +83,7 @@ def test_changes_made_while_stopped_are_picked_up_on_start(tmp_path: Path) -> No
     for i in range(30):
         (root / f"f{i}.md").write_text(f"# f{i}\n\nalpha {i} beta\n")
     with _index(tmp_path / "live.sqlite") as idx:
-        with _watching(idx, root) as watcher:
+        with watching(idx, root) as watcher:
             assert watcher.sync(DEADLINE_S)
         state = read_state(state_path(idx.path))
         assert state is not None
@@ -122,7 +95,7 @@ def test_changes_made_while_stopped_are_picked_up_on_start(tmp_path: Path) -> No
         (root / "f3.md").rename(root / "f3-renamed.md")
     with _index(tmp_path / "live.sqlite") as idx:
         # Notifications off: only the catch-up rescan at start can find these.
-        with _watching(idx, root, notifications=False) as watcher:
+        with watching(idx, root, notifications=False) as watcher:
             assert watcher.sync(DEADLINE_S)
             assert watcher.totals["deleted"] == 1
             assert watcher.totals["renamed"] == 1
@@ -145,7 +118,7 @@ def test_an_unexpected_error_in_a_rescan_does_not_end_the_watcher(tmp_path: Path
             return real_plan(roots)
 
         idx.plan = flaky_plan  # type: ignore[method-assign]
-        with _watching(idx, root, notifications=False) as watcher:
+        with watching(idx, root, notifications=False) as watcher:
             assert watcher.sync(DEADLINE_S)  # the catch-up failed twice, then ran
             (root / "late.md").write_text("# late\n\nepsilon\n")
             assert watcher.sync(DEADLINE_S)
@@ -164,7 +137,7 @@ def test_without_notifications_rescans_converge_even_past_the_queue_bound(
     rescan = 0.2
     with (
         _index(tmp_path / "live.sqlite") as idx,
-        _watching(idx, root, notifications=False, rescan_interval_s=rescan, max_pending=25) as w,
+        watching(idx, root, notifications=False, rescan_interval_s=rescan, max_pending=25) as w,
     ):
         assert w.sync(DEADLINE_S)
         for i in range(200):
@@ -174,7 +147,7 @@ def test_without_notifications_rescans_converge_even_past_the_queue_bound(
         # No sync(): the periodic rescans alone must converge, 25 files at a time. The
         # end state is the test, not a count: a rescan may catch a file between its
         # creation and its write (indexed empty), and a later rescan must repair it.
-        _wait(lambda: _export(idx) == expected, "the index of the final tree")
+        wait_for(lambda: _export(idx) == expected, "the index of the final tree")
         assert idx.ledger.get(str(root / "seed.md")) is None
         assert w.scheduler.deferred_total > 0  # the bound held: overflow was deferred
         assert w.metrics.deferred._value.get() == w.scheduler.deferred_total
@@ -196,7 +169,7 @@ def test_low_memory_budget_shrinks_batches_and_pauses_intake(tmp_path: Path) -> 
 
     sizes: list[int] = []
     with _index(tmp_path / "live.sqlite") as idx:
-        with _watching(idx, root, memory_limit_mb=budget >> 20, batch_files=64, rss=rss) as w:
+        with watching(idx, root, memory_limit_mb=budget >> 20, batch_files=64, rss=rss) as w:
             w.on_batch = lambda batch, _at: sizes.append(len(batch))
             assert w.sync(DEADLINE_S)
             governor = w.governor.state
@@ -213,7 +186,7 @@ def test_metrics_endpoint_is_scraped_and_parsed(tmp_path: Path) -> None:
     for i in range(12):
         (root / f"f{i}.md").write_text(f"# f{i}\n\neta {i} theta\n")
     (root / "broken.json").write_text('{"a": [1, 2,\n')
-    with _index(tmp_path / "live.sqlite") as idx, _watching(idx, root, metrics_port=0) as w:
+    with _index(tmp_path / "live.sqlite") as idx, watching(idx, root, metrics_port=0) as w:
         assert w.sync(DEADLINE_S)
         (root / "f0.md").unlink()
         assert w.sync(DEADLINE_S)
@@ -258,10 +231,10 @@ def test_status_reads_a_running_watchers_state(tmp_path: Path) -> None:
     (root / "a.md").write_text("# a\n\niota kappa\n")
     with (
         _index(tmp_path / "live.sqlite") as idx,
-        _watching(idx, root, state_interval_s=0.05) as w,
+        watching(idx, root, state_interval_s=0.05) as w,
     ):
         assert w.sync(DEADLINE_S)
-        _wait(lambda: (read_state(state_path(idx.path)) or {}).get("totals"), "a state file")
+        wait_for(lambda: (read_state(state_path(idx.path)) or {}).get("totals"), "a state file")
         state, text = watcher_status(idx.path)
         assert state is not None
         assert state["running"]
@@ -279,12 +252,12 @@ def test_latency_is_recorded_per_change(tmp_path: Path) -> None:
     root = tmp_path / "tree"
     root.mkdir()
     seen: list[tuple[Change, float]] = []
-    with _index(tmp_path / "live.sqlite") as idx, _watching(idx, root, debounce_s=0.0) as w:
+    with _index(tmp_path / "live.sqlite") as idx, watching(idx, root, debounce_s=0.0) as w:
         w.on_batch = lambda batch, at: seen.extend((c, at) for c in batch)
         written = time.time()
         (root / "a.md").write_text("# a\n\nlambda mu\n")
-        _wait(lambda: idx.ledger.get(str(root / "a.md")) is not None, "a.md indexed")
-        _wait(lambda: bool(seen), "the batch callback")
+        wait_for(lambda: idx.ledger.get(str(root / "a.md")) is not None, "a.md indexed")
+        wait_for(lambda: bool(seen), "the batch callback")
     change, at = next((c, at) for c, at in seen if c.path == str(root / "a.md"))
     assert written - 1.0 <= change.since <= at
     assert list(w.latencies)
@@ -313,13 +286,13 @@ def test_heap_is_bounded_only_once_caught_up_and_loosened_at_stop(
             ingest_paths(*args, **kwargs)
 
         monkeypatch.setattr(idx, "ingest_paths", batch)
-        with _watching(idx, root, heap_tuning=tuning) as watcher:
+        with watching(idx, root, heap_tuning=tuning) as watcher:
             assert watcher.sync(DEADLINE_S)
             assert idx.ledger.get(str(root / "f19.md")) is not None
-            _wait(lambda: not tuning or "bound" in calls, "the heap bound")
+            wait_for(lambda: not tuning or "bound" in calls, "the heap bound")
             (root / "late.md").write_text("# late\n\ngamma\n")
             assert watcher.sync(DEADLINE_S)
-            _wait(lambda: not tuning or calls.count("trim") >= 1, "a trim when idle")
+            wait_for(lambda: not tuning or calls.count("trim") >= 1, "a trim when idle")
     if tuning:
         assert calls.count("bound") == 1
         # the catch-up ran with glibc's defaults (ingest speed): bounded after it
@@ -354,7 +327,7 @@ def test_headrace_watch_stops_cleanly_on_sigterm_and_a_restart_resumes(tmp_path:
 
     proc = start()
     try:
-        _wait(lambda: done() == 20, "the first watcher's catch-up")
+        wait_for(lambda: done() == 20, "the first watcher's catch-up")
         if "PYTHONMALLOC" not in env and platform.libc_ver()[0] == "glibc":
             # restarted itself in place (same pid) with Python objects on glibc malloc
             environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
@@ -367,7 +340,7 @@ def test_headrace_watch_stops_cleanly_on_sigterm_and_a_restart_resumes(tmp_path:
     (root / "late.md").write_text("# late\n\nomicron\n")
     proc = start()
     try:
-        _wait(lambda: done() == 1 and done("deleted") == 1, "the restart's catch-up")
+        wait_for(lambda: done() == 1 and done("deleted") == 1, "the restart's catch-up")
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)

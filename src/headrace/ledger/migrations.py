@@ -176,22 +176,8 @@ def _v6(conn: apsw.Connection) -> None:
     conn.execute("ALTER TABLE cursors ADD COLUMN bloom BLOB")
 
 
-def _v7(conn: apsw.Connection) -> None:
-    # The embedding cache gets bounded (issue 4: a watcher left on for weeks;
-    # sinks/sqlite_gc.py): its size per model kept by triggers in the writing
-    # transaction, so checking the bound is O(1), and an index on the embedding time,
-    # so pruning walks it oldest first in short steps.
-    conn.execute(
-        """
-        CREATE TABLE embed_cache_size(
-            model TEXT PRIMARY KEY,
-            entries INTEGER NOT NULL,
-            bytes INTEGER NOT NULL
-        ) WITHOUT ROWID;
-        INSERT INTO embed_cache_size
-            SELECT model, count(*), coalesce(sum(length(vector)), 0)
-            FROM embed_cache GROUP BY model;
-        CREATE INDEX embed_cache_age ON embed_cache(created_at);
+# The cache's size per model kept by triggers (v7; recreated with the table in v8).
+_CACHE_SIZE_TRIGGERS = """
         CREATE TRIGGER embed_cache_added AFTER INSERT ON embed_cache BEGIN
             INSERT INTO embed_cache_size VALUES (new.model, 1, length(new.vector))
             ON CONFLICT(model) DO UPDATE
@@ -202,6 +188,26 @@ def _v7(conn: apsw.Connection) -> None:
             SET entries = entries - 1, bytes = bytes - length(old.vector)
             WHERE model = old.model;
         END;
+"""
+
+
+def _v7(conn: apsw.Connection) -> None:
+    # The embedding cache gets bounded (issue 4: a watcher left on for weeks;
+    # sinks/sqlite_gc.py): its size per model kept by triggers in the writing
+    # transaction, so checking the bound is O(1), and an index on the embedding time,
+    # so pruning walks it oldest first in short steps.
+    conn.execute(
+        f"""
+        CREATE TABLE embed_cache_size(
+            model TEXT PRIMARY KEY,
+            entries INTEGER NOT NULL,
+            bytes INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO embed_cache_size
+            SELECT model, count(*), coalesce(sum(length(vector)), 0)
+            FROM embed_cache GROUP BY model;
+        CREATE INDEX embed_cache_age ON embed_cache(created_at);
+        {_CACHE_SIZE_TRIGGERS}
         """
     )
 
@@ -214,7 +220,7 @@ def _v8(conn: apsw.Connection) -> None:
     # (50,000 vectors; bench/cache_churn.py, docs/design.md). Same columns, same key
     # (UNIQUE), so every statement on it stays as it was.
     conn.execute(
-        """
+        f"""
         ALTER TABLE embed_cache RENAME TO embed_cache_v7;
         CREATE TABLE embed_cache(
             model TEXT NOT NULL,
@@ -228,16 +234,7 @@ def _v8(conn: apsw.Connection) -> None:
             ORDER BY created_at;
         DROP TABLE embed_cache_v7;
         CREATE INDEX embed_cache_age ON embed_cache(created_at, model, text_hash);
-        CREATE TRIGGER embed_cache_added AFTER INSERT ON embed_cache BEGIN
-            INSERT INTO embed_cache_size VALUES (new.model, 1, length(new.vector))
-            ON CONFLICT(model) DO UPDATE
-            SET entries = entries + 1, bytes = bytes + excluded.bytes;
-        END;
-        CREATE TRIGGER embed_cache_removed AFTER DELETE ON embed_cache BEGIN
-            UPDATE embed_cache_size
-            SET entries = entries - 1, bytes = bytes - length(old.vector)
-            WHERE model = old.model;
-        END;
+        {_CACHE_SIZE_TRIGGERS}
         """
     )
 
