@@ -73,10 +73,10 @@ def test_a_pool_of_parse_workers_builds_the_same_graph(
         assert c2.stats()["hits"] >= 13
 
 
-def _die_on_film(ctx: parse.ParseContext, ref: FileRef, *, keep_json: bool = False) -> Any:
+def _die_on_film(ctx: parse.ParseContext, ref: FileRef) -> Any:
     if "sqlite-sakila" in ref.path:
         os._exit(3)  # a worker killed mid-file (OOM killer, SIGKILL)
-    return _real_parse_file(ctx, ref, keep_json=keep_json)
+    return _real_parse_file(ctx, ref)
 
 
 _real_parse_file = parse.parse_file

@@ -359,7 +359,7 @@ class GraphIndex:
             return None
         gen = f"{result.digest}-{self._signature_tag}"
         parts = result.parts(gen)
-        if not result.hit and self.cache is not None and result.cache_value is not None:
+        if not result.hit and self.cache is not None:
             self.cache.put(result.frag_parser, result.full, result.cache_value)
         for name, n in zip(COUNTERS, result.counts, strict=True):
             setattr(stats, name, getattr(stats, name) + n)

@@ -128,6 +128,8 @@ def _runner(statement: str) -> Callable[[Any], Any]:
 
 
 def _props(value: Any) -> str:
+    if isinstance(value, str):  # a row's props_json text (the graph ingest's rows)
+        value = json.loads(value)
     return json.dumps(dict(value), sort_keys=True, separators=(",", ":"))
 
 

@@ -38,10 +38,16 @@ from operator import itemgetter
 from typing import Any
 
 import apsw
-import orjson
 
 from headrace.errors import StoreError, TransientError
-from headrace.sinks.graph_base import DEFINES, EdgeRow, GraphEdge, GraphNode, NodeRow
+from headrace.sinks.graph_base import (
+    DEFINES,
+    EdgeRow,
+    GraphEdge,
+    GraphNode,
+    NodeRow,
+    props_json,
+)
 
 
 def _v1(conn: apsw.Connection) -> None:
@@ -190,11 +196,8 @@ def _translate(exc: apsw.Error, what: str) -> Exception:
 
 
 def _dumps(props: Any) -> str:
-    if not props:  # most relations carry no properties
-        return "{}"
-    # orjson: ~10x json.dumps on these small objects (one per row: the ingest's
-    # largest Python cost after parsing); compact, sorted, UTF-8.
-    return orjson.dumps(props, option=orjson.OPT_SORT_KEYS).decode()
+    """A row's properties as JSON text (the ingest's rows carry the text already)."""
+    return props if isinstance(props, str) else props_json(props)
 
 
 _unpack_id = struct.Struct(">q").unpack
@@ -392,7 +395,7 @@ class SqliteGraphStore:
                         last, fid = path, self._file_id(path, created)
                         files.append((path, len(entries)))
                     i = get(key) or ids(key)
-                    text = _dumps(props) if props else "{}"
+                    text = props if isinstance(props, str) else props_json(props)
                     entries.append((i, kind, name, role, line, text))
                     sources.append((i, fid, role))
                     if (b := best.get(i)) is None or (role, path) <= b:
@@ -510,7 +513,7 @@ class SqliteGraphStore:
             if i in known:
                 counted.append(i)
             else:
-                fresh.append((i, key, type_, src, dst, _dumps(props) if props else "{}", s, d))
+                fresh.append((i, key, type_, src, dst, _dumps(props), s, d))
         return counted, fresh, kept
 
     def _old_edges_of(self, path: str, created: list[str]) -> set[int]:

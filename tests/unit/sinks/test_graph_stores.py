@@ -14,7 +14,7 @@ from headrace.errors import StoreError, TransientError
 from headrace.graph.ingest import GraphIndex
 from headrace.graph.writer import BatchWriter
 from headrace.sinks import graph_sqlite
-from headrace.sinks.graph_base import EdgeRow, NodeRow
+from headrace.sinks.graph_base import EdgeRow, NodeRow, props_json
 from headrace.sinks.graph_neo4j import Neo4jGraphStore
 
 # -- embedded store migrations --------------------------------------------------------
@@ -414,3 +414,60 @@ def test_a_separator_in_a_name_is_refused_and_the_rest_of_the_batch_written(
     assert sorted(n["name"] for n in store.dump() if "node" in n) == [
         f"t{i}" for i in range(8) if i != 5
     ]
+
+
+def _text_rows(nodes: list[NodeRow], edges: list[EdgeRow]) -> tuple[list[NodeRow], list[EdgeRow]]:
+    """The same rows with their properties as ``props_json`` text (the ingest's form)."""
+    return (
+        [r._replace(props=props_json(r.props)) for r in nodes],
+        [r._replace(props=props_json(r.props)) for r in edges],
+    )
+
+
+def _rows_with_props() -> tuple[list[NodeRow], list[EdgeRow]]:
+    nodes = [
+        NodeRow("a.sql", "1", "relation:d.s.t", "table", "t", 0, 1, {"z": 1, "a": "é", "m": [2]}),
+        NodeRow("a.sql", "1", "relation:d.s.u", "table", "u", 0, 2, {}),
+    ]
+    edges = [
+        EdgeRow(
+            "a.sql",
+            "1",
+            "t|R|u|x",
+            "REFERENCES",
+            "relation:d.s.t",
+            "relation:d.s.u",
+            {"b": 1, "a": 2},
+        ),
+        EdgeRow("a.sql", "1", "t|C|u", "CONTAINS", "relation:d.s.t", "relation:d.s.u", {}),
+    ]
+    return nodes, edges
+
+
+def test_rows_with_props_as_text_write_what_rows_with_mappings_write(tmp_path: Path) -> None:
+    nodes, edges = _rows_with_props()
+    dumps = []
+    for name, (n, e) in (("maps", (nodes, edges)), ("text", _text_rows(nodes, edges))):
+        store = _sqlite_store(tmp_path / f"{name}.sqlite")
+        with store.group():
+            store.write_nodes(n)
+            store.write_edges(e)
+            store.finish_file("a.sql", "1", [r.key for r in n], [r.key for r in e])
+        raw = [
+            list(store.conn.execute(f"SELECT * FROM {t} ORDER BY 1"))
+            for t in ("graph_nodes", "graph_edges", "graph_files")
+        ]
+        dumps.append((list(store.dump()), list(store.contributions()), raw))
+    assert dumps[0] == dumps[1]
+    shown = [d for d in dumps[0][0] if d.get("node") == "relation:d.s.t"]
+    assert shown[0]["props"] == {"a": "é", "m": [2], "z": 1}
+    # Neo4j gets the same parameters either way.
+    sent = []
+    for n, e in ((nodes, edges), _text_rows(nodes, edges)):
+        driver = FakeDriver()
+        neo = Neo4jGraphStore(driver)
+        neo.write_nodes(n)
+        neo.write_edges(e)
+        sent.append(driver.queries)
+    assert sent[0] == sent[1]
+    assert any('{"a":2,"b":1}' in str(q) for q in sent[1])  # sorted, as before
