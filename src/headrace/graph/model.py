@@ -126,29 +126,3 @@ class Fragment:
             del self.nodes[k]
         for k in [k for k, e in self.edges.items() if e.src in gone or e.dst in gone]:
             del self.edges[k]
-
-    # -- the parse cache's fragment entries (see graph/ingest.py) -------------------
-
-    def to_json(self) -> bytes:
-        """Nodes, edges, issues and stats, without path and generation: a fragment is
-        a function of the file's content, database and dialect only."""
-        return orjson.dumps(
-            [
-                [[*n[:5], dict(n.props)] for n in self.nodes.values()],
-                [[*e[:4], dict(e.props)] for e in self.edges.values()],
-                [[i.message, i.line, i.offset, i.error_type] for i in self.issues],
-                self.stats,
-            ]
-        )
-
-    @classmethod
-    def from_json(cls, path: str, gen: str, data: bytes) -> Fragment:
-        nodes, edges, issues, stats = orjson.loads(data)
-        return cls(
-            path,
-            gen,
-            {n[0]: Node(*n) for n in nodes},
-            {e[0]: Edge(*e) for e in edges},
-            [ParseIssue(*i) for i in issues],
-            stats,
-        )
