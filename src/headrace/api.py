@@ -132,9 +132,11 @@ class Index:
 
         Each path is added, updated, moved (a vanished path and a new one with its
         content in the same call) or deleted exactly as ``ingest(roots)`` would do it;
-        other files are not looked at. Discovery still walks the roots (stat only), so
-        ignore files, globs and the symlink guard decide as in a full sync, and the
-        deletion guard holds. No ``runs`` row is written: a watcher makes many calls.
+        other files are not looked at. Discovery descends only those paths'
+        directories (``FolderSource.discover_paths``; the whole roots, stat only, when a
+        wanted file vanished and might have moved), so ignore files, globs and the
+        symlink guard decide as in a full sync, and the deletion guard holds. No
+        ``runs`` row is written: a watcher makes many calls.
         """
         stats = stats or RunStats()
         with self._writer_lock():
@@ -171,8 +173,12 @@ class Index:
                 return item.unreadable  # protects what is stored under it
             return item.size in gone and self.ledger.get(item.path) is None
 
+        # Only a vanished wanted file needs the whole tree (new files of its size may be
+        # its new path); otherwise descend the wanted and stored paths alone, so a
+        # watcher's batch costs what its files cost, not what the tree does.
+        found = source.discover() if gone else source.discover_paths([*wanted, *stored])
         plan = make_plan(
-            (item for item in source.discover() if keep(item)),
+            (item for item in found if keep(item)),
             {p: f for p, f in stored.items() if any(_within(p, r) for r in source.roots)},
             source.check_roots(),
             self._signature,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
@@ -107,6 +107,22 @@ class FolderSource:
         for root in self._roots:
             yield from _Walk(self._rules, root, real_roots).run()
 
+    def discover_paths(self, paths: Iterable[str]) -> Iterator[DiscoveryItem]:
+        """What ``discover()`` yields for these file paths, and nothing else, found by
+        descending each path's directories instead of walking the trees: the same
+        rules (``.git``, globs, stacked ignore files, symlink checks, loops, size
+        limit) decide, and a directory on the way that cannot be listed is reported
+        as unreadable, as a walk reports it. A path that is a directory, missing or
+        outside the roots yields nothing. Live mode's unit of work: its cost follows
+        the paths, not the size of the tree."""
+        real_roots = tuple(os.path.realpath(root) for root in self._roots)
+        wanted = sorted(set(paths))
+        for root in self._roots:
+            prefix = root.rstrip(os.sep) + os.sep
+            mine = [p for p in wanted if p.startswith(prefix)]
+            if mine:
+                yield from _Walk(self._rules, root, real_roots).along(mine)
+
     def check_roots(self) -> list[RootProblem]:
         """Return a problem for each root that is missing, unlistable or has no files."""
         real_roots = tuple(os.path.realpath(root) for root in self._roots)
@@ -153,6 +169,103 @@ class _Walk:
             item = self._visit(parent, entry)
             if item is not None:
                 yield item
+
+    def along(self, paths: Sequence[str]) -> Iterator[DiscoveryItem]:
+        """The items of ``run()`` for ``paths`` (files below this root), descending
+        only their directories; each directory is entered once per call."""
+        dirs: dict[str, _Dir | None] = {}
+        reported: set[str] = set()
+        top = self._open_root()
+        if not isinstance(top, _Dir):
+            if top is not None:
+                yield top
+            return
+        for path in paths:
+            parts = path[len(self._root.rstrip(os.sep)) + 1 :].split(os.sep)
+            parent: _Dir | None = top
+            for depth in range(1, len(parts)):
+                if parent is None:
+                    break
+                relpath = "/".join(parts[:depth])
+                if relpath not in dirs:
+                    entered = self._descend(parent, relpath)
+                    if isinstance(entered, SkippedFile):
+                        if entered.path not in reported:
+                            reported.add(entered.path)
+                            yield entered
+                        entered = None
+                    dirs[relpath] = entered
+                parent = dirs[relpath]
+            if parent is not None and path not in reported:
+                reported.add(path)
+                item = self._visit_path(parent, path, "/".join(parts))
+                if item is not None and not isinstance(item, _Dir):
+                    yield item
+
+    def _open_root(self) -> _Dir | SkippedFile | None:
+        try:
+            st = os.stat(self._root)
+        except OSError as exc:
+            return SkippedFile(self._root, _describe("root unavailable", exc), unreadable=True)
+        if not stat.S_ISDIR(st.st_mode):
+            return SkippedFile(self._root, "root is not a directory", unreadable=True)
+        return self._enter_only(_TOP, self._root, "", st)
+
+    def _descend(self, parent: _Dir, relpath: str) -> _Dir | SkippedFile | None:
+        """Directory ``relpath`` (below ``parent``) as a walk would enter it; None when
+        a walk would not enter it (gone, unwanted, not a directory, ``.git``)."""
+        path = os.path.join(self._root, *relpath.split("/"))
+        item = self._visit_path(parent, path, relpath)
+        return item if isinstance(item, _Dir | SkippedFile) else None
+
+    def _visit_path(self, parent: _Dir, path: str, relpath: str) -> _Dir | DiscoveryItem | None:
+        """``_visit`` for one path found by name instead of by listing its directory;
+        a directory comes back entered (a ``_Dir``), not pushed on the stack."""
+        name = relpath.rsplit("/", 1)[-1]
+        if name == ".git":
+            return None
+        try:
+            st = os.stat(path, follow_symlinks=self._rules.follow_symlinks)
+        except OSError as exc:
+            return _path_stat_failure(path, exc)
+        if self._unwanted(parent, relpath, stat.S_ISDIR(st.st_mode)):
+            return None
+        return self._classify_path(parent, path, relpath, st)
+
+    def _classify_path(
+        self, parent: _Dir, path: str, relpath: str, st: os.stat_result
+    ) -> _Dir | DiscoveryItem | None:
+        if os.path.islink(path):
+            problem = self._check_link(path, st)
+            if problem is not None:
+                return problem
+        if stat.S_ISDIR(st.st_mode):
+            return self._enter_only(parent, path, relpath, st)
+        if stat.S_ISREG(st.st_mode):
+            return self._file(path, relpath, st)
+        return SkippedFile(path, f"special file ({_special_kind(st.st_mode)})")
+
+    def _enter_only(
+        self, parent: _Dir, path: str, relpath: str, st: os.stat_result
+    ) -> _Dir | SkippedFile | None:
+        """``_enter`` without listing: the ignore files are looked up by name, and the
+        directory is only opened to prove it can be listed."""
+        key = (st.st_dev, st.st_ino)
+        if key in parent.ancestors:
+            return SkippedFile(path, "symlink loop")
+        try:
+            with os.scandir(path) as it:
+                next(it, None)
+            names = (n for n in self._rules.ignore_files)
+            found = {n: f for n in names if os.path.isfile(f := os.path.join(path, n))}
+            ignores = self._read_ignores(relpath, found)
+        except (FileNotFoundError, NotADirectoryError):
+            return None  # vanished meanwhile: nothing below it exists
+        except OSError as exc:
+            return SkippedFile(path, _describe("cannot list directory", exc), unreadable=True)
+        prefix = relpath + "/" if relpath else ""
+        rules = (*parent.ignores, (prefix, ignores)) if ignores else parent.ignores
+        return _Dir(path, prefix, parent.ancestors | {key}, rules)
 
     def _enter_root(self) -> SkippedFile | None:
         # Reported as unreadable so that even a caller that skipped check_roots()
@@ -239,8 +352,14 @@ class _Walk:
         if not wanted:
             return None
         found = {e.name: e.path for e in entries if e.name in wanted and e.is_file()}
+        return self._read_ignores(relpath, found)
+
+    def _read_ignores(self, relpath: str, found: dict[str, str]) -> GlobRules | None:
+        """The rules of the ignore files ``found`` (name → path) in one directory."""
+        if not found:
+            return None
         lines: list[str] = []
-        for name in (name for name in wanted if name in found):
+        for name in (name for name in self._rules.ignore_files if name in found):
             with open(found[name], encoding="utf-8", errors="replace") as fh:
                 lines.extend(fh.read().splitlines())
         return compile_rules(lines, f"ignore file in {relpath or '.'}", lenient=True)
@@ -260,6 +379,15 @@ def _stat_failure(entry: os.DirEntry[str], exc: OSError) -> SkippedFile | None:
         # between listing and stat and is simply gone.
         return SkippedFile(entry.path, "broken symlink") if entry.is_symlink() else None
     return SkippedFile(entry.path, _describe("cannot stat", exc), unreadable=True)
+
+
+def _path_stat_failure(path: str, exc: OSError) -> SkippedFile | None:
+    """``_stat_failure`` for a path found by name (no ``DirEntry``)."""
+    if exc.errno == errno.ELOOP:
+        return SkippedFile(path, "symlink loop")
+    if isinstance(exc, FileNotFoundError):
+        return SkippedFile(path, "broken symlink") if os.path.islink(path) else None
+    return SkippedFile(path, _describe("cannot stat", exc), unreadable=True)
 
 
 def _special_kind(mode: int) -> str:

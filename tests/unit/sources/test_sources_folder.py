@@ -361,3 +361,78 @@ def test_any_symlink_graph_terminates_inside_the_roots(links: list[tuple[int, in
     real_files = [i for i in items if isinstance(i, FileRef)]
     assert all(ref.path.startswith(str(dirs[0]) + os.sep) for ref in real_files)
     assert all("outside" not in ref.relpath for ref in real_files)
+
+
+def _tricky_tree(tmp_path: Path) -> tuple[Path, Path]:
+    root = make_tree(
+        tmp_path / "root",
+        {
+            "a.md": "x",
+            "docs/.gitignore": "*.log\n!keep.log\nbuild/\n",
+            "docs/one.md": "x",
+            "docs/debug.log": "x",
+            "docs/keep.log": "x",
+            "docs/build/out.md": "x",
+            "docs/deep/er/two.md": "x",
+            "docs/deep/.headraceignore": "er/\n",
+            "skip/tmp.md": "x",
+            ".git/config": "x",
+            "big.txt": "y" * 50,
+            "sub/.gitignore": "!*.log\n",
+            "sub/x.log": "x",
+        },
+    )
+    outside = make_tree(tmp_path / "outside", {"o.md": "x"})
+    os.symlink(outside / "o.md", root / "out-link.md")
+    os.symlink(root / "docs", root / "docs-link")  # a second path into the tree
+    os.symlink(root / "missing.md", root / "broken.md")
+    os.symlink(root, root / "docs" / "loop")
+    os.mkfifo(root / "pipe")
+    return root, outside
+
+
+def test_discover_paths_yields_exactly_what_the_walk_yields_for_them(
+    tmp_path: Path, locked_dir: Path
+) -> None:
+    root, _ = _tricky_tree(tmp_path)
+    make_tree(root, {"locked-inside/a.md": "x"})
+    source = FolderSource([str(root), str(locked_dir)], exclude=["skip/"], max_file_bytes=20)
+    walked = list(source.discover())
+    asked = [
+        *(item.path for item in walked),
+        str(root / "docs" / "debug.log"),  # ignored: nothing
+        str(root / "docs" / "build" / "out.md"),  # below an ignored directory: nothing
+        str(root / "docs" / "deep" / "er" / "two.md"),  # ignored by a deeper file
+        str(root / "skip" / "tmp.md"),  # excluded
+        str(root / ".git" / "config"),  # never walked
+        str(root / "nothing-here.md"),  # missing
+        str(root / "docs"),  # a directory
+        str(locked_dir / "secret.txt"),  # below an unlistable directory
+        str(tmp_path / "elsewhere.md"),  # outside the roots
+    ]
+    targeted = list(source.discover_paths(asked))
+    assert sorted(map(repr, targeted)) == sorted(map(repr, walked))
+    # Some of each kind, so that the equality above says something.
+    assert {"docs/keep.log", "sub/x.log", "docs-link/one.md", "a.md"} <= {
+        i.relpath for i in targeted if isinstance(i, FileRef)
+    }
+    reasons = {Path(i.path).name: i.reason for i in targeted if isinstance(i, SkippedFile)}
+    assert set(reasons) >= {"out-link.md", "broken.md", "loop", "pipe", "big.txt", "locked"}
+
+
+def test_discover_paths_descends_only_the_asked_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_tree(tmp_path / "r", {f"d{i}/f{j}.md": "x" for i in range(20) for j in range(20)})
+    listed: list[str] = []
+    real_scandir = os.scandir
+
+    def scandir(path: str) -> Iterator[os.DirEntry[str]]:
+        listed.append(os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    wanted = [str(root / "d3" / "f7.md"), str(root / "d3" / "f8.md")]
+    items = list(FolderSource([str(root)]).discover_paths(wanted))
+    assert [i.path for i in items] == wanted
+    assert sorted(set(listed)) == [str(root), str(root / "d3")]  # opened, not walked
