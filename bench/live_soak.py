@@ -224,11 +224,14 @@ def main() -> None:
         cpu0, t0 = sum(proc.cpu_times()[:2]), time.perf_counter()
         time.sleep(args.idle)
         idle_cpu = (sum(proc.cpu_times()[:2]) - cpu0) / (time.perf_counter() - t0)
-        live_rows = list(watcher.index.export())
         snap = watcher.snapshot()
         errors = {"/".join(sample.labels.values()): sample.value
                   for family in watcher.metrics.errors.collect()
                   for sample in family.samples if sample.name.endswith("_total")}  # fmt: skip
+    # Read once the watcher has stopped: its connection belongs to its thread (an
+    # export from here while it pruned raised ThreadingViolationError in its step).
+    with Index(index, settings=Settings(embedder=args.embedder)) as idx:
+        live_rows = list(idx.export())
     expected = one_shot(index, root, args.embedder)
     queue = [s[2] for s in samples]
     third = max(1, len(queue) // 3)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import apsw
 
@@ -95,9 +95,12 @@ class PruneReport:
 
 def cache_size(conn: apsw.Connection) -> CacheSize:
     """Entries and vector bytes of every model's cached vectors."""
-    for entries, size in conn.execute(
+    # fetchall: a cursor left unfinished would be finalised by the GC, possibly on
+    # another thread while this connection is busy (apsw.ThreadingViolationError).
+    rows: list[tuple[Any, ...]] = conn.execute(
         "SELECT coalesce(sum(entries), 0), coalesce(sum(bytes), 0) FROM embed_cache_size"
-    ):
+    ).fetchall()
+    for entries, size in rows:
         return CacheSize(int(entries), int(size))
     return CacheSize(0, 0)  # an aggregate always has a row; for the type checker
 
