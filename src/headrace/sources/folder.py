@@ -21,7 +21,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
@@ -203,13 +203,8 @@ class _Walk:
                     yield item
 
     def _open_root(self) -> _Dir | SkippedFile | None:
-        try:
-            st = os.stat(self._root)
-        except OSError as exc:
-            return SkippedFile(self._root, _describe("root unavailable", exc), unreadable=True)
-        if not stat.S_ISDIR(st.st_mode):
-            return SkippedFile(self._root, "root is not a directory", unreadable=True)
-        return self._enter_only(_TOP, self._root, "", st)
+        st = self._root_stat()
+        return st if isinstance(st, SkippedFile) else self._enter_only(_TOP, self._root, "", st)
 
     def _descend(self, parent: _Dir, relpath: str) -> _Dir | SkippedFile | None:
         """Directory ``relpath`` (below ``parent``) as a walk would enter it; None when
@@ -227,7 +222,7 @@ class _Walk:
         try:
             st = os.stat(path, follow_symlinks=self._rules.follow_symlinks)
         except OSError as exc:
-            return _path_stat_failure(path, exc)
+            return _stat_failure(path, lambda: os.path.islink(path), exc)
         if self._unwanted(parent, relpath, stat.S_ISDIR(st.st_mode)):
             return None
         return self._classify_path(parent, path, relpath, st)
@@ -256,18 +251,20 @@ class _Walk:
         try:
             with os.scandir(path) as it:
                 next(it, None)
-            names = (n for n in self._rules.ignore_files)
+            names = self._rules.ignore_files
             found = {n: f for n in names if os.path.isfile(f := os.path.join(path, n))}
             ignores = self._read_ignores(relpath, found)
         except (FileNotFoundError, NotADirectoryError):
             return None  # vanished meanwhile: nothing below it exists
         except OSError as exc:
             return SkippedFile(path, _describe("cannot list directory", exc), unreadable=True)
-        prefix = relpath + "/" if relpath else ""
-        rules = (*parent.ignores, (prefix, ignores)) if ignores else parent.ignores
-        return _Dir(path, prefix, parent.ancestors | {key}, rules)
+        return _below(parent, path, relpath, key, ignores)
 
     def _enter_root(self) -> SkippedFile | None:
+        st = self._root_stat()
+        return st if isinstance(st, SkippedFile) else self._enter(_TOP, self._root, "", st)
+
+    def _root_stat(self) -> os.stat_result | SkippedFile:
         # Reported as unreadable so that even a caller that skipped check_roots()
         # cannot read a vanished root as "all its files were deleted".
         try:
@@ -276,7 +273,7 @@ class _Walk:
             return SkippedFile(self._root, _describe("root unavailable", exc), unreadable=True)
         if not stat.S_ISDIR(st.st_mode):
             return SkippedFile(self._root, "root is not a directory", unreadable=True)
-        return self._enter(_TOP, self._root, "", st)
+        return st
 
     def _visit(self, parent: _Dir, entry: os.DirEntry[str]) -> DiscoveryItem | None:
         if entry.name == ".git":
@@ -284,7 +281,7 @@ class _Walk:
         try:
             st = entry.stat(follow_symlinks=self._rules.follow_symlinks)
         except OSError as exc:
-            return _stat_failure(entry, exc)
+            return _stat_failure(entry.path, entry.is_symlink, exc)
         relpath = parent.prefix + entry.name
         if self._unwanted(parent, relpath, stat.S_ISDIR(st.st_mode)):
             return None
@@ -339,10 +336,7 @@ class _Walk:
             return None  # vanished during the walk: its files really are gone
         except OSError as exc:
             return SkippedFile(path, _describe("cannot list directory", exc), unreadable=True)
-        prefix = relpath + "/" if relpath else ""
-        rules = (*parent.ignores, (prefix, ignores)) if ignores else parent.ignores
-        here = _Dir(path, prefix, parent.ancestors | {key}, rules)
-        self._stack.append((here, iter(entries)))
+        self._stack.append((_below(parent, path, relpath, key, ignores), iter(entries)))
         return None
 
     def _load_ignores(self, relpath: str, entries: list[os.DirEntry[str]]) -> GlobRules | None:
@@ -371,23 +365,23 @@ class _Walk:
         return FileRef(self._root, relpath, path, st.st_size, st.st_mtime_ns, st.st_ino)
 
 
-def _stat_failure(entry: os.DirEntry[str], exc: OSError) -> SkippedFile | None:
-    if exc.errno == errno.ELOOP:
-        return SkippedFile(entry.path, "symlink loop")
-    if isinstance(exc, FileNotFoundError):
-        # A symlink whose target is missing is broken; anything else vanished
-        # between listing and stat and is simply gone.
-        return SkippedFile(entry.path, "broken symlink") if entry.is_symlink() else None
-    return SkippedFile(entry.path, _describe("cannot stat", exc), unreadable=True)
-
-
-def _path_stat_failure(path: str, exc: OSError) -> SkippedFile | None:
-    """``_stat_failure`` for a path found by name (no ``DirEntry``)."""
+def _stat_failure(path: str, is_link: Callable[[], bool], exc: OSError) -> SkippedFile | None:
     if exc.errno == errno.ELOOP:
         return SkippedFile(path, "symlink loop")
     if isinstance(exc, FileNotFoundError):
-        return SkippedFile(path, "broken symlink") if os.path.islink(path) else None
+        # A symlink whose target is missing is broken; anything else vanished
+        # between listing and stat and is simply gone.
+        return SkippedFile(path, "broken symlink") if is_link() else None
     return SkippedFile(path, _describe("cannot stat", exc), unreadable=True)
+
+
+def _below(
+    parent: _Dir, path: str, relpath: str, key: tuple[int, int], ignores: GlobRules | None
+) -> _Dir:
+    """Directory ``path`` entered below ``parent``, with its own ignore rules."""
+    prefix = relpath + "/" if relpath else ""
+    rules = (*parent.ignores, (prefix, ignores)) if ignores else parent.ignores
+    return _Dir(path, prefix, parent.ancestors | {key}, rules)
 
 
 def _special_kind(mode: int) -> str:
