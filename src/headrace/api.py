@@ -121,8 +121,7 @@ class Index:
             if not self.stopped:  # after the run: nothing in flight needs the cache
                 started = time.perf_counter()
                 pruned = self._prune_cache()
-                stats.add(cache_evicted=pruned.entries)
-                stats.add(prune_seconds=time.perf_counter() - started)
+                stats.add(cache_evicted=pruned.entries, prune_seconds=time.perf_counter() - started)
         return stats
 
     def ingest_paths(
