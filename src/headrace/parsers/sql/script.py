@@ -10,6 +10,16 @@ A statement sqlglot cannot read becomes a ``ParseIssue`` with its file line; the
 rest of the file still counts. SQL Server batches may hold several statements
 without a terminator; a failing one is retried cut at lines that start a new
 ``CREATE``/``ALTER``/``DROP``, so one broken table does not hide the next.
+
+A schema statement that misses the cache is looked up once more by its *shape*:
+its text with every integer literal replaced by a numbered sentinel
+(``VARCHAR(45)`` and ``VARCHAR(46)`` share one). The shape is parsed once, and a
+statement of that shape gets the shape's facts with the sentinels written back —
+how schemas evolve (widened columns, new precisions, other defaults) costs no
+parse. Integers are substituted as text, so this holds only while sqlglot's facts
+carry an integer verbatim or not at all; ``tests/unit/parsers/test_sql_shapes.py``
+checks that over a grid of types, defaults and checks in every dialect and over
+every fixture statement (a sqlglot upgrade that breaks it fails there).
 """
 
 from __future__ import annotations
@@ -32,6 +42,18 @@ PARSER_NAME = "sql"
 PARSER_VERSION = "2"
 
 MEMO_CHARS = 4_000_000  # statement text remembered per parser (~10-20 MB with facts)
+SHAPE_VERSION = "1"  # bump when the shape rules change
+SHAPE_MEMO = 20_000  # shapes remembered per parser (their facts are also in the cache)
+# Integer literals outside quotes, identifiers and comments; a leading zero keeps
+# its literal (sqlglot may print ``046`` as ``46``). Quoted parts are matched
+# first so their digits stay.
+_LITERALS = re.compile(
+    r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|\[[^\]]*\]|--[^\n]*|/\*.*?\*/"
+    r"|(?<![\w.$@#:])(0|[1-9][0-9]*)(?![\w.])",
+    re.S,
+)
+_SENTINEL_PREFIX = "98765"
+_SENTINEL = re.compile(r"(?<!\w)98765(\d{5})(?!\w)")
 _NEXT_STATEMENT = re.compile(r"^[ \t]*(?=(?:CREATE|ALTER|DROP)\b)", re.M | re.I)
 
 
@@ -81,6 +103,8 @@ class ScriptParser:
         self._memo: dict[str, Any] = {}
         self._memo_chars = 0
         self.stmt_parser = f"{PARSER_NAME}-statement@{PARSER_VERSION}:{dialect}"
+        self.shape_parser = f"{PARSER_NAME}-shape@{PARSER_VERSION}.{SHAPE_VERSION}:{dialect}"
+        self._shapes: dict[bytes, bytes | None] = {}  # None: the shape cannot serve
 
     def parse(
         self, data: bytes, digest: bytes | None = None, *, whole_entry: bool = True
@@ -120,6 +144,8 @@ class ScriptParser:
             hit = cached.get(stmt.text)
             if hit is not None:
                 self._replay(result, stmt, hit)
+                continue
+            if self._from_shape(stmt, result):
                 continue
             self._parse_one(stmt, result)
 
@@ -171,6 +197,51 @@ class ScriptParser:
         self._add(result, stmt, facts)
         self._store(stmt, ["ok", _shift(facts, -stmt.line)])  # absolute -> relative
 
+    def _from_shape(self, stmt: Statement, result: ScriptResult) -> bool:
+        """Facts of a schema statement from its shape's (see the module docstring);
+        ``False``: no shape serves it (no cache, no integers, or the shape's own
+        parse failed), so it is parsed as itself."""
+        if self.cache is None or classify(stmt) != "schema":
+            return False
+        shaped = _shape(stmt.text)
+        if shaped is None:
+            return False
+        shape, values = shaped
+        key = blake3(shape.encode()).digest()
+        if key in self._shapes:
+            template = self._shapes[key]
+        else:
+            template = self.cache.get(self.shape_parser, key)
+            if template is None:
+                template = self._parse_shape(stmt, shape, key, result)
+            if len(self._shapes) >= SHAPE_MEMO:
+                self._shapes.clear()
+            self._shapes[key] = template
+        if template is None:
+            return False
+        relative = orjson.loads(
+            _SENTINEL.sub(lambda m: values[int(m.group(1))], template.decode())
+        )
+        _count(result, "cached")  # a cache hit, by shape: ``shaped`` says how many
+        _count(result, "shaped")
+        self._add(result, stmt, _shift(relative, stmt.line))
+        self._store(stmt, ["ok", relative])  # the statement itself is cached from now on
+        return True
+
+    def _parse_shape(
+        self, stmt: Statement, shape: str, key: bytes, result: ScriptResult
+    ) -> bytes | None:
+        """Parse a new shape; its facts (statement-relative lines) or ``None``."""
+        _count(result, "parsed")
+        try:
+            facts = extract(Statement(shape, stmt.line, stmt.end_line, stmt.head), self.dialect)
+        except StatementError:
+            return None  # parsed as itself: its error, pieces and lines are its own
+        template = orjson.dumps(_shift(facts, -stmt.line))
+        if self.cache is not None:
+            self.cache.put(self.shape_parser, key, template)
+        return template
+
     def _retry_cut(self, stmt: Statement, result: ScriptResult) -> bool:
         """Re-parse a failing statement as pieces cut where a new statement starts."""
         starts = [m.start() for m in _NEXT_STATEMENT.finditer(stmt.text) if m.start() > 0]
@@ -205,6 +276,26 @@ class ScriptParser:
 # The memo's value for a statement that failed whole and was read as pieces: only
 # in memory (the cache keeps its pieces), so the cache's format is unchanged.
 _CUT: list[Any] = ["cut"]
+
+
+def _shape(text: str) -> tuple[str, list[str]] | None:
+    """``text`` with its integer literals numbered sentinels, and the literals; ``None``
+    when there are none, too many, or the text holds a sentinel-like number itself."""
+    if _SENTINEL_PREFIX in text:
+        return None
+    values: list[str] = []
+
+    def number(m: re.Match[str]) -> str:
+        literal = m.group(1)
+        if literal is None:
+            return m.group(0)
+        values.append(literal)
+        return f"{_SENTINEL_PREFIX}{len(values) - 1:05d}"
+
+    shape = _LITERALS.sub(number, text)
+    if not values or len(values) > 99_999:
+        return None
+    return shape, values
 
 
 def _stmt_key(stmt: Statement) -> bytes:
