@@ -114,9 +114,11 @@ def test_a_widened_column_is_not_parsed_again(tmp_path: Path) -> None:
     assert first.counts.get("parsed") == 1
     assert second.counts.get("parsed") is None
     assert second.counts.get("shaped") == 1
-    assert third.counts.get("shaped") is None and third.counts.get("cached") == 1
+    assert third.counts.get("shaped") is None
+    assert third.counts.get("cached") == 1
     (line, (fact,)) = second.statements[0]
-    assert line == 3 and fact["line"] == 3
+    assert line == 3
+    assert fact["line"] == 3
     assert [c["type"] for c in fact["columns"]] == ["INT", "VARCHAR(46)"]
     assert fact["columns"][1]["default"] == "'x 1'"  # digits inside quotes are kept
     assert second.statements == ScriptParser("postgres").parse(v2)[0].statements
@@ -138,4 +140,5 @@ def test_statements_a_shape_cannot_serve_are_parsed_as_themselves(tmp_path: Path
             want, _ = ScriptParser("postgres").parse(script)
             assert got.counts.get("shaped") is None, script
             assert (got.statements, got.issues) == (want.statements, want.issues)
-    assert want.statements and any(ScriptParser("postgres").parse(scripts[3])[0].issues)
+    assert want.statements
+    assert any(ScriptParser("postgres").parse(scripts[3])[0].issues)

@@ -219,9 +219,7 @@ class ScriptParser:
             self._shapes[key] = template
         if template is None:
             return False
-        relative = orjson.loads(
-            _SENTINEL.sub(lambda m: values[int(m.group(1))], template.decode())
-        )
+        relative = orjson.loads(_SENTINEL.sub(lambda m: values[int(m.group(1))], template.decode()))
         _count(result, "cached")  # a cache hit, by shape: ``shaped`` says how many
         _count(result, "shaped")
         self._add(result, stmt, _shift(relative, stmt.line))
