@@ -164,3 +164,68 @@ def test_the_ingest_process_stops_collecting_while_workers_parse_and_they_do_not
     assert seen
     assert set(seen) == {(False, True)}
     assert gc.isenabled()
+
+
+def _ref(root: Path, path: Path) -> FileRef:
+    st = path.stat()
+    return FileRef(str(root), path.relative_to(root).as_posix(), str(path), st.st_size, 0, 0)
+
+
+def _slow_parse(ctx: parse.ParseContext, ref: FileRef) -> parse.Parsed | parse.Unreadable:
+    import time
+
+    time.sleep(0.05)
+    return _PARSE_FILE(ctx, ref)
+
+
+_PARSE_FILE = parse.parse_file
+
+
+def test_the_ingest_process_parses_files_itself_while_workers_are_busy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the oldest chunk in flight is not ready, ``map`` parses the next file in
+    this process: every file comes back exactly once, some parsed here."""
+    root = copy_sql(SAKILA, tmp_path / "sakila")
+    copy_sql(CHINOOK, root / "chinook")
+    refs = [_ref(root, p) for p in sorted(root.rglob("*.sql"))]
+    monkeypatch.setattr(parse, "parse_file", _slow_parse)  # the forked worker's too
+    here: list[str] = []
+    with ParseCache(tmp_path / "c.sqlite") as cache:
+        ctx = parse.ParseContext(None, None, "tag", cache)
+        with parse.ParsePool(ctx, 1, chunk=1) as pool:  # 8 in flight: 4 files left over
+            own = pool.help
+            assert own is not None
+
+            def counted(ref: FileRef) -> parse.Parsed | parse.Unreadable:
+                here.append(ref.path)
+                return own(ref)
+
+            pool.help = counted
+            results = list(pool.map(refs))
+    assert sorted(r.ref.path for r in results) == sorted(r.path for r in refs)
+    assert all(isinstance(r, parse.Parsed) for r in results)
+    assert 0 < len(here) < len(refs)
+
+
+def test_a_file_parsed_in_the_ingest_process_leaves_no_cyclic_garbage(tmp_path: Path) -> None:
+    """The ingest process's collector is off while workers run; sqlglot's trees are
+    cyclic, so a file parsed here is followed by a young collection."""
+    import gc
+
+    root = copy_sql(SAKILA, tmp_path / "sakila")
+    ref = _ref(root, root / "postgres-sakila-schema.sql")
+    with ParseCache(tmp_path / "c.sqlite") as cache:
+        ctx = parse.ParseContext(None, None, "tag", cache)
+        with parse.ParsePool(ctx, 1) as pool:
+            assert pool.help is not None
+            gc.collect()
+            gc.disable()
+            try:
+                result = pool.help(ref)
+                left = gc.collect()
+            finally:
+                gc.enable()
+    assert isinstance(result, parse.Parsed)
+    assert result.counts[parse.PARSED_COUNT] > 0  # sqlglot ran
+    assert left < 50  # the trees went with the young collection (thousands without)
