@@ -4,8 +4,10 @@ the stores' text), the same in this process, from the parse cache and from a wor
 from __future__ import annotations
 
 import shutil
+import zlib
 from pathlib import Path
 
+import orjson
 import pytest
 
 from headrace.graph import parse
@@ -51,6 +53,11 @@ def test_rows_are_the_fragments_with_props_as_store_text_from_any_path(
         ctx = ParseContext("postgres", None, "t", cache)
         first = parse_file(ctx, ref)
         assert isinstance(first, Parsed)
+        # stored: the counts line, then the rows compressed
+        counts_line, packed = first.cache_value.split(b"\n", 1)
+        assert orjson.loads(counts_line)["statements"] > 0
+        assert zlib.decompress(packed) == first.rows
+        assert len(first.cache_value) < len(first.rows) / 3
         cache.put(first.frag_parser, first.full, first.cache_value)
         cache.flush()
         hit = parse_file(ctx, ref)
