@@ -183,28 +183,31 @@ _PARSE_FILE = parse.parse_file
 def test_the_ingest_process_parses_files_itself_while_workers_are_busy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """While the oldest chunk in flight is not ready, ``map`` parses the next file in
-    this process: every file comes back exactly once, some parsed here."""
+    """While no chunk in flight is ready (and the first ones are back), ``map`` parses
+    the next file in this process: every file comes back exactly once, some parsed here."""
     root = copy_sql(SAKILA, tmp_path / "sakila")
     copy_sql(CHINOOK, root / "chinook")
-    refs = [_ref(root, p) for p in sorted(root.rglob("*.sql"))]
+    refs = [_ref(root, p) for p in sorted(root.rglob("*.sql"))] * 4  # 48 files
     monkeypatch.setattr(parse, "parse_file", _slow_parse)  # the forked worker's too
     here: list[str] = []
     with ParseCache(tmp_path / "c.sqlite") as cache:
         ctx = parse.ParseContext(None, None, "tag", cache)
-        with parse.ParsePool(ctx, 1, chunk=1) as pool:  # 8 in flight: 4 files left over
+        with parse.ParsePool(ctx, 1, chunk=1) as pool:  # 8 in flight
             own = pool.help
             assert own is not None
 
             def counted(ref: FileRef) -> parse.Parsed | parse.Unreadable:
-                here.append(ref.path)
-                return own(ref)
+                result = own(ref)
+                here.append(id(result))
+                return result
 
             pool.help = counted
             results = list(pool.map(refs))
     assert sorted(r.ref.path for r in results) == sorted(r.path for r in refs)
     assert all(isinstance(r, parse.Parsed) for r in results)
     assert 0 < len(here) < len(refs)
+    # not before the first 8 chunks came back (their statements would be parsed twice)
+    assert min(i for i, r in enumerate(results) if id(r) in here) >= 8
 
 
 def test_a_file_parsed_in_the_ingest_process_leaves_no_cyclic_garbage(tmp_path: Path) -> None:

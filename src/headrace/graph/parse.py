@@ -31,9 +31,8 @@ import os
 import signal
 import time
 import zlib
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -320,18 +319,20 @@ class ParsePool:
     ) -> Iterator[Parsed | Unreadable]:
         """Each ref's result; once ``stop()`` is true nothing more is sent or parsed.
 
-        When the oldest chunk in flight is not ready, this process parses the next
+        Chunks are taken as they finish. When none has, this process parses the next
         ref itself instead of waiting (``help``): it is the single writer, idle while
         the workers parse (a cold 1,000-file benchmark's ingest process was busy ~2.5
-        of ~5 s). Its files come back ahead of the chunks in flight; workers' chunks
-        keep their order."""
-        pending: deque[Future[tuple[list[Parsed | Unreadable], CacheLog | None]]] = deque()
+        of ~5 s). Not before the first ``limit`` chunks are back: until their cache
+        entries are here, this process would parse again the statements the workers
+        are parsing."""
+        pending: list[Future[tuple[list[Parsed | Unreadable], CacheLog | None]]] = []
         it = iter(refs)
         # Chunks in flight: bounded memory, and enough queued that the workers keep
         # parsing while this process writes a group or parses a file itself (cold
         # benchmark with ``help``, 2 alternating runs each: 3 chunks 236/259, 8
         # chunks 258/260, 16 chunks 249/280 files/s).
         limit = 8 * self.workers
+        returned = 0
         exhausted = False
         while True:
             while not exhausted and len(pending) < limit and not (stop and stop()):
@@ -342,14 +343,19 @@ class ParsePool:
                 pending.append(self._pool.submit(_work, chunk))
             if not pending:
                 return
-            if self.help is not None and not exhausted and not pending[0].done():
+            done = next((f for f in pending if f.done()), None)
+            if done is None and self.help is not None and not exhausted and returned >= limit:
                 ref = next(it, None)
                 if ref is None:
                     exhausted = True
                 elif not (stop and stop()):
                     yield self.help(ref)
                     continue
-            results, log = pending.popleft().result()
+            if done is None:
+                done = next(as_completed(pending))
+            pending.remove(done)
+            returned += 1
+            results, log = done.result()
             if log is not None and self.cache is not None:
                 self.cache.absorb(log)
             yield from results
