@@ -14,10 +14,10 @@ applies it (``ParseCache.absorb``). A file's fragment travels as the JSON the
 cache stores for it anyway. The ingest process does not wait idle for a worker: when
 the oldest chunk in flight is not ready it parses the next file itself (on 2 CPUs,
 one worker plus this process: a cold 1,000-file ingest went from ~170-185 to
-~225-290 files/s). Workers' results come back in submission order, with a bounded
-number of files in flight, so memory is bounded as in a serial run; which files share
-a group varies from run to run, and nothing depends on it (a file's contribution
-ranks by role and path, not by order). Workers ignore SIGINT (stopping is the ingest
+~225-290 files/s). Results come back as they are ready, with a bounded number of
+files in flight, so memory is bounded as in a serial run; which files share a group
+varies from run to run, and nothing depends on it (a file's contribution ranks by
+role and path, not by order). Workers ignore SIGINT (stopping is the ingest
 process's business; a SIGTERM to the whole group ends them, and a stop requested
 meanwhile still finishes what was parsed) and die with the ingest process (Linux
 ``PR_SET_PDEATHSIG``), so a SIGKILL leaves no orphans.
