@@ -34,7 +34,7 @@ from blake3 import blake3
 
 from headrace.parsers.cache import ParseCache
 from headrace.parsers.sql.extract import Fact, StatementError, classify, extract
-from headrace.parsers.sql.split import Statement, split_statements, statement_head
+from headrace.parsers.sql.split import SplitIndex, Statement, split_statements, statement_head
 
 PARSER_NAME = "sql"
 # Bump when the facts extracted from a statement change: cached results of other
@@ -103,6 +103,10 @@ class ScriptParser:
         self._memo: dict[str, Any] = {}
         self._memo_chars = 0
         self.stmt_parser = f"{PARSER_NAME}-statement@{PARSER_VERSION}:{dialect}"
+        # Statements this parser's splitter cut before (bounded; see ``SplitIndex``):
+        # the next variant of a script is mostly cut by comparing bytes. Not a cache of
+        # results: the split is the same without it, so it is kept without a cache too.
+        self._split_index = SplitIndex()
         self.shape_parser = f"{PARSER_NAME}-shape@{PARSER_VERSION}.{SHAPE_VERSION}:{dialect}"
         self._shapes: dict[bytes, bytes | None] = {}  # None: the shape cannot serve
 
@@ -119,7 +123,7 @@ class ScriptParser:
                 return ScriptResult.from_json(hit), True
         result = ScriptResult(self.dialect)
         # bytes: the splitter decodes only the statements it returns
-        statements = split_statements(data, mysql=self.dialect == "mysql")
+        statements = split_statements(data, mysql=self.dialect == "mysql", index=self._split_index)
         _count(result, "statements", len(statements))
         self._parse_statements(statements, result)
         if self.cache is not None and whole_entry:

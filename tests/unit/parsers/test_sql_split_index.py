@@ -1,0 +1,159 @@
+"""The splitter's index of statements seen before (``SplitIndex``): a split with it
+is the split without it, whatever the index learned from."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from headrace.parsers.sql.split import SplitIndex, Statement, split_statements
+
+FIXTURES = sorted((Path(__file__).parents[2] / "fixtures" / "sql").glob("*/*.sql"))
+LONG = ", ".join(f"'{i:03d}'" for i in range(80))  # a data statement over 200 characters
+_VARCHAR = re.compile(r"(?i)\b(varchar2?|character varying)\s*\((\d+)\)")
+
+
+def cut(stmts: list[Statement]) -> list[tuple[str, int, int, str]]:
+    return [(s.text, s.line, s.end_line, s.head) for s in stmts]
+
+
+def variant(text: str, k: int) -> str:
+    """As bench/sql_ingest.py: one VARCHAR widened, one table appended; and, for
+    line numbers that move, ``k`` comment lines put in front."""
+    widened = _VARCHAR.sub(lambda m: f"{m.group(1)}({int(m.group(2)) + 1 + k})", text, count=1)
+    extra = f"\nCREATE TABLE variant_{k:05d} (id INTEGER NOT NULL PRIMARY KEY);"
+    return "-- moved\n" * k + widened + extra + "\n"
+
+
+def warm_and_cold(target: str | bytes, *learn: str | bytes, mysql: bool) -> SplitIndex:
+    index = SplitIndex()
+    for text in learn:
+        split_statements(text, mysql=mysql, index=index)
+    cold = cut(split_statements(target, mysql=mysql))
+    hits = index.hits
+    assert cut(split_statements(target, mysql=mysql, index=index)) == cold
+    index.hits -= hits  # the target's hits
+    return index
+
+
+def test_every_fixture_splits_alike_with_an_index_warmed_by_itself() -> None:
+    assert len(FIXTURES) >= 12
+    for path in FIXTURES:
+        data = path.read_bytes()
+        for mysql in (False, True):
+            for text in (data, data.decode("utf-8")):
+                index = warm_and_cold(text, text, mysql=mysql)
+                stmts = split_statements(text, mysql=mysql)
+                # every statement reused, but those with a DEFINER head (never learned)
+                definer = [s for s in stmts if re.match(r"CREATE\s+DEFINER", s.text, re.I)]
+                assert index.hits == len(stmts) - len(definer), path.name
+
+
+def test_every_fixture_splits_alike_with_an_index_warmed_by_a_sibling_variant() -> None:
+    for path in FIXTURES:
+        base = path.read_text(encoding="utf-8")
+        mysql = "mysql" in path.name.lower()
+        for k in (0, 3):
+            target = variant(base, k).encode()
+            index = warm_and_cold(target, variant(base, 1).encode(), mysql=mysql)
+            assert index.hits > 0, path.name
+            # and the other way round, from the base file plus every other fixture
+            others = [p.read_bytes() for p in FIXTURES]
+            warm_and_cold(base.encode(), target, *others, mysql=mysql)
+
+
+def test_statements_that_ended_the_text_are_reused_only_at_the_end() -> None:
+    cases = [
+        ("CREATE TABLE a (x INT)", "CREATE TABLE a (x INT);\nCREATE TABLE b (y INT);"),
+        ("CREATE TABLE a (x INT)\nGO", "CREATE TABLE a (x INT)\nGO\nCREATE TABLE b (y INT)\nGO\n"),
+        ("CREATE TABLE a (x INT)\nGO", "CREATE TABLE a (x INT)\nGOX\nCREATE TABLE b (y INT)\n"),
+        (
+            "CREATE PROCEDURE p AS\nBEGIN SELECT 1; END",
+            "CREATE PROCEDURE p AS\nBEGIN SELECT 1; END;\nx;",
+        ),
+        ("INSERT INTO t VALUES ('a;b')", "INSERT INTO t VALUES ('a;b');\nCREATE TABLE u (a INT);"),
+        ("SELECT 'open", "SELECT 'open';\nSELECT 2;"),
+    ]
+    for learned, target in cases:
+        for mysql in (False, True):
+            warm_and_cold(target, learned, mysql=mysql)
+            warm_and_cold(learned, target, mysql=mysql)
+
+
+def test_what_follows_a_statement_decides_nothing_the_index_skips() -> None:
+    """Pairs of scripts whose statements are alike but where the scanner's decision
+    depends on what comes after them, or on the whole script."""
+    pairs = [
+        # a routine ends at ``;`` without separator lines in the script, at ``/`` with
+        (
+            "CREATE PROCEDURE p IS BEGIN x; END;\nCREATE TABLE a (b INT);\n",
+            "CREATE PROCEDURE p IS BEGIN x; END;\nCREATE TABLE a (b INT);\n/\n",
+        ),
+        ("BEGIN\n  x := 1;\nEND;\nSELECT 1;\n", "BEGIN\n  x := 1;\nEND;\nSELECT 1;\n/\n"),
+        # GO only as a whole line
+        ("CREATE TABLE a (x INT)\nGO\n", "CREATE TABLE a (x INT)\nGO x\nGO\n"),
+        ("CREATE TABLE a (x INT)\n/\n", "CREATE TABLE a (x INT)\n/*x*/\n/\n"),
+        # DELIMITER lines, a delimiter made of letters and one that is a keyword
+        (
+            "DELIMITER //\nCREATE TRIGGER t BEGIN x; END//\nDELIMITER ;\nSELECT 1;\n",
+            "DELIMITER //\nCREATE TRIGGER t BEGIN x; END//\nSELECT 1;\n",
+        ),
+        ("DELIMITER x\nSELECT $ab x\nSELECT 1x", "DELIMITER x\nSELECT $ab$ x\nSELECT 1x"),
+        (
+            "DELIMITER GIN\nCREATE TABLE x BEGIN GIN a GIN",
+            "DELIMITER GIN\nCREATE TABLE x BEGIN GINa GIN",
+        ),
+        ("CREATE TRIGGER t BEGIN x; END\nx;\n/\n", "CREATE TRIGGER t BEGIN x; END\nIF;\n/\n"),
+        # a DELIMITER line that holds the terminator
+        ("CREATE TRIGGER t x\ndelimiter a;b c\n;\n", "CREATE TRIGGER t x\ndelimiter a;b\n;\n"),
+        # a DEFINER head whose value runs across the ``;``
+        ("CREATE DEFINER=x; SELECT 1;\n/\n", "CREATE DEFINER=x;\nTRIGGER t BEGIN y; END;\n/\n"),
+        # COPY data follows the statement
+        ("COPY t FROM stdin;\n1\t2\n\\.\nSELECT 1;\n", "COPY t FROM stdin;\nSELECT 1;\n\\.\n"),
+        # the same data statement after a terminator (a prefix kept) and after a GO line
+        (
+            f"INSERT INTO t VALUES ({LONG});\nSELECT 1;\n",
+            f"SELECT 1\nGO\nINSERT INTO t VALUES ({LONG});\nGO\n",
+        ),
+        # GO at the start of a statement: a separator line only where a line starts
+        ("SELECT 1\nGO\n/* c */GO\nSELECT 2\nGO\n", "SELECT 1\nGO\nGO\nSELECT 2\nGO\n"),
+        # a keyword (or not) right after a delimiter that ends in a letter
+        (
+            "DELIMITER egin\nSELECT 1 egin\nbegin 2egin\n",
+            "DELIMITER egin\nSELECT 1eginbegin 2egin\n",
+        ),
+        # a keyword right after the previous statement's last character
+        (
+            "DELIMITER x\nCREATE TRIGGER t xbegin ; end; a x",
+            "DELIMITER x\nCREATE TRIGGER t x;begin ; end; a x",
+        ),
+        (
+            "CREATE TABLE a (x INT);;;CREATE TABLE b (y INT);",
+            "CREATE TABLE a (x INT);CREATE TABLE b (y INT);",
+        ),
+    ]
+    for one, other in pairs:
+        for mysql in (False, True):
+            for a, b in ((one, other), (other, one)):
+                warm_and_cold(b, a, mysql=mysql)
+                warm_and_cold(b.encode(), a.encode(), mysql=mysql)
+
+
+def test_the_index_stays_within_its_bounds_and_still_cuts_alike() -> None:
+    texts = [p.read_bytes() for p in FIXTURES]
+    index = SplitIndex(max_chars=20_000, max_entries=50)
+    for data in texts:
+        for _ in range(2):  # the second time from what the first left
+            cold = cut(split_statements(data))
+            assert cut(split_statements(data, index=index)) == cold
+            assert index.chars <= 20_000
+            assert index.entries <= 50
+    assert index.hits > 0
+    total = sum(
+        len(key) + len(entry[0])
+        for table in index._tables.values()
+        for key, entries in table.items()
+        for entry in entries
+    )
+    assert total == index.chars
+    assert sum(len(e) for t in index._tables.values() for e in t.values()) == index.entries
