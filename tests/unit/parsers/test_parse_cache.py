@@ -162,6 +162,18 @@ def test_same_content_and_flip_back_are_not_parsed_again(
         assert not hit
 
 
+def test_without_whole_entries_none_is_looked_up_or_stored(tmp_path: Path) -> None:
+    with ParseCache(tmp_path / "c.sqlite") as cache:
+        parser = ScriptParser("postgres", cache)
+        parser.parse(SCRIPT_A)  # a whole-file entry exists now
+        first, hit = parser.parse(SCRIPT_A, whole_entry=False)
+        assert not hit  # not looked up: the statements came from their own entries
+        assert first.counts["cached"] == 2
+        before = cache.stats()["entries"]
+        parser.parse(SCRIPT_B, whole_entry=False)
+        assert cache.stats()["entries"] == before + 1  # the changed statement only
+
+
 def test_cached_statement_facts_move_with_their_line(tmp_path: Path) -> None:
     with ParseCache(tmp_path / "c.sqlite") as cache:
         parser = ScriptParser("sqlite", cache)

@@ -115,9 +115,11 @@ class ScriptParser:
     ) -> tuple[ScriptResult, bool]:
         """The script's facts and whether they came from the cache whole
         (``digest``: the blake3 digest of ``data``, if the caller has it;
-        ``whole_entry=False``: do not store a whole-file entry, only statements')."""
+        ``whole_entry=False``: no whole-file entry, neither looked up nor stored, only
+        statements' — the graph caches its built fragment instead, and its lookup of an
+        entry it never writes was ~0.15 CPU s per 1,000 cold files)."""
         digest = digest or blake3(data).digest()
-        if self.cache is not None:
+        if self.cache is not None and whole_entry:
             hit = self.cache.get(self.file_parser, digest)
             if hit is not None:
                 return ScriptResult.from_json(hit), True
