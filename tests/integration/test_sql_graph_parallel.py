@@ -98,7 +98,7 @@ def test_a_worker_that_dies_fails_the_run_instead_of_hanging_it(
     assert snapshot(tmp_path / "g.sqlite") == snapshot(tmp_path / "serial.sqlite")
 
 
-@pytest.mark.parametrize("damage", [b"{not an entry", b'{"statements": 9}\nnot zlib data'])
+@pytest.mark.parametrize("damage", [b"{not an entry", b'{"statements": 9}\nnot zstd data'])
 def test_a_damaged_fragment_entry_is_a_cache_miss(tmp_path: Path, damage: bytes) -> None:
     root = copy_sql(SAKILA, tmp_path / "sakila", ["sqlite-sakila-schema.sql"])
     _run(tmp_path / "g.sqlite", root, tmp_path / "c.sqlite", 0)
