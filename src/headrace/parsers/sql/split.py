@@ -296,8 +296,11 @@ def _past_special(text: str, x: int, in_string: bool) -> int:
 
 _KEY_CHARS = 64
 _CANDIDATES = 16  # entries kept per key (statements with the same first line)
-INDEX_CHARS = 8_000_000  # a SplitIndex's key and text characters (1 byte each: Latin-1)
-INDEX_ENTRIES = 20_000  # and its entries
+# A SplitIndex's bound: characters of keys, verified texts and statements' texts
+# (1 byte each for Latin-1/ASCII text), and entries (~0.45 KB each besides: tuple,
+# Statement, strings), so at most ~2 MB + 8,000 x 0.45 KB = ~5.6 MB per index.
+INDEX_CHARS = 2_000_000
+INDEX_ENTRIES = 8_000
 # Statements that are never learned: their end (or whether they are a routine) can
 # depend on text after them, or their output on the statement before them.
 _DEFINER_HEAD = re.compile(r"CREATE\s+(?:OR\s+(?:REPLACE|ALTER)\s+)?DEFINER", re.I)
@@ -363,10 +366,12 @@ class SplitIndex:
       Statements starting with what may be a separator or ``DELIMITER`` line
       (``_SPECIAL_START``) and ``COPY`` (its data follows it) are not learned.
 
-    Bounded: at most ``max_chars`` characters of keys and verified text (1 byte each:
-    the scan runs over Latin-1 text) and ``max_entries`` entries; past either, the
-    index is emptied and learns again. Tests: every fixture split with a warm index
-    equals the cold split; a Hypothesis property over random and edited scripts.
+    Bounded: at most ``max_chars`` characters of keys, verified texts and the
+    statements' texts (1 byte each for Latin-1/ASCII) and ``max_entries`` entries
+    (``INDEX_CHARS``, ``INDEX_ENTRIES``: ~5.6 MB); past either, the index is emptied
+    and learns again (an entry costing over a quarter of the bound is not kept).
+    Tests: every fixture split with a warm index equals the cold split; pairs of
+    scripts where what follows decides; Hypothesis over random and edited scripts.
     """
 
     def __init__(self, max_chars: int = INDEX_CHARS, max_entries: int = INDEX_ENTRIES) -> None:
@@ -386,9 +391,11 @@ class SplitIndex:
     def learn(
         self, table: dict[str, list[tuple[Any, ...]]], key: str, entry: tuple[Any, ...]
     ) -> None:
-        """Add ``entry`` (its verified text first) under ``key``."""
-        cost = len(key) + len(entry[0])
-        if cost > self.max_chars:
+        """Add ``entry`` (its verified text first, its ``Statement``'s text in the
+        characters it costs last) under ``key``; one of over a quarter of the bound is
+        not kept."""
+        cost = entry[-1]
+        if cost > self.max_chars // 4:
             return
         if self.chars + cost > self.max_chars or self.entries >= self.max_entries:
             self.clear()
@@ -398,7 +405,7 @@ class SplitIndex:
         else:
             if len(found) >= _CANDIDATES:
                 old = found.pop(0)
-                self.chars -= len(key) + len(old[0])
+                self.chars -= old[-1]
                 self.entries -= 1
             found.append(entry)
         self.chars += cost
@@ -545,7 +552,7 @@ class _Splitter:
                 continue
             if seps is not None and self.separator_lines != seps:
                 continue
-            _, _, _, kind, resume, nl, stmt, delimiter = entry
+            _, _, _, kind, resume, nl, stmt, delimiter, _ = entry
             line = self.line + text.count("\n", self.pos, s)
             self.out.append(stmt if stmt.line == line else _at_line(stmt, line))
             self.pos, self.line = s + resume, line + nl
@@ -566,15 +573,17 @@ class _Splitter:
             return
         nl = text.find("\n", event)  # through the end of the event's line
         stop, eof = (nl + 1, False) if nl >= 0 else (len(text), True)
+        raw, stmt = text[s:stop], out[-1]
         entry = (
-            text[s:stop],
+            raw,
             eof,
             self._sep_seen,
             kind,
             resume - s,
             text.count("\n", s, resume),
-            out[-1],
+            stmt,
             self.delimiter,
+            len(key) + len(raw) + len(stmt.text),
         )
         self.index.learn(table, key, entry)
 
@@ -696,17 +705,23 @@ class _Splitter:
             return None
         text = self.text
         stop = _data_end(text, start, self.mysql)
+        # ``_data_end`` reads nothing past its ``;``; the regular expression does
+        # where a ``/*`` has no ``*/`` before it: it then reads the ``/`` alone (or,
+        # with a ``*/`` further on, the comment across the ``;``)
+        learn = stop >= 0
         if stop < 0:
             m = _DATA_BODY[self.mysql].match(text, start)
             if m is None:
                 return None
             stop = m.end()
+            learn = text.find("/*", start, stop) < 0
         # the first characters (<= 4 bytes each, so 4x as many bytes suffice)
         cut = min(stop - 1, start + 4 * _DATA_PREFIX_CHARS)
         prefix = self.decode(text[start:cut])[:_DATA_PREFIX_CHARS]
         line = first + text.count("\n", start, stop)
         self.out.append(Statement(prefix, first, line, statement_head(prefix)))
-        self._learn_fast(start, stop, line - first, True)
+        if learn:
+            self._learn_fast(start, stop, line - first, True)
         return stop, line
 
     def _learn_fast(self, start: int, stop: int, nl: int, is_data: bool) -> None:
@@ -717,8 +732,9 @@ class _Splitter:
             return
         if _ANON_BLOCK_HEAD.match(text, start) or _DEFINER_HEAD.match(text, start):
             return
-        entry = (text[start:stop], nl, stmt, is_data)
-        self.index.learn(table, _key(text, start), entry)  # type: ignore[union-attr]
+        key, raw = _key(text, start), text[start:stop]
+        entry = (raw, nl, stmt, is_data, len(key) + len(raw) + len(stmt.text))
+        self.index.learn(table, key, entry)  # type: ignore[union-attr]
 
     def _significant_start(self, pos: int) -> int:
         """The first character at or after ``pos`` that is not blank or comment."""
