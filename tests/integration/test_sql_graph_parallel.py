@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
@@ -231,3 +232,14 @@ def test_a_file_parsed_in_the_ingest_process_leaves_no_cyclic_garbage(tmp_path: 
     assert isinstance(result, parse.Parsed)
     assert result.counts[parse.PARSED_COUNT] > 0  # sqlglot ran
     assert left < 50  # the trees went with the young collection (thousands without)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="F_GETPIPE_SZ is Linux's")
+def test_the_result_pipe_holds_a_chunk_of_results() -> None:
+    import fcntl
+
+    ctx = parse.ParseContext(None, None, "tag", None)
+    with parse.ParsePool(ctx, 1) as pool:
+        queue: Any = pool._pool._result_queue
+        size = fcntl.fcntl(queue._reader.fileno(), fcntl.F_GETPIPE_SZ)
+    assert size >= parse.RESULT_PIPE_BYTES
