@@ -94,3 +94,29 @@ def test_the_separator_line_search_is_the_multiline_search(lines: list[str]) -> 
     for text in ("\n".join(lines), "\r\n".join(lines), "\n".join(lines).encode().decode("latin-1")):
         expected = split._SEP_LINE.search(text) is not None
         assert split._Splitter(text, mysql=False).separator_lines is expected
+
+
+_BODY_WORDS = "a ' '' \" ` \\ \\' -- /* */ # ; - / $ $a$ [ ] é BEGIN END * ( )"
+BODY_TOKENS = st.sampled_from(
+    [*_BODY_WORDS.split(" "), " ", "\n", "\nGO\n", "\n/\n", "\nDELIMITER x\n"]
+)
+BODY = st.lists(BODY_TOKENS, max_size=12).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.sampled_from(["INSERT INTO t VALUES (", "CREATE TABLE t (", "REPLACE t ", "SELECT "]),
+    BODY,
+    st.lists(BODY, min_size=1, max_size=3),
+    st.booleans(),
+)
+def test_one_match_statements_meet_other_continuations(
+    head: str, body: str, tails: list[str], mysql: bool
+) -> None:
+    """A statement learned from one script, then met followed by other text: the
+    one-match paths (``_data_end``, the data and statement regular expressions) must
+    not have read past the ``;`` they stopped at."""
+    learned = [head + body + tail for tail in tails[:1]]
+    for tail in tails:
+        check(head + body + tail, learned, mysql, True)
+        check("SELECT 1;\n" + head + body + tail, learned, mysql, True)
