@@ -243,3 +243,23 @@ def test_the_result_pipe_holds_a_chunk_of_results() -> None:
         queue: Any = pool._pool._result_queue
         size = fcntl.fcntl(queue._reader.fileno(), fcntl.F_GETPIPE_SZ)
     assert size >= parse.RESULT_PIPE_BYTES
+
+
+def test_cache_entries_reach_the_file_while_the_pool_runs(tmp_path: Path) -> None:
+    """The workers read the cache file: what the ingest process buffered (the workers'
+    entries and its own) is written every ``limit`` chunks, not only at the end, so a
+    statement one process parsed is not parsed again by the other."""
+    root = copy_sql(SAKILA, tmp_path / "sakila")
+    refs = [_ref(root, p) for p in sorted(root.rglob("*.sql"))] * 2  # 18 files
+    with ParseCache(tmp_path / "c.sqlite") as cache:
+        ctx = parse.ParseContext(None, None, "tag", cache)
+        with parse.ParsePool(ctx, 1, chunk=1) as pool:
+            pool.help = None  # only workers: the first 8 results are their 8 chunks
+            results = pool.map(refs)
+            for _ in range(8):
+                next(results)
+            with ParseCache(tmp_path / "c.sqlite") as reader:  # another connection
+                seen = reader.stats()["entries"]
+            rest = list(results)
+    assert len(rest) == len(refs) - 8
+    assert seen > 100  # the statements the worker parsed for those 8 files
