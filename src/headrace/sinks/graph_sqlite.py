@@ -160,7 +160,84 @@ def _v4(conn: apsw.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1, _v2, _v3, _v4]
+def _v5(conn: apsw.Connection) -> None:
+    """Entities count their contributing files too (``graph_node_refs(id, refs)``)
+    instead of one random-keyed ``graph_node_src(node, file, role)`` row per
+    contribution, whose pages every group's commit rewrote nearly all of; which
+    entities a file contributes is one narrow row per file (``graph_file_nodes``: ids
+    of the entities it defines, and of those it has another role for), read when an
+    entity's best file drops it (docs/design.md, round 5). Converted from the old
+    table: each file's record keeps the contributions the table held, the counts are
+    theirs, an entity nobody contributes goes with its relations (as ``finish_file``
+    deletes it), and each shown entity is its best contribution."""
+    held: dict[int, set[int]] = {}
+    for node, fid in conn.execute("SELECT node, file FROM graph_node_src"):
+        held.setdefault(int(fid), set()).add(int(node))
+    conn.execute(
+        "CREATE TABLE graph_node_refs(id INTEGER PRIMARY KEY, refs INTEGER NOT NULL);"
+        "CREATE TABLE graph_file_nodes("
+        "file INTEGER PRIMARY KEY, defines BLOB NOT NULL, others BLOB NOT NULL)"
+    )
+    refs: Counter[int] = Counter()
+    best: dict[int, tuple[int, str, _NodeEntry]] = {}
+    for fid, path, text in list(conn.execute("SELECT id, path, nodes FROM graph_files")):
+        entries = _decode_nodes(str(text))
+        mine = held.get(int(fid), set())
+        kept = [e for e in entries.values() if e[0] in mine]
+        if len(kept) != len(entries):
+            trimmed = _encode_nodes(kept)
+            conn.execute("UPDATE graph_files SET nodes = ? WHERE id = ?", (trimmed, fid))
+        if kept:
+            conn.execute("INSERT INTO graph_file_nodes VALUES (?, ?, ?)", (fid, *_encode_ids(kept)))
+        refs.update(e[0] for e in kept)
+        for e in kept:
+            b = best.get(e[0])
+            if b is None or (e[3], str(path)) < b[:2]:
+                best[e[0]] = (e[3], str(path), e)
+    conn.executemany("INSERT INTO graph_node_refs VALUES (?, ?)", sorted(refs.items()))
+    shown = {
+        int(i): (int(r), str(p))
+        for i, r, p in conn.execute("SELECT id, best_role, best_path FROM graph_nodes")
+    }
+    for i, (role, path, e) in best.items():
+        if shown.get(i) != (role, path):
+            conn.execute(
+                "UPDATE graph_nodes SET kind = ?, name = ?, props = ?, best_role = ?,"
+                " best_path = ? WHERE id = ?",
+                (e[1], e[2], e[5], role, path, i),
+            )
+    orphans = [i for i in shown if i not in refs]
+    if orphans:
+        keys = [
+            str(k)
+            for (k,) in conn.execute(
+                "SELECT key FROM graph_nodes WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(orphans),),
+            )
+        ]
+        edges = {
+            int(e)
+            for (e,) in conn.execute(
+                "SELECT id FROM graph_edges WHERE src IN (SELECT value FROM json_each(?1))"
+                " OR dst IN (SELECT value FROM json_each(?1))",
+                (json.dumps(keys),),
+            )
+        }
+        conn.executemany("DELETE FROM graph_edges WHERE id = ?", [(e,) for e in edges])
+        conn.executemany("DELETE FROM graph_edge_refs WHERE id = ?", [(e,) for e in edges])
+        conn.executemany("DELETE FROM graph_nodes WHERE id = ?", [(i,) for i in orphans])
+        for fid, data in list(conn.execute("SELECT id, edges FROM graph_files")):
+            ids = _decode_edges(data)
+            if not edges.isdisjoint(ids):
+                kept_edges = [e for e in ids if e not in edges]
+                conn.execute(
+                    "UPDATE graph_files SET edges = ? WHERE id = ?",
+                    (_encode_edges(kept_edges), fid),
+                )
+    conn.execute("DROP TABLE graph_node_src")
+
+
+MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
 
 
 def migrate_graph(conn: apsw.Connection) -> int:
@@ -251,6 +328,21 @@ def _decode_edges(data: bytes) -> list[int]:
     return ids.tolist()
 
 
+def _encode_ids(entries: Iterable[_NodeEntry]) -> tuple[bytes, bytes]:
+    """A file's ``graph_file_nodes`` row: the ids of the entities it defines, and of
+    those it has another role for (the role itself is in its record)."""
+    defines, others = array("q"), array("q")
+    for e in entries:
+        (defines if e[3] == DEFINES else others).append(e[0])
+    return defines.tobytes(), others.tobytes()
+
+
+def _decode_ids(data: bytes) -> array[int]:
+    ids = array("q")
+    ids.frombytes(data)
+    return ids
+
+
 _NODE_TEXT = itemgetter(3, 4)  # kind, name: what a file's record keeps as text
 _FIRST = itemgetter(0)
 _NO_IDS: frozenset[int] = frozenset()
@@ -274,8 +366,9 @@ def _refuse_bad(rows: Sequence[NodeRow]) -> None:
 
 
 CACHE_KIB = 65536
-_INSERT_SOURCES = (
-    "INSERT INTO graph_node_src VALUES (?,?,?) ON CONFLICT DO UPDATE SET role = excluded.role"
+_COUNT_NODES = (
+    "INSERT INTO graph_node_refs VALUES (?, ?)"
+    " ON CONFLICT DO UPDATE SET refs = refs + excluded.refs"
 )
 _COUNT_UP = "UPDATE graph_edge_refs SET refs = refs + ? WHERE id = ?"
 _KNOWN_MAX = 200_000  # ids remembered by _best / _edges_known / _ids (~30 MB at most)
@@ -295,6 +388,7 @@ class _Group:
             if not failed:
                 try:  # what was written after the group's last finish_file
                     self.store._apply_deferred()
+                    self.store._refresh_due()
                 except BaseException as error:
                     failed = True
                     self.store.conn.__exit__(type(error), error, error.__traceback__)
@@ -335,19 +429,21 @@ class SqliteGraphStore:
         self._best: dict[int, tuple[int, str]] = {}
         self._edges_known: set[int] = set()
         self._ids: dict[str, int] = {}  # key -> id (a pure function: kept across groups)
-        # Per file written in the current group: the relations its committed record
-        # holds (a relation's count goes up once per file that newly contributes it).
+        # Per file written in the current group: the relations and the entities its
+        # committed record holds (a count goes up once per file that newly contributes).
         self._old_edges: dict[str, set[int]] = {}
-        # Inside a group, two writes wait for its next finish_file (or its commit),
-        # applied in one savepoint; dropped if the group rolls back
-        # (docs/design.md, round 3). Count increments of known relations, summed:
-        # files of one group share many relations (186k one-row updates per 1,000
-        # benchmark files became ~64k). Node contributions, inserted in key order:
-        # random-keyed B-tree inserts in order touch each page once, not once per
-        # batch (store CPU -4 to -7%).
+        self._old_nodes: dict[str, set[int]] = {}
+        # Inside a group, count increments wait for its next finish_file (or its
+        # commit), summed, applied in one savepoint in id order; dropped if the group
+        # rolls back (docs/design.md, rounds 3 and 5): files of one group share
+        # many relations and entities (186k one-row relation updates per 1,000
+        # benchmark files became ~64k).
         self._in_group = False
-        self._counts: Counter[int] = Counter()
-        self._sources: list[tuple[int, int, int]] = []
+        self._counts: Counter[int] = Counter()  # relations
+        self._node_counts: Counter[int] = Counter()
+        # Entities whose best file dropped them (or now only mentions them) inside
+        # the group: their shown version is recomputed once, before its commit.
+        self._due: set[int] = set()
         try:
             # Contribution rows are random-keyed B-tree inserts: a 64 MB page cache
             # (the ledger's default is 16 MB) measured ~1.5x faster on the 1,000-file
@@ -377,31 +473,44 @@ class SqliteGraphStore:
 
     def write_nodes(self, rows: Sequence[NodeRow]) -> None:
         """One savepoint: each row's contribution, and its node where it ranks first
-        (defining before mentioning, then lowest path): the UNWIND … MERGE."""
+        (defining before mentioning, then lowest path): the UNWIND … MERGE. An
+        entity's count goes up for each file whose committed record does not hold it
+        and that has not contributed it in this group yet."""
         _refuse_bad(rows)
         created: list[str] = []
         get, ids, best = self._ids.get, self._id, self._best
         # One pass over the rows, per-file lookups hoisted (rows come file by file):
-        # a row is one tuple unpacking, one id lookup and at most three appends.
+        # a row is one tuple unpacking, one id lookup and a few appends.
         entries: list[_NodeEntry] = []
-        sources: list[tuple[int, int, int]] = []
+        counted: list[int] = []
         ranked: list[tuple[int, str, str, str, str, int, str]] = []
         files: list[tuple[str, int]] = []  # (path, index of its first entry)
+        seen: dict[str, set[int]] = {}  # per file: ids this batch counted
         try:
             with self.conn:
-                last, fid = None, 0
+                last: str | None = None
+                old: Container[int] = _NO_IDS
+                held: Container[int] = _NO_IDS
+                mine: set[int] = set()
                 for path, _gen, key, kind, name, role, line, props in rows:
                     if path != last:
-                        last, fid = path, self._file_id(path, created)
+                        last = path
+                        self._file_id(path, created)
                         files.append((path, len(entries)))
+                        old = self._old_nodes_of(path, created)
+                        part = self._staged.get(path)
+                        held = part.nodes if part is not None else _NO_IDS
+                        mine = seen.setdefault(path, set())
                     i = get(key) or ids(key)
                     text = props if isinstance(props, str) else props_json(props)
                     entries.append((i, kind, name, role, line, text))
-                    sources.append((i, fid, role))
+                    if i not in old and i not in held and i not in mine:
+                        mine.add(i)
+                        counted.append(i)
                     if (b := best.get(i)) is None or (role, path) <= b:
                         ranked.append((i, key, kind, name, text, role, path))
                 if not self._in_group:
-                    self.conn.executemany(_INSERT_SOURCES, sources)
+                    self.conn.executemany(_COUNT_NODES, sorted(Counter(counted).items()))
                 self.conn.executemany(
                     "INSERT INTO graph_nodes VALUES (?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET"
                     " kind = excluded.kind, name = excluded.name, props = excluded.props,"
@@ -418,7 +527,7 @@ class SqliteGraphStore:
             raise
         self._stage_nodes(files, entries)
         if self._in_group:  # written with the batch's savepoint: now due
-            self._sources += sources
+            self._node_counts.update(counted)
         if len(best) > _KNOWN_MAX:
             best.clear()
         for i, _k, _kind, _name, _props, role, path in ranked:
@@ -436,6 +545,23 @@ class SqliteGraphStore:
             span = entries[start:end]
             part.nodes.update(zip(map(_FIRST, span), span, strict=True))
         self._written.update(map(_FIRST, entries))
+
+    def _old_nodes_of(self, path: str, created: list[str]) -> set[int]:
+        """The entities ``path``'s committed record holds (its file record is made if
+        it has none)."""
+        old = self._old_nodes.get(path)
+        if old is None:
+            fid = self._file_id(path, created)
+            old = set()
+            if path not in created:
+                row = self.conn.execute(
+                    "SELECT defines, others FROM graph_file_nodes WHERE file = ?", (fid,)
+                ).fetchone()
+                if row is not None:
+                    old.update(_decode_ids(row[0]))
+                    old.update(_decode_ids(row[1]))
+            self._old_nodes[path] = old
+        return old
 
     def write_edges(self, rows: Sequence[EdgeRow]) -> None:
         """One savepoint; an edge is kept only if both endpoints exist (MATCH). A
@@ -549,6 +675,7 @@ class SqliteGraphStore:
         for path in paths:
             self._file_ids.pop(path, None)
             self._old_edges.pop(path, None)
+            self._old_nodes.pop(path, None)
 
     def _id(self, key: str) -> int:
         i = self._ids.get(key)
@@ -559,27 +686,39 @@ class SqliteGraphStore:
         return i
 
     def _apply_deferred(self) -> None:
-        """Insert the group's due node contributions and add its summed count
-        increments (one savepoint; both kept for another try if it fails)."""
-        counts, sources = self._counts, self._sources
-        if not counts and not sources:
+        """Add the group's summed count increments, entities' and relations' (one
+        savepoint; kept for another try if it fails)."""
+        counts, node_counts = self._counts, self._node_counts
+        if not counts and not node_counts:
             return
         try:
             with self.conn:
-                sources.sort()
-                self.conn.executemany(_INSERT_SOURCES, sources)
+                self.conn.executemany(_COUNT_NODES, sorted(node_counts.items()))
                 self.conn.executemany(_COUNT_UP, [(n, i) for i, n in sorted(counts.items())])
         except apsw.Error as exc:
             raise _translate(exc, "writing a group's contributions") from exc
         counts.clear()
-        sources.clear()
+        node_counts.clear()
+
+    def _refresh_due(self) -> None:
+        """Recompute the entities whose best file dropped them in this group."""
+        if not self._due:
+            return
+        try:
+            with self.conn:
+                self._refresh(self._due)
+        except apsw.Error as exc:
+            raise _translate(exc, "recomputing a group's entities") from exc
+        self._due.clear()
 
     def _end_group(self, failed: bool) -> None:
         self._written.clear()
         self._old_edges.clear()
+        self._old_nodes.clear()
         self._in_group = False
         self._counts.clear()  # applied before the commit, or rolled back with it
-        self._sources.clear()
+        self._node_counts.clear()
+        self._due.clear()
         if failed:  # the whole group rolled back: nothing staged, no new ids
             self._staged.clear()
             self._file_ids.clear()
@@ -592,10 +731,13 @@ class SqliteGraphStore:
         """Drop what the file's previous version contributed and this one does not,
         recompute the entities it no longer ranks first for, and record its
         contributions (``gen=None``: the file is gone; drop everything)."""
-        self._apply_deferred()  # before a count goes down or a best is looked up
+        self._apply_deferred()  # before a count goes down
         try:
             with self.conn:
                 self._finish(path, gen)
+                if not self._in_group:
+                    self._refresh(self._due)
+                    self._due.clear()
         except apsw.Error as exc:
             raise _translate(exc, f"finishing {path}") from exc
 
@@ -604,6 +746,10 @@ class SqliteGraphStore:
         staged = self._staged.pop(path, None) or _Staged()
         if gen is None:
             staged = _Staged()
+        # The committed record changes now: a later write of the file in this
+        # group counts against the new one.
+        self._old_nodes.pop(path, None)
+        self._old_edges.pop(path, None)
         row = c.execute(
             "SELECT id, nodes, edges FROM graph_files WHERE path = ?", (path,)
         ).fetchone()
@@ -614,7 +760,6 @@ class SqliteGraphStore:
         fid = int(row[0])
         old_nodes = _decode_nodes(row[1])
         new_nodes, new_edges = staged.nodes, staged.edges
-        stale_nodes = [i for i in old_nodes if i not in new_nodes]
         stale_edges = [(i,) for i in _decode_edges(row[2]) if i not in new_edges]
         if stale_edges:  # this file no longer contributes them: count down, drop at 0
             self._edges_known.difference_update(i for (i,) in stale_edges)
@@ -625,60 +770,123 @@ class SqliteGraphStore:
                 stale_edges,
             )
             c.executemany("DELETE FROM graph_edge_refs WHERE id = ? AND refs <= 0", stale_edges)
-        if stale_nodes:
-            c.executemany(
-                "DELETE FROM graph_node_src WHERE node = ? AND file = ?",
-                [(i, fid) for i in stale_nodes],
-            )
-        # Entities this file ranked first for and no longer does (gone, or now only
-        # mentioned) are recomputed from the remaining contributions.
-        worse = list(stale_nodes)
-        worse += [i for i, e in new_nodes.items() if i in old_nodes and e[3] > old_nodes[i][3]]
-        if worse:
-            for i in self._refresh(path, worse):
-                new_edges.pop(i, None)
+        for i in self._drop_nodes(path, old_nodes, new_nodes):
+            new_edges.pop(i, None)
         if gen is None:
             c.execute("DELETE FROM graph_files WHERE id = ?", (fid,))
+            c.execute("DELETE FROM graph_file_nodes WHERE file = ?", (fid,))
             self._file_ids.pop(path, None)
         else:
             c.execute(
                 "UPDATE graph_files SET gen = ?, nodes = ?, edges = ? WHERE id = ?",
                 (gen, _encode_nodes(new_nodes.values()), _encode_edges(new_edges), fid),
             )
+            if new_nodes:
+                c.execute(
+                    "INSERT OR REPLACE INTO graph_file_nodes VALUES (?, ?, ?)",
+                    (fid, *_encode_ids(new_nodes.values())),
+                )
+            elif old_nodes:
+                c.execute("DELETE FROM graph_file_nodes WHERE file = ?", (fid,))
 
-    def _refresh(self, path: str, ids: list[int]) -> set[int]:
-        """Recompute the nodes ``ids`` that ``path`` showed; delete those nobody
-        contributes any more, with every relation touching them (DETACH DELETE).
-        Returns the relations so deleted."""
+    def _drop_nodes(
+        self, path: str, old_nodes: dict[int, _NodeEntry], new_nodes: dict[int, _NodeEntry]
+    ) -> set[int]:
+        """Entities ``path`` ranked first for and no longer does (gone, or now only
+        mentioned): those nobody contributes any more are deleted (returns the
+        relations deleted with them), the others recomputed from the remaining
+        contributions (in a group: once, before its commit)."""
         c = self.conn
-        gone: list[tuple[int, str]] = []
-        for i in ids:
+        stale_nodes = [i for i in old_nodes if i not in new_nodes]
+        worse = list(stale_nodes)
+        worse += [i for i, e in new_nodes.items() if i in old_nodes and e[3] > old_nodes[i][3]]
+        if not worse:
+            return set()
+        gone: list[int] = []
+        if stale_nodes:  # count down; at 0 nobody contributes the entity any more
+            params = [(i,) for i in stale_nodes]
+            c.executemany("UPDATE graph_node_refs SET refs = refs - 1 WHERE id = ?", params)
+            gone = [
+                int(i)
+                for (i,) in c.execute(
+                    "SELECT j.value FROM json_each(?) j LEFT JOIN graph_node_refs r"
+                    " ON r.id = j.value WHERE coalesce(r.refs, 0) <= 0",
+                    (json.dumps(stale_nodes),),
+                )
+            ]
+            c.executemany("DELETE FROM graph_node_refs WHERE id = ? AND refs <= 0", params)
+        for i in worse:
             self._best.pop(i, None)
-            node = c.execute("SELECT key, best_path FROM graph_nodes WHERE id = ?", (i,)).fetchone()
-            if node is None or node[1] != path:
-                continue  # another file ranks first, and still contributes it
-            best = c.execute(
-                "SELECT f.path, s.role FROM graph_node_src s JOIN graph_files f ON f.id = s.file"
-                " WHERE s.node = ? ORDER BY s.role, f.path LIMIT 1",
-                (i,),
-            ).fetchone()
-            if best is None:
-                gone.append((i, str(node[0])))
+        detached = self._delete_nodes(gone) if gone else set()
+        dropped = set(gone)
+        rest = [i for i in worse if i not in dropped]
+        if rest:  # those it showed are due for a refresh
+            self._due.update(
+                int(i)
+                for (i,) in c.execute(
+                    "SELECT id FROM graph_nodes WHERE id IN (SELECT value FROM json_each(?))"
+                    " AND best_path = ?",
+                    (json.dumps(rest), path),
+                )
+            )
+        return detached
+
+    def _refresh(self, ids: set[int]) -> None:
+        """Show, for each entity of ``ids``, its best contribution now (the lowest
+        (role, path)): one pass over every file's ``graph_file_nodes`` row, with what
+        files written but not finished yet contribute (as their rows would be)."""
+        if not ids:
+            return
+        c = self.conn
+        staged = self._staged
+        records: dict[str, dict[int, _NodeEntry]] = {}
+        found = self._files_of(ids, records)
+        for path, part in staged.items():  # their contributions count as written
+            for i in ids & part.nodes.keys():
+                found.setdefault(i, {})[path] = part.nodes[i][3]
+        gone: list[int] = []
+        for i in sorted(ids):
+            self._best.pop(i, None)
+            files = found.get(i)
+            if not files:
+                gone.append(i)
                 continue
-            entry = self._entry_of(str(best[0]), i)
+            role, path = min((r, p) for p, r in files.items())
+            mine = staged.get(path)
+            if mine is not None and i in mine.nodes:
+                entry = mine.nodes[i]
+            else:
+                entry = (records.get(path) or records.setdefault(path, self._record_of(path)))[i]
             c.execute(
                 "UPDATE graph_nodes SET kind = ?, name = ?, props = ?, best_role = ?,"
                 " best_path = ? WHERE id = ?",
-                (entry[1], entry[2], entry[5], int(best[1]), best[0], i),
+                (entry[1], entry[2], entry[5], role, path, i),
             )
+        if gone:  # (only if contributions were written and never finished)
+            c.executemany("DELETE FROM graph_node_refs WHERE id = ?", [(i,) for i in gone])
+            self._delete_nodes(gone)
+
+    def _record_of(self, path: str) -> dict[int, _NodeEntry]:
+        (text,) = _one(self.conn, "SELECT nodes FROM graph_files WHERE path = ?", (path,))
+        return _decode_nodes(str(text))
+
+    def _delete_nodes(self, ids: list[int]) -> set[int]:
+        """Delete the nodes ``ids`` (nobody contributes them any more) with every
+        relation touching them (DETACH DELETE). Returns the relations so deleted."""
+        c = self.conn
         detached: set[int] = set()
-        for i, key in gone:
+        for i in ids:
+            self._best.pop(i, None)
+            self._due.discard(i)
+            node = c.execute("SELECT key FROM graph_nodes WHERE id = ?", (i,)).fetchone()
+            if node is None:
+                continue
             edges = [
                 int(e)
                 for (e,) in c.execute(
                     "SELECT id FROM graph_edges WHERE src = ?1 UNION SELECT id FROM graph_edges"
                     " WHERE dst = ?1",
-                    (key,),
+                    (str(node[0]),),
                 )
             ]
             c.executemany("DELETE FROM graph_edges WHERE id = ?", [(e,) for e in edges])
@@ -708,14 +916,6 @@ class SqliteGraphStore:
         for held in self._old_edges.values():
             held.difference_update(edges)
 
-    def _entry_of(self, path: str, node: int) -> _NodeEntry:
-        """``path``'s contribution of ``node``: staged in this group, else recorded."""
-        staged = self._staged.get(path)
-        if staged is not None and node in staged.nodes:
-            return staged.nodes[node]
-        (text,) = _one(self.conn, "SELECT nodes FROM graph_files WHERE path = ?", (path,))
-        return _decode_nodes(str(text))[node]
-
     def group(self) -> AbstractContextManager[None]:
         """One transaction for a group; apsw turns the batches' own ``with conn``
         blocks into savepoints, so a refused batch still rolls back alone."""
@@ -726,16 +926,36 @@ class SqliteGraphStore:
 
     # -- queries ------------------------------------------------------------------
 
-    def _node(self, row: Any) -> GraphNode:
-        node_id, key, kind, name, props = row
-        rows = self.conn.execute(
-            "SELECT f.path, s.role FROM graph_node_src s JOIN graph_files f ON f.id = s.file"
-            " WHERE s.node = ? ORDER BY s.role, f.path",
-            (node_id,),
-        ).fetchall()
-        defined = tuple(str(f) for f, role in rows if role == DEFINES)
-        mentioned = tuple(str(f) for f, role in rows if role != DEFINES)
-        return GraphNode(key, kind, name, json.loads(props), defined, mentioned)
+    def _files_of(
+        self, ids: set[int], records: dict[str, dict[int, _NodeEntry]]
+    ) -> dict[int, dict[str, int]]:
+        """Per entity of ``ids``: path -> role of every file whose record holds it
+        (one pass over the files' narrow ``graph_file_nodes`` rows; a role other than
+        defining is read from the file's record, kept in ``records``)."""
+        out: dict[int, dict[str, int]] = {}
+        for path, defines, others in self.conn.execute(
+            "SELECT f.path, n.defines, n.others FROM graph_file_nodes n"
+            " JOIN graph_files f ON f.id = n.file"
+        ):
+            for i in ids.intersection(_decode_ids(defines)):
+                out.setdefault(i, {})[path] = DEFINES
+            hits = ids.intersection(_decode_ids(others))
+            if hits:
+                if path not in records:
+                    records[path] = self._record_of(path)
+                for i in hits:
+                    out.setdefault(i, {})[path] = records[path][i][3]
+        return out
+
+    def _nodes(self, rows: list[Any]) -> list[GraphNode]:
+        files = self._files_of({int(r[0]) for r in rows}, {})
+        out = []
+        for node_id, key, kind, name, props in rows:
+            mine = sorted((r, p) for p, r in files.get(int(node_id), {}).items())
+            defined = tuple(f for role, f in mine if role == DEFINES)
+            mentioned = tuple(f for role, f in mine if role != DEFINES)
+            out.append(GraphNode(key, kind, name, json.loads(props), defined, mentioned))
+        return out
 
     def find(self, name: str, kinds: Sequence[str] = ()) -> list[GraphNode]:
         """Entities whose key equals ``name``, or whose name or qualified name does."""
@@ -757,14 +977,14 @@ class SqliteGraphStore:
                 )
                 if r[1].split(":", 1)[1].endswith(name.lower())
             ]
-        nodes = [self._node(r) for r in rows]
+        nodes = self._nodes(rows) if rows else []
         return [n for n in nodes if not kinds or n.kind in kinds]
 
     def node(self, key: str) -> GraphNode | None:
         row = self.conn.execute(
             "SELECT id, key, kind, name, props FROM graph_nodes WHERE id = ?", (key_id(key),)
         ).fetchone()
-        return None if row is None or row[1] != key else self._node(row)
+        return None if row is None or row[1] != key else self._nodes([row])[0]
 
     def edges(self, key: str) -> list[tuple[GraphEdge, GraphNode]]:
         """Every relation of ``key`` with the node at its other end."""
@@ -819,7 +1039,10 @@ class SqliteGraphStore:
     def counts(self) -> dict[str, dict[str, int]]:
         kinds = dict(self.conn.execute("SELECT kind, count(*) FROM graph_nodes GROUP BY kind"))
         types = dict(self.conn.execute("SELECT type, count(*) FROM graph_edges GROUP BY type"))
-        defined = _one(self.conn, "SELECT count(*), count(DISTINCT file) FROM graph_node_src")
+        defined = (
+            _one(self.conn, "SELECT coalesce(sum(refs), 0) FROM graph_node_refs")[0],
+            _one(self.conn, "SELECT count(*) FROM graph_file_nodes")[0],
+        )
         return {
             "nodes": {str(k): int(v) for k, v in kinds.items()},
             "edges": {str(k): int(v) for k, v in types.items()},
@@ -828,17 +1051,17 @@ class SqliteGraphStore:
 
     def dump(self) -> Iterator[dict[str, Any]]:
         """Every node (with its files) and edge, ordered: a canonical export."""
+        files_of: dict[int, list[str]] = {}
+        for path, defines, others in self.conn.execute(
+            "SELECT f.path, n.defines, n.others FROM graph_file_nodes n"
+            " JOIN graph_files f ON f.id = n.file ORDER BY f.path"
+        ):
+            for i in chain(_decode_ids(defines), _decode_ids(others)):
+                files_of.setdefault(i, []).append(str(path))
         for node_id, key, kind, name, props in self.conn.execute(
             "SELECT id, key, kind, name, props FROM graph_nodes ORDER BY key"
         ):
-            files = [
-                r[0]
-                for r in self.conn.execute(
-                    "SELECT f.path FROM graph_node_src s JOIN graph_files f ON f.id = s.file"
-                    " WHERE s.node = ? ORDER BY f.path",
-                    (node_id,),
-                )
-            ]
+            files = files_of.get(int(node_id), [])
             yield {
                 "node": key,
                 "kind": kind,
@@ -861,7 +1084,11 @@ class SqliteGraphStore:
             int(r[0]): tuple(r[1:])
             for r in c.execute("SELECT id, key, type, src, dst, props FROM graph_edges")
         }
-        nodes_in = {(int(n), int(f)) for n, f in c.execute("SELECT node, file FROM graph_node_src")}
+        nodes_in = {
+            (i, int(fid))
+            for fid, defines, others in c.execute("SELECT * FROM graph_file_nodes")
+            for i in chain(_decode_ids(defines), _decode_ids(others))
+        }
         for fid, path, gen, node_text, edge_ids in c.execute(
             "SELECT id, path, gen, nodes, edges FROM graph_files ORDER BY path"
         ):
