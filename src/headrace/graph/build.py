@@ -14,12 +14,12 @@ migration chains are not replayed).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
 
-from headrace.graph.model import Edge, Fragment, Node, edge_key, make_edge
+from headrace.graph.model import _NO_PROPS, Edge, Fragment, Node, edge_key
 from headrace.parsers.sql.extract import Fact, Name
 from headrace.parsers.sql.script import ScriptResult
 from headrace.records import ParseIssue
@@ -49,13 +49,15 @@ class FragmentBuilder:
         # final values in ``build``. Nothing reads them before.
         self._ctx: dict[str, list[Any]] = {}
         self._contains: set[tuple[str, str]] = set()  # CONTAINS edges already added
+        self._schemas: dict[tuple[str, str], tuple[str, str]] = {}  # -> database, schema keys
 
     def build(self, result: ScriptResult) -> Fragment:
+        handlers = _HANDLERS
         for _line, facts in result.statements:
             for fact in facts:
-                handler = getattr(self, f"_on_{fact['t']}", None)
+                handler = handlers.get(fact["t"])
                 if handler is not None:
-                    handler(fact)
+                    handler(self, fact)
         nodes = self.frag.nodes
         for key, (role, line, name, props) in self._ctx.items():
             old = nodes[key]
@@ -103,9 +105,10 @@ class FragmentBuilder:
         elif role <= state[0]:
             state[0], state[1], state[2], state[3] = role, line, name, props
 
-    def _edge(self, src: str, type_: str, dst: str, **props: Any) -> None:
-        edge = make_edge(src, type_, dst, props)
-        self.frag.edges[edge.key] = edge
+    def _edge(self, src: str, type_: str, dst: str) -> None:
+        """A relation without properties (``make_edge``, inlined)."""
+        key = f"{src}|{type_}|{dst}"
+        self.frag.edges[key] = _new(Edge, (key, type_, src, dst, _NO_PROPS))
 
     def _edge_props(self, src: str, type_: str, dst: str, props: dict[str, Any]) -> None:
         """A relation with properties (``props`` without ``None`` values): as
@@ -114,13 +117,23 @@ class FragmentBuilder:
         self.frag.edges[edge.key] = edge
 
     def _schema_node(self, db: str, schema: str, role: int, line: int) -> str:
-        db_key = self._key("database", db)
+        """The schema's (and its database's) node written, its key returned; the keys
+        and the ``CONTAINS`` edge between them are settled at the pair's first use."""
+        keys = self._schemas.get((db, schema))
+        if keys is None:
+            db_key = f"database:{db.lower()}"
+            key = "schema:" + f"{db}.{schema}".lower()
+            keys = self._schemas[db, schema] = (db_key, key)
+            ctx_first = (db_key, key) not in self._contains
+        else:
+            db_key, key = keys
+            ctx_first = False
         self._ctx_node(db_key, "database", db, role, line, props={})
-        key = self._key("schema", db, schema)
         self._ctx_node(key, "schema", schema, role, line, props={"database": db})
-        if (db_key, key) not in self._contains:  # the same edge every time
+        if ctx_first:  # the same edge every time
             self._contains.add((db_key, key))
-            self._edge(db_key, "CONTAINS", key)
+            edge_key_ = f"{db_key}|CONTAINS|{key}"
+            self.frag.edges[edge_key_] = _new(Edge, (edge_key_, "CONTAINS", db_key, key, _NO_PROPS))
         return key
 
     def _relation(
@@ -133,15 +146,20 @@ class FragmentBuilder:
     ) -> str:
         db, schema, rel = self._qualify(name)
         schema_key = self._schema_node(db, schema, MENTIONS if role else DEFINES, line)
-        key = self._key("relation", db, schema, rel)
-        old = self.frag.nodes.get(key)
-        if role == DEFINES and old is not None and old.role == DEFINES:
+        key = "relation:" + f"{db}.{schema}.{rel}".lower()
+        nodes = self.frag.nodes
+        old = nodes.get(key)
+        if old is not None and role == DEFINES and old.role == DEFINES:
             # A second CREATE in the same file replaces the first; a mention (a
             # foreign key's target seen earlier) is upgraded and keeps its edges.
             self.frag.drop(key)
-        qualified = {"qualified": f"{db}.{schema}.{rel}"}
-        self._put(key, kind, rel, role, line, props={**qualified, **props} if props else qualified)
-        self._edge(schema_key, "CONTAINS", key)
+            old = None
+        if old is None or role <= old.role:  # ``_put``, inlined
+            qualified = f"{db}.{schema}.{rel}"
+            node_props = {"qualified": qualified, **props} if props else {"qualified": qualified}
+            nodes[key] = _new(Node, (key, kind, rel, role, line, node_props))
+        edge_key_ = f"{schema_key}|CONTAINS|{key}"
+        self.frag.edges[edge_key_] = _new(Edge, (edge_key_, "CONTAINS", schema_key, key, _NO_PROPS))
         return key
 
     def _column(self, rel_key: str, name: str, role: int, line: int, **props: Any) -> str:
@@ -158,12 +176,18 @@ class FragmentBuilder:
         nodes = self.frag.nodes
         if key in nodes:
             return key
-        nodes[key] = Node(key, "column", name, MENTIONS, line, {})
-        self._edge(rel_key, "HAS_COLUMN", key)
+        nodes[key] = _new(Node, (key, "column", name, MENTIONS, line, {}))
+        edge_key_ = f"{rel_key}|HAS_COLUMN|{key}"
+        self.frag.edges[edge_key_] = _new(Edge, (edge_key_, "HAS_COLUMN", rel_key, key, _NO_PROPS))
         return key
 
     def _mention(self, name: Name, line: int) -> str:
-        key = self._key("relation", *self._qualify(name))
+        catalog, schema, rel = name  # ``_qualify``, inlined
+        if self.mysql:
+            db, schema = schema or catalog or self.db, self.schema
+        else:
+            db, schema = catalog or self.db, schema or self.schema
+        key = "relation:" + f"{db}.{schema}.{rel or ''}".lower()
         if key in self.frag.nodes:
             return key
         return self._relation(name, MENTIONS, line)
@@ -193,29 +217,17 @@ class FragmentBuilder:
 
     def _on_table(self, fact: Fact) -> None:
         line = fact["line"]
-        pk = list(fact["pk"])
+        pk_fact = fact["pk"]
+        pk = list(pk_fact)
         key = self._relation(fact["name"], DEFINES, line, props={"primary_key": pk} if pk else None)
         rel = key[9:]  # key: "relation:…"
         nodes, edges = self.frag.nodes, self.frag.edges
-        for ordinal, col in enumerate(fact["columns"], 1):
-            # ``_column(key, name, DEFINES, line, type=…, …)`` inlined, the same
-            # properties in the same order, without the ``None`` ones
-            name = col["name"]
-            props: dict[str, Any] = {"type": col["type"]} if col["type"] else {}
-            if (nullable := col["nullable"] and name not in pk) is not None:
-                props["nullable"] = nullable
-            props["primary_key"] = name in pk
-            if col["unique"]:
-                props["unique"] = col["unique"]
-            if (default := col.get("default")) is not None:
-                props["default"] = default
-            if (identity := col.get("identity")) is not None:
-                props["identity"] = identity
-            props["ordinal"] = ordinal
-            col_key = f"column:{rel}.{name.lower()}"
-            nodes[col_key] = Node(col_key, "column", name, DEFINES, line, props)  # defines
-            edge = make_edge(key, "HAS_COLUMN", col_key)
-            edges[edge.key] = edge
+        for name, lower, props in _column_props(fact["columns"], pk_fact, pk):
+            # ``_column(key, name, DEFINES, line, type=…, …)`` inlined
+            col_key = f"column:{rel}.{lower}"
+            nodes[col_key] = _new(Node, (col_key, "column", name, DEFINES, line, props))
+            edge_key_ = f"{key}|HAS_COLUMN|{col_key}"
+            edges[edge_key_] = _new(Edge, (edge_key_, "HAS_COLUMN", key, col_key, _NO_PROPS))
         self._constraints(key, fact, line)
         for source in fact.get("reads") or []:
             self._edge(key, "READS_FROM", self._mention(source, line))
@@ -227,22 +239,21 @@ class FragmentBuilder:
             self._index(key, index["name"], index["cols"], index["unique"], line)
 
     def _foreign_key(self, key: str, fk: Fact, line: int) -> None:
-        if not fk["ref"] or not fk["ref"][2]:
+        ref = fk["ref"]
+        if not ref or not ref[2]:
             return
-        target = self._mention(fk["ref"], line)
-        name = fk.get("name") or None
-        props: dict[str, Any] = {"name": name} if name is not None else {}
-        props["columns"] = fk["cols"]
-        props["ref_columns"] = fk["ref_cols"]
-        if (on_delete := fk.get("on_delete")) is not None:
-            props["on_delete"] = on_delete
-        if (on_update := fk.get("on_update")) is not None:
-            props["on_update"] = on_update
-        self._edge_props(key, "REFERENCES", target, props)
+        target = self._mention(ref, line)
+        name, props, suffix, col_suffix = _fk_parts(fk)
+        edge_key_ = f"{key}|REFERENCES|{target}{suffix}"
+        edges = self.frag.edges
+        edges[edge_key_] = _new(Edge, (edge_key_, "REFERENCES", key, target, props))
         for col, ref_col in zip(fk["cols"], fk["ref_cols"], strict=False):
             src = self._mentioned_column(key, col, line)
             dst = self._mentioned_column(target, ref_col, line)
-            self._edge_props(src, "REFERENCES", dst, {"constraint": name} if name else {})
+            edge_key_ = f"{src}|REFERENCES|{dst}{col_suffix}"
+            edges[edge_key_] = _new(
+                Edge, (edge_key_, "REFERENCES", src, dst, {"constraint": name} if name else {})
+            )
 
     def _index(self, rel_key: str, name: str, cols: list[str], unique: bool, line: int) -> None:
         if not name:
@@ -251,11 +262,16 @@ class FragmentBuilder:
         props: dict[str, Any] = {} if unique is None else {"unique": unique}
         if cols is not None:
             props["columns"] = cols
-        self._put(key, "index", name, DEFINES, line, props=props)
+        nodes = self.frag.nodes  # ``_put``, inlined: a definition always replaces
+        nodes[key] = _new(Node, (key, "index", name, DEFINES, line, props))
         self._edge_props(key, "INDEXES", rel_key, {} if unique is None else {"unique": unique})
+        edges = self.frag.edges
         for position, col in enumerate(cols, 1):
             col_key = self._mentioned_column(rel_key, col, line)
-            self._edge_props(key, "INDEXES", col_key, {"position": position})
+            edge_key_ = f"{key}|INDEXES|{col_key}{_position_suffix(position)}"
+            edges[edge_key_] = _new(
+                Edge, (edge_key_, "INDEXES", key, col_key, {"position": position})
+            )
 
     def _on_index(self, fact: Fact) -> None:
         if not fact["table"][2]:
@@ -329,16 +345,16 @@ class FragmentBuilder:
         line = fact["line"]
         db, schema, routine = self._qualify(name)
         schema_key = self._schema_node(db, schema, MENTIONS, line)
-        key = self._key("routine", db, schema, routine)
-        self._node(
-            key,
-            "routine",
-            routine,
-            DEFINES,
-            line,
-            routine_type=fact["kind"],
-            qualified=f"{db}.{schema}.{routine}",
+        qualified = f"{db}.{schema}.{routine}"
+        key = "routine:" + qualified.lower()
+        # ``_node``, inlined: a definition always replaces; no ``None`` properties
+        kind = fact["kind"]
+        props = (
+            {"qualified": qualified}
+            if kind is None
+            else {"routine_type": kind, "qualified": qualified}
         )
+        self.frag.nodes[key] = _new(Node, (key, "routine", routine, DEFINES, line, props))
         self._edge(schema_key, "CONTAINS", key)
         if fact.get("on"):
             self._edge(key, "ATTACHED_TO", self._mention(fact["on"], line))
@@ -366,6 +382,92 @@ def _props_suffix(props: dict[str, Any]) -> str:
     return suffix
 
 
+# Memos of what a fact alone determines, by the identity of the fact's parts:
+# facts are never changed once made (the statement cache shares them between
+# files), each entry holds the objects it is keyed by (so their ids stay theirs),
+# and what it gives is shared by the fragments built from it (``Node.props``).
+_new = tuple.__new__
+_Columns = list[tuple[str, str, dict[str, Any]]]
+_COLUMNS: dict[tuple[int, int], tuple[Any, Any, _Columns]] = {}
+_COLUMNS_MAX = 50_000  # column rows remembered (~0.3 KB each)
+_COLUMNS_HELD = [0]  # the column rows in ``_COLUMNS``
+_FKS: dict[int, tuple[Any, tuple[str | None, dict[str, Any], str, str]]] = {}
+_FKS_MAX = 20_000
+_POSITIONS: dict[int, str] = {}  # index position -> its relations' key suffix
+
+
+def _column_props(columns: list[Fact], pk_fact: Any, pk: list[str]) -> _Columns:
+    """A table's columns as ``(name, lower-cased name, properties)``: the properties
+    ``_column`` would give them (``pk`` is ``pk_fact`` as a list), remembered."""
+    entry = _COLUMNS.get((id(columns), id(pk_fact)))
+    if entry is not None and entry[0] is columns and entry[1] is pk_fact:
+        return entry[2]
+    rows: _Columns = []
+    for ordinal, col in enumerate(columns, 1):
+        name = col["name"]
+        props: dict[str, Any] = {"type": col["type"]} if col["type"] else {}
+        if (nullable := col["nullable"] and name not in pk) is not None:
+            props["nullable"] = nullable
+        props["primary_key"] = name in pk
+        if col["unique"]:
+            props["unique"] = col["unique"]
+        if (default := col.get("default")) is not None:
+            props["default"] = default
+        if (identity := col.get("identity")) is not None:
+            props["identity"] = identity
+        props["ordinal"] = ordinal
+        rows.append((name, name.lower(), props))
+    if _COLUMNS_HELD[0] + len(rows) > _COLUMNS_MAX:
+        _COLUMNS.clear()
+        _COLUMNS_HELD[0] = 0
+    _COLUMNS[id(columns), id(pk_fact)] = (columns, pk_fact, rows)
+    _COLUMNS_HELD[0] += len(rows)
+    return rows
+
+
+def _fk_parts(fk: Fact) -> tuple[str | None, dict[str, Any], str, str]:
+    """A foreign key's name, its table relation's properties and key suffix, and
+    its column relations' key suffix, remembered."""
+    entry = _FKS.get(id(fk))
+    if entry is not None and entry[0] is fk:
+        return entry[1]
+    name = fk.get("name") or None
+    props: dict[str, Any] = {"name": name} if name is not None else {}
+    props["columns"] = fk["cols"]
+    props["ref_columns"] = fk["ref_cols"]
+    if (on_delete := fk.get("on_delete")) is not None:
+        props["on_delete"] = on_delete
+    if (on_update := fk.get("on_update")) is not None:
+        props["on_update"] = on_update
+    parts = (
+        name,
+        props,
+        _props_suffix(props),
+        _props_suffix({"constraint": name}) if name else "",
+    )
+    if len(_FKS) >= _FKS_MAX:
+        _FKS.clear()
+    _FKS[id(fk)] = (fk, parts)
+    return parts
+
+
+def _position_suffix(position: int) -> str:
+    """``_props_suffix({"position": position})``, remembered by the integer."""
+    suffix = _POSITIONS.get(position)
+    if suffix is None:
+        if len(_POSITIONS) >= 10_000:
+            _POSITIONS.clear()
+        suffix = _POSITIONS[position] = _props_suffix({"position": position})
+    return suffix
+
+
 def build_fragment(path: str, gen: str, database: str, result: ScriptResult) -> Fragment:
     """The graph fragment of one parsed script."""
     return FragmentBuilder(path, gen, database, result.dialect).build(result)
+
+
+_HANDLERS: dict[str, Callable[[FragmentBuilder, Fact], None]] = {
+    name[4:]: getattr(FragmentBuilder, name)
+    for name in dir(FragmentBuilder)
+    if name.startswith("_on_")
+}
