@@ -65,10 +65,10 @@ SQL_GLOBS = ("*.sql", "*.ddl", "*.pgsql", "*.psql", "*.mysql", "*.tsql", "*.plsq
 MAX_FILE_BYTES = 256 << 20
 PENDING_KEY = "graph_pending"  # ledger meta: paths of the group being written
 POOL_MIN_FILES = 64  # fewer files to parse: no worker processes (their start costs)
-# Rows per write group (one store transaction). A group's node contributions are
-# random-keyed (entity id, file) inserts, so every group rewrites most of that
-# table's pages at its commit: 10,000 instead of 5,000 measured 2.42-3.02 -> 2.05-2.30
-# CPU s per 1,000 warm benchmark files, p50 58-91 -> 71-110 ms (docs/design.md, round 3).
+# Rows per write group (one store transaction). Each commit rewrites the pages of the
+# random-keyed tables the group touched (store v4: most of its node-contribution table;
+# v5 counts instead, docs/design.md round 5): 10,000 instead of 5,000 measured 2.42-3.02
+# -> 2.05-2.30 CPU s per 1,000 warm benchmark files, p50 58-91 -> 71-110 ms (v4, round 3).
 GROUP_ROWS = 10_000
 PARSE_WAIT_S = 0.005  # a longer wait for the parse workers: the ingest is parse-bound
 

@@ -1,18 +1,20 @@
 """``SqliteGraphStore``: the schema graph as tables in an embedded SQLite file.
 
-Schema v4: entities and relations are 64-bit ids (``key_id``: blake2b of the key).
-``graph_node_src(node, file, role)`` holds one integer row per node contribution;
-a relation counts the files that contribute it (``graph_edge_refs``; a relation's
-key determines its properties, so nothing else per contribution is needed);
-``graph_files`` holds one row per file with its contributions as one record (nodes'
-kind/name/role/line/properties, edges' ids), read back only when the file changes
-or goes; ``graph_nodes`` / ``graph_edges`` hold the graph as queried.
+Schema v5: entities and relations are 64-bit ids (``key_id``: blake2b of the key).
+Entities and relations count the files that contribute them (``graph_node_refs``,
+``graph_edge_refs``; a relation's key determines its properties, so nothing else per
+contribution is needed); ``graph_files`` holds one row per file with its
+contributions as one record (nodes' kind/name/role/line/properties, edges' ids), read
+back only when the file changes or goes, and ``graph_file_nodes`` one narrow row per
+file with its entities' ids (defining / other role), scanned to find who else
+contributes an entity; ``graph_nodes`` / ``graph_edges`` hold the graph as queried.
 ``write_nodes`` ranks a node as it writes it (the shown version is the best
-contribution: defining first, then lowest path); ``write_edges`` counts a relation
-up for each file that did not hold it; ``finish_file`` drops the file's stale
-contributions (counting relations down, deleting them at zero) and recomputes only
-the nodes it showed and no longer does. Paths between tables are a breadth-first search, one
-query per hop (``path``).
+contribution: defining first, then lowest path) and counts an entity up for each file
+that did not hold it; ``write_edges`` does the same for relations; ``finish_file``
+drops the file's stale contributions (counting down, deleting at zero, an entity
+with its relations) and recomputes only the nodes it showed and no longer does (in
+a group: once, before the commit). Paths between tables are a breadth-first search,
+one query per hop (``path``).
 
 The tables sit in the graph file next to headrace's ledger tables and are created
 by their own numbered migrations (``graph_schema_migrations``), so the index
