@@ -23,7 +23,7 @@ from headrace.graph.model import _NO_PROPS, Edge, Fragment, Node, edge_key
 from headrace.parsers.sql.extract import Fact, Name
 from headrace.parsers.sql.script import ScriptResult
 from headrace.records import ParseIssue
-from headrace.sinks.graph_base import DEFINES, MENTIONS
+from headrace.sinks.graph_base import DEFINES, MENTIONS, props_json
 
 BUILDER_VERSION = "2"  # 2: the embedded store's v3 tables (integer keys)
 DEFAULT_SCHEMA = {"postgres": "public", "tsql": "dbo"}
@@ -243,7 +243,7 @@ class FragmentBuilder:
         if not ref or not ref[2]:
             return
         target = self._mention(ref, line)
-        name, props, suffix, col_suffix = _fk_parts(fk)
+        props, suffix, col_props, col_suffix = _fk_parts(fk)
         edge_key_ = f"{key}|REFERENCES|{target}{suffix}"
         edges = self.frag.edges
         edges[edge_key_] = _new(Edge, (edge_key_, "REFERENCES", key, target, props))
@@ -252,7 +252,7 @@ class FragmentBuilder:
             dst = self._mentioned_column(target, ref_col, line)
             edge_key_ = f"{src}|REFERENCES|{dst}{col_suffix}"
             edges[edge_key_] = _new(
-                Edge, (edge_key_, "REFERENCES", src, dst, {"constraint": name} if name else {})
+                Edge, (edge_key_, "REFERENCES", src, dst, col_props if col_props else {})
             )
 
     def _index(self, rel_key: str, name: str, cols: list[str], unique: bool, line: int) -> None:
@@ -264,14 +264,20 @@ class FragmentBuilder:
             props["columns"] = cols
         nodes = self.frag.nodes  # ``_put``, inlined: a definition always replaces
         nodes[key] = _new(Node, (key, "index", name, DEFINES, line, props))
-        self._edge_props(key, "INDEXES", rel_key, {} if unique is None else {"unique": unique})
+        if unique is True or unique is False:  # not 1 or 0: their JSON differs
+            unique_suffix, unique_props = _UNIQUE[unique]
+            edge_key_ = f"{key}|INDEXES|{rel_key}{unique_suffix}"
+            self.frag.edges[edge_key_] = _new(
+                Edge, (edge_key_, "INDEXES", key, rel_key, unique_props)
+            )
+        else:
+            self._edge_props(key, "INDEXES", rel_key, {} if unique is None else {"unique": unique})
         edges = self.frag.edges
         for position, col in enumerate(cols, 1):
             col_key = self._mentioned_column(rel_key, col, line)
-            edge_key_ = f"{key}|INDEXES|{col_key}{_position_suffix(position)}"
-            edges[edge_key_] = _new(
-                Edge, (edge_key_, "INDEXES", key, col_key, {"position": position})
-            )
+            position_suffix, position_props = _position(position)
+            edge_key_ = f"{key}|INDEXES|{col_key}{position_suffix}"
+            edges[edge_key_] = _new(Edge, (edge_key_, "INDEXES", key, col_key, position_props))
 
     def _on_index(self, fact: Fact) -> None:
         if not fact["table"][2]:
@@ -391,9 +397,22 @@ _Columns = list[tuple[str, str, dict[str, Any]]]
 _COLUMNS: dict[tuple[int, int], tuple[Any, Any, _Columns]] = {}
 _COLUMNS_MAX = 50_000  # column rows remembered (~0.3 KB each)
 _COLUMNS_HELD = [0]  # the column rows in ``_COLUMNS``
-_FKS: dict[int, tuple[Any, tuple[str | None, dict[str, Any], str, str]]] = {}
+_FkParts = tuple[dict[str, Any], str, dict[str, Any] | None, str]
+_FKS: dict[int, tuple[Any, _FkParts]] = {}
 _FKS_MAX = 20_000
-_POSITIONS: dict[int, str] = {}  # index position -> its relations' key suffix
+_POSITIONS: dict[int, tuple[str, dict[str, Any]]] = {}  # index position -> suffix, props
+# The properties' ``props_json`` text, by their identity, for ``rows_json``: every
+# dictionary here is one of the memos' (never changed once made), held by its entry.
+PROPS_TEXT: dict[int, tuple[dict[str, Any], str]] = {}
+_PROPS_TEXT_MAX = 100_000
+
+
+def _with_text(props: dict[str, Any]) -> dict[str, Any]:
+    """``props`` (finished: not to be changed), its ``props_json`` text remembered."""
+    if len(PROPS_TEXT) >= _PROPS_TEXT_MAX:
+        PROPS_TEXT.clear()
+    PROPS_TEXT[id(props)] = (props, props_json(props))
+    return props
 
 
 def _column_props(columns: list[Fact], pk_fact: Any, pk: list[str]) -> _Columns:
@@ -416,7 +435,7 @@ def _column_props(columns: list[Fact], pk_fact: Any, pk: list[str]) -> _Columns:
         if (identity := col.get("identity")) is not None:
             props["identity"] = identity
         props["ordinal"] = ordinal
-        rows.append((name, name.lower(), props))
+        rows.append((name, name.lower(), _with_text(props)))
     if _COLUMNS_HELD[0] + len(rows) > _COLUMNS_MAX:
         _COLUMNS.clear()
         _COLUMNS_HELD[0] = 0
@@ -425,9 +444,9 @@ def _column_props(columns: list[Fact], pk_fact: Any, pk: list[str]) -> _Columns:
     return rows
 
 
-def _fk_parts(fk: Fact) -> tuple[str | None, dict[str, Any], str, str]:
-    """A foreign key's name, its table relation's properties and key suffix, and
-    its column relations' key suffix, remembered."""
+def _fk_parts(fk: Fact) -> _FkParts:
+    """A foreign key's table relation's properties and key suffix, and its column
+    relations' properties (``None``: none) and key suffix, remembered."""
     entry = _FKS.get(id(fk))
     if entry is not None and entry[0] is fk:
         return entry[1]
@@ -439,11 +458,12 @@ def _fk_parts(fk: Fact) -> tuple[str | None, dict[str, Any], str, str]:
         props["on_delete"] = on_delete
     if (on_update := fk.get("on_update")) is not None:
         props["on_update"] = on_update
+    col_props = _with_text({"constraint": name}) if name else None
     parts = (
-        name,
-        props,
+        _with_text(props),
         _props_suffix(props),
-        _props_suffix({"constraint": name}) if name else "",
+        col_props,
+        _props_suffix(col_props) if col_props else "",
     )
     if len(_FKS) >= _FKS_MAX:
         _FKS.clear()
@@ -451,14 +471,21 @@ def _fk_parts(fk: Fact) -> tuple[str | None, dict[str, Any], str, str]:
     return parts
 
 
-def _position_suffix(position: int) -> str:
-    """``_props_suffix({"position": position})``, remembered by the integer."""
-    suffix = _POSITIONS.get(position)
-    if suffix is None:
+def _position(position: int) -> tuple[str, dict[str, Any]]:
+    """An index's column relation's key suffix and properties (``{"position": …}``),
+    remembered by the integer (an ``enumerate`` count: never a ``bool``)."""
+    parts = _POSITIONS.get(position)
+    if parts is None:
         if len(_POSITIONS) >= 10_000:
             _POSITIONS.clear()
-        suffix = _POSITIONS[position] = _props_suffix({"position": position})
-    return suffix
+        props = _with_text({"position": position})
+        parts = _POSITIONS[position] = (_props_suffix(props), props)
+    return parts
+
+
+_UNIQUE = {  # an index's relation to its table (``unique`` a bool)
+    flag: (_props_suffix({"unique": flag}), _with_text({"unique": flag})) for flag in (False, True)
+}
 
 
 def build_fragment(path: str, gen: str, database: str, result: ScriptResult) -> Fragment:

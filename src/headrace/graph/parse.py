@@ -40,13 +40,12 @@ import zstandard
 from blake3 import blake3
 
 from headrace.errors import InputError, UnreadableFileError
-from headrace.graph.build import BUILDER_VERSION, build_fragment
+from headrace.graph.build import BUILDER_VERSION, PROPS_TEXT, build_fragment
 from headrace.graph.model import Edge, Fragment, Node
 from headrace.parsers.cache import CacheLog, ParseCache
 from headrace.parsers.sql.dialect import detect_dialect
 from headrace.parsers.sql.script import PARSER_VERSION, ScriptParser
 from headrace.records import FileRef, ParseIssue
-from headrace.sinks.graph_base import props_json
 
 WORKER_GC_THRESHOLD = 10_000  # a parse worker's generation-0 threshold (default 700)
 # The fragment cache value's layout (2: counts line first; 3: properties as the
@@ -92,10 +91,45 @@ def rows_json(fragment: Fragment) -> bytes:
     parsed (a worker), so the single writer decodes fewer objects and encodes no
     properties: 1,000 warm benchmark files' decode plus the stores' sorted
     encoding took 0.16 CPU s in the writer, this form's decode 0.09-0.10 s."""
-    return orjson.dumps(
+    # ``props_json`` inlined (``{}`` for no properties, else sorted compact JSON),
+    # or its text remembered by the builder for properties it shares (``PROPS_TEXT``:
+    # entries hold their dictionary, so an id found there with that dictionary is it)
+    dumps, sort, texts = orjson.dumps, orjson.OPT_SORT_KEYS, PROPS_TEXT
+    return dumps(
         [
-            [[*n[:5], props_json(n.props)] for n in fragment.nodes.values()],
-            [[*e[:4], props_json(e.props)] for e in fragment.edges.values()],
+            [
+                [
+                    key,
+                    kind,
+                    name,
+                    role,
+                    line,
+                    (
+                        text[1]
+                        if (text := texts.get(id(props))) is not None and text[0] is props
+                        else dumps(props, option=sort).decode()
+                    )
+                    if props
+                    else "{}",
+                ]
+                for key, kind, name, role, line, props in fragment.nodes.values()
+            ],
+            [
+                [
+                    key,
+                    type_,
+                    src,
+                    dst,
+                    (
+                        text[1]
+                        if (text := texts.get(id(props))) is not None and text[0] is props
+                        else dumps(props, option=sort).decode()
+                    )
+                    if props
+                    else "{}",
+                ]
+                for key, type_, src, dst, props in fragment.edges.values()
+            ],
             [[i.message, i.line, i.offset, i.error_type] for i in fragment.issues],
             fragment.stats,
         ]
