@@ -3,12 +3,18 @@ database and schema nodes it settles once per file."""
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
+from headrace.graph import build
 from headrace.graph.build import _props_suffix, build_fragment
 from headrace.graph.model import make_edge
+from headrace.graph.parse import rows_json
+from headrace.parsers.sql.dialect import detect_dialect
 from headrace.parsers.sql.script import ScriptParser
 from headrace.sinks.graph_base import DEFINES, MENTIONS
 
@@ -62,3 +68,50 @@ def test_database_and_schema_nodes_follow_the_contribution_rule() -> None:
     ]
     contains = [e.key for e in frag.edges.values() if e.src == "database:db"]
     assert contains == [f"database:db|CONTAINS|{k}" for k in order[1:]]
+
+
+SQL_FIXTURES = Path(__file__).parents[2] / "fixtures" / "sql"
+
+
+def _clear_memos() -> None:
+    for memo in (build._COLUMNS, build._FKS, build._POSITIONS, build.PROPS_TEXT):
+        memo.clear()
+    build._COLUMNS_HELD[0] = 0
+
+
+@pytest.mark.parametrize("path", sorted(SQL_FIXTURES.glob("*/*.sql")), ids=lambda p: p.name)
+def test_the_builders_memos_give_what_a_fresh_build_gives(path: Path) -> None:
+    """The memos (column properties, foreign keys, positions, ``PROPS_TEXT``) are
+    keyed by the facts' identity: a rebuild from the same facts, from equal copies
+    and after clearing them all makes the same rows, and a copy whose column changed
+    is not served the remembered properties."""
+    dialect = detect_dialect(path.name, path.read_text("utf-8", "replace")[:65536])
+    result, _ = ScriptParser(dialect).parse(path.read_bytes())
+    _clear_memos()
+    first = rows_json(build_fragment(str(path), "g", "db", result))
+    again = rows_json(build_fragment(str(path), "g", "db", result))
+    copied = rows_json(build_fragment(str(path), "g", "db", copy.deepcopy(result)))
+    _clear_memos()
+    cleared = rows_json(build_fragment(str(path), "g", "db", result))
+    assert first == again == copied == cleared
+    changed = copy.deepcopy(result)
+    tables = [f for _, facts in changed.statements for f in facts if f["t"] == "table"]
+    if not tables:  # the drop script; Oracle's PL/SQL file holds routines only
+        assert path.name in ("postgres-sakila-drop-objects.sql", "oracle-sakila-schema-pl-sql.sql")
+        return
+    tables[0]["columns"][0]["type"] = "CHANGED_TYPE"
+    rows = orjson.loads(rows_json(build_fragment(str(path), "g", "db", changed)))
+    assert rows != orjson.loads(first)
+    assert any('"CHANGED_TYPE"' in n[5] for n in rows[0] if n[1] == "column")
+
+
+def test_the_column_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    result, _ = ScriptParser("sqlite").parse(
+        b"".join(b"CREATE TABLE t%d (a INT, b TEXT);\n" % i for i in range(30))
+    )
+    _clear_memos()
+    monkeypatch.setattr(build, "_COLUMNS_MAX", 10)
+    frag = build_fragment("/x.sql", "g", "db", result)
+    assert build._COLUMNS_HELD[0] <= 10
+    assert len(build._COLUMNS) <= 5
+    assert sum(k.startswith("column:") for k in frag.nodes) == 60
