@@ -220,14 +220,11 @@ class FragmentBuilder:
         pk_fact = fact["pk"]
         pk = list(pk_fact)
         key = self._relation(fact["name"], DEFINES, line, props={"primary_key": pk} if pk else None)
-        rel = key[9:]  # key: "relation:…"
-        nodes, edges = self.frag.nodes, self.frag.edges
-        for name, lower, props in _column_props(fact["columns"], pk_fact, pk):
-            # ``_column(key, name, DEFINES, line, type=…, …)`` inlined
-            col_key = f"column:{rel}.{lower}"
-            nodes[col_key] = _new(Node, (col_key, "column", name, DEFINES, line, props))
-            edge_key_ = f"{key}|HAS_COLUMN|{col_key}"
-            edges[edge_key_] = _new(Edge, (edge_key_, "HAS_COLUMN", key, col_key, _NO_PROPS))
+        # ``_column(key, name, DEFINES, line, type=…, …)`` for each column, remembered:
+        # ``update`` assigns in the dictionaries' order, as that loop did
+        col_nodes, col_edges = _table_columns(key, fact["columns"], pk_fact, pk, line)
+        self.frag.nodes.update(col_nodes)
+        self.frag.edges.update(col_edges)
         self._constraints(key, fact, line)
         for source in fact.get("reads") or []:
             self._edge(key, "READS_FROM", self._mention(source, line))
@@ -397,6 +394,9 @@ _Columns = list[tuple[str, str, dict[str, Any]]]
 _COLUMNS: dict[tuple[int, int], tuple[Any, Any, _Columns]] = {}
 _COLUMNS_MAX = 50_000  # column rows remembered (~0.3 KB each)
 _COLUMNS_HELD = [0]  # the column rows in ``_COLUMNS``
+# table key and facts -> [columns, pk, rows, edges, line, nodes]: ``_table_columns``
+_TABLES: dict[tuple[str, int, int], list[Any]] = {}
+_TABLES_HELD = [0]  # the column rows in ``_TABLES``
 _FkParts = tuple[dict[str, Any], str, dict[str, Any] | None, str]
 _FKS: dict[int, tuple[Any, _FkParts]] = {}
 _FKS_MAX = 20_000
@@ -442,6 +442,38 @@ def _column_props(columns: list[Fact], pk_fact: Any, pk: list[str]) -> _Columns:
     _COLUMNS[id(columns), id(pk_fact)] = (columns, pk_fact, rows)
     _COLUMNS_HELD[0] += len(rows)
     return rows
+
+
+def _table_columns(
+    key: str, columns: list[Fact], pk_fact: Any, pk: list[str], line: int
+) -> tuple[dict[str, Node], dict[str, Edge]]:
+    """A table's column nodes (defined at ``line``) and ``HAS_COLUMN`` relations by
+    key, in column order (a later column of the same key replaces an earlier one, at
+    the earlier one's place), remembered by the table's key and its facts' identity;
+    the nodes for the last line asked for."""
+    entry = _TABLES.get((key, id(columns), id(pk_fact)))
+    if entry is None or entry[0] is not columns or entry[1] is not pk_fact:
+        rel = key[9:]  # key: "relation:…"
+        rows = [
+            (f"column:{rel}.{lower}", name, props)
+            for name, lower, props in _column_props(columns, pk_fact, pk)
+        ]
+        edges: dict[str, Edge] = {}
+        for col_key, _name, _props in rows:
+            edge_key_ = f"{key}|HAS_COLUMN|{col_key}"
+            edges[edge_key_] = _new(Edge, (edge_key_, "HAS_COLUMN", key, col_key, _NO_PROPS))
+        if _TABLES_HELD[0] + len(rows) > _COLUMNS_MAX:
+            _TABLES.clear()
+            _TABLES_HELD[0] = 0
+        entry = _TABLES[key, id(columns), id(pk_fact)] = [columns, pk_fact, rows, edges, None, {}]
+        _TABLES_HELD[0] += len(rows)
+    if entry[4] != line:
+        entry[4] = line
+        entry[5] = {
+            col_key: _new(Node, (col_key, "column", name, DEFINES, line, props))
+            for col_key, name, props in entry[2]
+        }
+    return entry[5], entry[3]
 
 
 def _fk_parts(fk: Fact) -> _FkParts:

@@ -74,9 +74,9 @@ SQL_FIXTURES = Path(__file__).parents[2] / "fixtures" / "sql"
 
 
 def _clear_memos() -> None:
-    for memo in (build._COLUMNS, build._FKS, build._POSITIONS, build.PROPS_TEXT):
+    for memo in (build._COLUMNS, build._TABLES, build._FKS, build._POSITIONS, build.PROPS_TEXT):
         memo.clear()
-    build._COLUMNS_HELD[0] = 0
+    build._COLUMNS_HELD[0] = build._TABLES_HELD[0] = 0
 
 
 @pytest.mark.parametrize("path", sorted(SQL_FIXTURES.glob("*/*.sql")), ids=lambda p: p.name)
@@ -114,4 +114,6 @@ def test_the_column_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     frag = build_fragment("/x.sql", "g", "db", result)
     assert build._COLUMNS_HELD[0] <= 10
     assert len(build._COLUMNS) <= 5
+    assert build._TABLES_HELD[0] <= 10
+    assert len(build._TABLES) <= 5
     assert sum(k.startswith("column:") for k in frag.nodes) == 60
