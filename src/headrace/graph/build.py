@@ -36,7 +36,11 @@ class FragmentBuilder:
     Hot (about a quarter of a cold ingest's parse work): handlers build property
     dicts directly instead of keyword arguments filtered for ``None``, a relation's
     database and schema nodes are settled once at the end (``_ctx``), and keys of
-    relations with properties reuse their digest (``_props_suffix``)."""
+    relations with properties reuse their digest (``_props_suffix``). What a fact
+    alone determines (a table's column nodes and relations, a foreign key's parts,
+    index positions) comes from module memos keyed by the facts' identity, whose
+    property dictionaries are shared by fragments with their ``props_json`` text
+    (``PROPS_TEXT``, read by ``rows_json``): see the memos' comment."""
 
     def __init__(self, path: str, gen: str, database: str, dialect: str) -> None:
         self.frag = Fragment(path, gen)

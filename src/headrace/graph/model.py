@@ -50,7 +50,9 @@ _NO_PROPS: Props = MappingProxyType({})
 
 
 class Node(NamedTuple):
-    """An entity as one file sees it. ``props`` hold only JSON scalars and lists.
+    """An entity as one file sees it. ``props`` hold only JSON scalars and lists,
+    and are never changed: the builder shares them (and whole nodes) between
+    fragments built from the same facts.
 
     A tuple, like the store rows it becomes: a large ingest makes ~100 per file."""
 
@@ -63,7 +65,8 @@ class Node(NamedTuple):
 
 
 class Edge(NamedTuple):
-    """A relation as one file states it; ``key`` determines ``props``."""
+    """A relation as one file states it; ``key`` determines ``props`` (never
+    changed, shared like ``Node.props``)."""
 
     key: str
     type: str
