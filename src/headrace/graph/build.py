@@ -396,7 +396,7 @@ def _props_suffix(props: dict[str, Any]) -> str:
 _new = tuple.__new__
 _Columns = list[tuple[str, str, dict[str, Any]]]
 _COLUMNS: dict[tuple[int, int], tuple[Any, Any, _Columns]] = {}
-_COLUMNS_MAX = 50_000  # column rows remembered (~0.3 KB each)
+_COLUMNS_MAX = 20_000  # column rows per column memo (both: ~0.7 KB a row, ~14 MB)
 _COLUMNS_HELD = [0]  # the column rows in ``_COLUMNS``
 # table key and facts -> [columns, pk, rows, edges, line, nodes]: ``_table_columns``
 _TABLES: dict[tuple[str, int, int], list[Any]] = {}
@@ -408,7 +408,7 @@ _POSITIONS: dict[int, tuple[str, dict[str, Any]]] = {}  # index position -> suff
 # The properties' ``props_json`` text, by their identity, for ``rows_json``: every
 # dictionary here is one of the memos' (never changed once made), held by its entry.
 PROPS_TEXT: dict[int, tuple[dict[str, Any], str]] = {}
-_PROPS_TEXT_MAX = 100_000
+_PROPS_TEXT_MAX = 40_000
 
 
 def _with_text(props: dict[str, Any]) -> dict[str, Any]:
