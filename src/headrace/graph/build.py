@@ -396,7 +396,7 @@ def _props_suffix(props: dict[str, Any]) -> str:
 _new = tuple.__new__
 _Columns = list[tuple[str, str, dict[str, Any]]]
 _COLUMNS: dict[tuple[int, int], tuple[Any, Any, _Columns]] = {}
-_COLUMNS_MAX = 20_000  # column rows per column memo (both: ~0.7 KB a row, ~14 MB)
+_COLUMNS_MAX = 12_000  # column rows per column memo (~0.7 KB a row: both <= ~17 MB)
 _COLUMNS_HELD = [0]  # the column rows in ``_COLUMNS``
 # table key and facts -> [columns, pk, rows, edges, line, nodes]: ``_table_columns``
 _TABLES: dict[tuple[str, int, int], list[Any]] = {}
