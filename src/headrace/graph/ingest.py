@@ -66,10 +66,11 @@ MAX_FILE_BYTES = 256 << 20
 PENDING_KEY = "graph_pending"  # ledger meta: paths of the group being written
 POOL_MIN_FILES = 64  # fewer files to parse: no worker processes (their start costs)
 # Rows per write group (one store transaction). Each commit rewrites the pages of the
-# random-keyed tables the group touched (store v4: most of its node-contribution table;
-# v5 counts instead, docs/design.md round 5): 10,000 instead of 5,000 measured 2.42-3.02
-# -> 2.05-2.30 CPU s per 1,000 warm benchmark files, p50 58-91 -> 71-110 ms (v4, round 3).
-GROUP_ROWS = 10_000
+# random-keyed tables the group touched. Store v4 (round 3): 10,000 instead of 5,000
+# saved 2.42-3.02 -> 2.05-2.30 CPU s per 1,000 warm benchmark files. Store v5, with the
+# ingest process parsing too (round 5, 13 alternating runs each): 5,000 instead of
+# 10,000 cold median ~360 -> ~400 files/s, p50 ~85 -> ~55 ms; warm ~575 -> ~530 files/s.
+GROUP_ROWS = 5_000
 PARSE_WAIT_S = 0.005  # a longer wait for the parse workers: the ingest is parse-bound
 
 
@@ -78,7 +79,7 @@ def group_full(rows: int, group_rows: int, *, parse_bound: bool) -> bool:
     half as many right after the writer waited for the parse workers. A parse-bound
     ingest (a cold cache) gains nothing from larger groups, while each file waits for
     its group to fill: groups of 10,000 rows doubled the cold benchmark's p50 (~130
-    -> ~265 ms) where a writer-bound (warm) one saved 8-10% CPU."""
+    -> ~265 ms, store v4) where a writer-bound (warm) one saved 8-10% CPU."""
     return rows >= group_rows or (parse_bound and rows >= group_rows // 2)
 
 
