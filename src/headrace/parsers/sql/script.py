@@ -20,6 +20,13 @@ parse. Integers are substituted as text, so this holds only while sqlglot's fact
 carry an integer verbatim or not at all; ``tests/unit/parsers/test_sql_shapes.py``
 checks that over a grid of types, defaults and checks in every dialect and over
 every fixture statement (a sqlglot upgrade that breaks it fails there).
+
+A second shape replaces the digits inside *names* (``payment_p2007_01``,
+``tenant_0042``, ``variant_00017``: partitions, tenants, generated tables) by letter
+sentinels; keywords with digits (``INT4``, ``VARCHAR2``) and function calls keep
+theirs. Names are not proven inert the way integers are, so a name shape is trusted
+only after a check: at its second sighting it is parsed and kept only if it gives
+exactly that statement's own facts; from the third on it serves without a parse.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from typing import Any
 
 import orjson
 from blake3 import blake3
+from sqlglot.dialects.dialect import Dialect
 
 from headrace.parsers.cache import ParseCache
 from headrace.parsers.sql.extract import Fact, StatementError, classify, extract
@@ -54,6 +62,24 @@ _LITERALS = re.compile(
 )
 _SENTINEL_PREFIX = "98765"
 _SENTINEL = re.compile(r"(?<!\w)98765(\d{5})(?!\w)")
+# Name shapes: digits inside names (``payment_p2007_01``, ``tenant_0042``) replaced by
+# letter sentinels (``zq`` + five of a-j). Strings and comments stay; a keyword with a
+# digit (``INT4``, ``VARCHAR2``, ``DATETIME2``) stays; a word before ``(`` stays unless
+# a name keyword precedes it (``REFERENCES t2(``; ``log10(`` is a function).
+_NAME_PARTS = re.compile(
+    r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/"
+    r"|(\"(?:[^\"]|\"\")*\"|`[^`]*`|\[[^\]]*\])"
+    r"|\b([A-Za-z_][A-Za-z0-9_$]*[0-9][A-Za-z0-9_$]*)",
+    re.S,
+)
+_DIGIT_RUN = re.compile(r"[0-9]+")
+_NAME_SENTINEL = re.compile(r"zq([a-j]{5})")
+_CALL = re.compile(r"\s*\(")
+_WORD_BEFORE = re.compile(r"([A-Za-z_]+)\s*$")
+_NAME_KEYWORDS = frozenset(
+    {"TABLE", "EXISTS", "REFERENCES", "ON", "INTO", "VIEW", "INDEX", "KEY", "CONSTRAINT"}
+)
+_SEEN = b""  # name-shape memo: seen once; its template is made at the second sighting
 _NEXT_STATEMENT = re.compile(r"^[ \t]*(?=(?:CREATE|ALTER|DROP)\b)", re.M | re.I)
 
 
@@ -109,6 +135,9 @@ class ScriptParser:
         self._split_index = SplitIndex()
         self.shape_parser = f"{PARSER_NAME}-shape@{PARSER_VERSION}.{SHAPE_VERSION}:{dialect}"
         self._shapes: dict[bytes, bytes | None] = {}  # None: the shape cannot serve
+        self.name_parser = f"{PARSER_NAME}-names@{PARSER_VERSION}.{SHAPE_VERSION}:{dialect}"
+        self._names: dict[bytes, bytes | None] = {}  # _SEEN, a checked template, or None
+        self._keywords = frozenset(Dialect.get_or_raise(dialect or None).tokenizer_class.KEYWORDS)
 
     def parse(
         self, data: bytes, digest: bytes | None = None, *, whole_entry: bool = True
@@ -210,27 +239,93 @@ class ScriptParser:
         if self.cache is None or classify(stmt) != "schema":
             return False
         shaped = _shape(stmt.text)
-        if shaped is None:
+        base, values = shaped if shaped is not None else (stmt.text, [])
+        named = _name_shape(base, self._keywords)
+        if named is not None:
+            name_key = blake3(named[0].encode()).digest()
+            template = self._name_template(name_key)
+            if template:  # a checked name shape: no parse, no integer shape needed
+                self._serve(stmt, result, _fill(template, values, named[1]))
+                return True
+        relative: list[Fact] | None = None
+        if shaped is not None:
+            key = blake3(base.encode()).digest()
+            if key in self._shapes:
+                template = self._shapes[key]
+            else:
+                template = self.cache.get(self.shape_parser, key)
+                if template is None:
+                    template = self._parse_shape(stmt, base, key, result)
+                if len(self._shapes) >= SHAPE_MEMO:
+                    self._shapes.clear()
+                self._shapes[key] = template
+            if template is not None:
+                relative = _fill(template, values, [])
+        if named is not None:
+            relative = self._learn_names(stmt, named, name_key, values, relative, result=result)
+        if relative is None:
             return False
-        shape, values = shaped
-        key = blake3(shape.encode()).digest()
-        if key in self._shapes:
-            template = self._shapes[key]
-        else:
-            template = self.cache.get(self.shape_parser, key)
-            if template is None:
-                template = self._parse_shape(stmt, shape, key, result)
-            if len(self._shapes) >= SHAPE_MEMO:
-                self._shapes.clear()
-            self._shapes[key] = template
-        if template is None:
-            return False
-        relative = orjson.loads(_SENTINEL.sub(lambda m: values[int(m.group(1))], template.decode()))
+        self._serve(stmt, result, relative)
+        return True
+
+    def _serve(self, stmt: Statement, result: ScriptResult, relative: list[Fact]) -> None:
         _count(result, "cached")  # a cache hit, by shape: ``shaped`` says how many
         _count(result, "shaped")
         self._add(result, stmt, _shift(relative, stmt.line))
         self._store(stmt, ["ok", relative])  # the statement itself is cached from now on
-        return True
+
+    def _name_template(self, key: bytes) -> bytes | None:
+        """A checked name-shape template (memo, then cache), ``_SEEN``, or ``None``."""
+        if key in self._names:
+            return self._names[key]
+        assert self.cache is not None
+        template = self.cache.get(self.name_parser, key)
+        if template is not None:
+            self._remember_name(key, template)
+        return template
+
+    def _learn_names(
+        self,
+        stmt: Statement,
+        named: tuple[str, list[str]],
+        key: bytes,
+        values: list[str],
+        relative: list[Fact] | None,
+        *,
+        result: ScriptResult,
+    ) -> list[Fact] | None:
+        """Record a sighting of a name shape; at the second, parse the shape and keep it
+        only if it gives exactly this statement's facts (``relative``, else parsed here).
+        Returns this statement's facts when known, else ``None``."""
+        state = self._names.get(key)
+        if state is None and key not in self._names:
+            self._remember_name(key, _SEEN)
+            return relative
+        if state != _SEEN:
+            return relative  # a shape found unusable
+        shape, names = named
+        try:
+            if relative is None:  # no integer shape: the statement itself, parsed once
+                _count(result, "parsed")
+                relative = _shift(extract(stmt, self.dialect), -stmt.line)
+            _count(result, "parsed")
+            facts = extract(Statement(shape, stmt.line, stmt.end_line, stmt.head), self.dialect)
+        except StatementError:
+            self._remember_name(key, None)
+            return relative
+        template = orjson.dumps(_shift(facts, -stmt.line))
+        if _fill(template, values, names) != relative:
+            self._remember_name(key, None)  # names mattered beyond their text
+            return relative
+        self._remember_name(key, template)
+        assert self.cache is not None
+        self.cache.put(self.name_parser, key, template)
+        return relative
+
+    def _remember_name(self, key: bytes, value: bytes | None) -> None:
+        if len(self._names) >= SHAPE_MEMO:
+            self._names.clear()
+        self._names[key] = value
 
     def _parse_shape(
         self, stmt: Statement, shape: str, key: bytes, result: ScriptResult
@@ -300,6 +395,47 @@ def _shape(text: str) -> tuple[str, list[str]] | None:
     if not values or len(values) > 99_999:
         return None
     return shape, values
+
+
+def _name_shape(text: str, keywords: frozenset[str]) -> tuple[str, list[str]] | None:
+    """``text`` with the digit runs inside names numbered letter sentinels, and the
+    runs; ``None`` when there are none or the text holds sentinel-like letters."""
+    if "zq" in text or "ZQ" in text or "Zq" in text or "zQ" in text:
+        return None
+    runs: list[str] = []
+
+    def digits(m: re.Match[str]) -> str:
+        runs.append(m.group(0))
+        return "zq" + "".join(chr(97 + int(c)) for c in f"{len(runs) - 1:05d}")
+
+    def part(m: re.Match[str]) -> str:
+        quoted, word = m.group(1), m.group(2)
+        if quoted is not None:
+            return _DIGIT_RUN.sub(digits, quoted)
+        if word is None or word.upper() in keywords:
+            return m.group(0)
+        if _CALL.match(text, m.end()):
+            before = _WORD_BEFORE.search(text, 0, m.start())
+            if before is None or before.group(1).upper() not in _NAME_KEYWORDS:
+                return m.group(0)  # a function call, or not clearly a name
+        return _DIGIT_RUN.sub(digits, word)
+
+    shape = _NAME_PARTS.sub(part, text)
+    if not runs or len(runs) > 99_999:
+        return None
+    return shape, runs
+
+
+def _fill(template: bytes, values: list[str], names: list[str]) -> Any:
+    """A shape's facts with this statement's integers and name digits written back."""
+    text = template.decode()
+    if names:
+        text = _NAME_SENTINEL.sub(
+            lambda m: names[int("".join(str(ord(c) - 97) for c in m.group(1)))], text
+        )
+    if values:
+        text = _SENTINEL.sub(lambda m: values[int(m.group(1))], text)
+    return orjson.loads(text)
 
 
 def _stmt_key(stmt: Statement) -> bytes:
