@@ -182,3 +182,18 @@ def test_cached_statement_facts_move_with_their_line(tmp_path: Path) -> None:
     assert not hit  # a different file, but its one statement came from the cache
     assert [line for line, _facts in result.statements] == [4]
     assert result.statements[0][1][0]["line"] == 4
+
+
+def test_a_cached_statement_at_the_same_line_shares_its_facts(tmp_path: Path) -> None:
+    """Variants of a schema hold most statements at the same lines: their facts are
+    shifted once per (statement, line) and shared (facts are never changed)."""
+    with ParseCache(tmp_path / "c.sqlite") as cache:
+        parser = ScriptParser("sqlite", cache)
+        parser.parse(b"CREATE TABLE t (a INT);\n", whole_entry=False)
+        one, _ = parser.parse(b"CREATE TABLE t (a INT);\n-- one\n", whole_entry=False)
+        two, _ = parser.parse(b"CREATE TABLE t (a INT);\n-- two\n", whole_entry=False)
+        moved, _ = parser.parse(b"\nCREATE TABLE t (a INT);\n", whole_entry=False)
+    assert one.statements[0][1] is two.statements[0][1]
+    assert moved.statements[0][1] is not one.statements[0][1]
+    assert moved.statements[0][1][0]["line"] == 2
+    assert one.statements[0][1][0]["line"] == 1

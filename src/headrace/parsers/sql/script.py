@@ -50,6 +50,7 @@ PARSER_NAME = "sql"
 PARSER_VERSION = "2"
 
 MEMO_CHARS = 4_000_000  # statement text remembered per parser (~10-20 MB with facts)
+SHIFT_MEMO = 20_000  # (statement, line) fact lists shared between files per parser
 SHAPE_VERSION = "1"  # bump when the shape rules change
 SHAPE_MEMO = 20_000  # shapes remembered per parser (their facts are also in the cache)
 # Integer literals outside quotes, identifiers and comments; a leading zero keeps
@@ -135,6 +136,7 @@ class ScriptParser:
         self._split_index = SplitIndex()
         self.shape_parser = f"{PARSER_NAME}-shape@{PARSER_VERSION}.{SHAPE_VERSION}:{dialect}"
         self._shapes: dict[bytes, bytes | None] = {}  # None: the shape cannot serve
+        self._shifted: dict[tuple[int, int], tuple[Any, list[Fact]]] = {}
         self.name_parser = f"{PARSER_NAME}-names@{PARSER_VERSION}.{SHAPE_VERSION}:{dialect}"
         self._names: dict[bytes, bytes | None] = {}  # _SEEN, a checked template, or None
         self._keywords = frozenset(Dialect.get_or_raise(dialect or None).tokenizer_class.KEYWORDS)
@@ -211,10 +213,24 @@ class ScriptParser:
         if hit is _CUT:
             self._retry_cut(stmt, result)
         elif hit[0] == "ok":
-            self._add(result, stmt, _shift(hit[1], stmt.line))  # relative -> absolute
+            self._add(result, stmt, self._absolute(hit, stmt.line))
         else:
             _count(result, "failed")
             result.issues.append((stmt.line + int(hit[1]), str(hit[2])))
+
+    def _absolute(self, hit: Any, line: int) -> list[Fact]:
+        """A cached statement's facts at ``line`` (relative -> absolute), the same list
+        for every file that has the statement at that line (variants of a schema):
+        facts are never changed once made, and the builder's memos key on them."""
+        key = (id(hit), line)
+        entry = self._shifted.get(key)
+        if entry is not None and entry[0] is hit:  # the entry holds ``hit``: not a reused id
+            return entry[1]
+        facts = _shift(hit[1], line)
+        if len(self._shifted) >= SHIFT_MEMO:
+            self._shifted.clear()
+        self._shifted[key] = (hit, facts)
+        return facts
 
     def _parse_one(self, stmt: Statement, result: ScriptResult) -> None:
         _count(result, "parsed")
