@@ -11,6 +11,7 @@ from typing import Any
 
 import apsw
 import pytest
+from tests.unit.sinks.graph_store_support import store_at_version
 
 from headrace.sinks import graph_sqlite
 from headrace.sinks.graph_base import DEFINES, MENTIONS, EdgeRow, NodeRow
@@ -255,15 +256,7 @@ def test_random_histories_equal_a_fresh_store() -> None:
 
 
 def _v4_store(tmp_path: Path) -> apsw.Connection:
-    conn = apsw.Connection(str(tmp_path / "v4.sqlite"))
-    conn.execute(
-        "CREATE TABLE graph_schema_migrations(version INTEGER PRIMARY KEY, applied_at REAL)"
-    )
-    with conn:
-        for version, step in enumerate(graph_sqlite.MIGRATIONS[:4], 1):
-            step(conn)
-            conn.execute("INSERT INTO graph_schema_migrations VALUES (?, 0)", (version,))
-    return conn
+    return store_at_version(tmp_path / "v4.sqlite", 4)
 
 
 def test_graph_migration_to_v5_counts_each_entitys_files(tmp_path: Path) -> None:

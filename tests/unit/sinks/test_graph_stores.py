@@ -9,6 +9,7 @@ from typing import Any
 
 import apsw
 import pytest
+from tests.unit.sinks.graph_store_support import store_at_version
 
 from headrace.errors import StoreError, TransientError
 from headrace.graph.ingest import GraphIndex
@@ -46,14 +47,7 @@ def test_graph_migration_to_v3_replaces_the_text_keyed_tables(tmp_path: Path) ->
 
 
 def test_graph_migration_to_v4_counts_each_relations_files(tmp_path: Path) -> None:
-    conn = apsw.Connection(str(tmp_path / "g.sqlite"))
-    conn.execute(
-        "CREATE TABLE graph_schema_migrations(version INTEGER PRIMARY KEY, applied_at REAL)"
-    )
-    with conn:
-        for version, step in enumerate(graph_sqlite.MIGRATIONS[:3], 1):
-            step(conn)
-            conn.execute("INSERT INTO graph_schema_migrations VALUES (?, 0)", (version,))
+    conn = store_at_version(tmp_path / "g.sqlite", 3)
     enc = graph_sqlite._encode_edges
     conn.execute(
         "INSERT INTO graph_files VALUES (1, 'a.sql', 'g', '', ?), (2, 'b.sql', 'g', '', ?)",
