@@ -431,7 +431,7 @@ def _name_shape(text: str, keywords: frozenset[str]) -> tuple[str, list[str]] | 
         if word is None or word.upper() in keywords:
             return m.group(0)
         if _CALL.match(text, m.end()):
-            before = _WORD_BEFORE.search(text, 0, m.start())
+            before = _WORD_BEFORE.search(text, max(0, m.start() - 64), m.start())
             if before is None or before.group(1).upper() not in _NAME_KEYWORDS:
                 return m.group(0)  # a function call, or not clearly a name
         return _DIGIT_RUN.sub(digits, word)
