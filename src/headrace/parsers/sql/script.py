@@ -227,9 +227,7 @@ class ScriptParser:
         if entry is not None and entry[0] is hit:  # the entry holds ``hit``: not a reused id
             return entry[1]
         facts = _shift(hit[1], line)
-        if len(self._shifted) >= SHIFT_MEMO:
-            self._shifted.clear()
-        self._shifted[key] = (hit, facts)
+        _bounded_put(self._shifted, key, (hit, facts), SHIFT_MEMO)
         return facts
 
     def _parse_one(self, stmt: Statement, result: ScriptResult) -> None:
@@ -272,9 +270,7 @@ class ScriptParser:
                 template = self.cache.get(self.shape_parser, key)
                 if template is None:
                     template = self._parse_shape(stmt, base, key, result)
-                if len(self._shapes) >= SHAPE_MEMO:
-                    self._shapes.clear()
-                self._shapes[key] = template
+                _bounded_put(self._shapes, key, template, SHAPE_MEMO)
             if template is not None:
                 relative = _fill(template, values, [])
         if named is not None:
@@ -313,23 +309,20 @@ class ScriptParser:
         """Record a sighting of a name shape; at the second, parse the shape and keep it
         only if it gives exactly this statement's facts (``relative``, else parsed here).
         Returns this statement's facts when known, else ``None``."""
-        state = self._names.get(key)
-        if state is None and key not in self._names:
+        if key not in self._names:
             self._remember_name(key, _SEEN)
             return relative
-        if state != _SEEN:
+        if self._names[key] != _SEEN:
             return relative  # a shape found unusable
         shape, names = named
         try:
             if relative is None:  # no integer shape: the statement itself, parsed once
                 _count(result, "parsed")
                 relative = _shift(extract(stmt, self.dialect), -stmt.line)
-            _count(result, "parsed")
-            facts = extract(Statement(shape, stmt.line, stmt.end_line, stmt.head), self.dialect)
+            template = self._template(stmt, shape, result)
         except StatementError:
             self._remember_name(key, None)
             return relative
-        template = orjson.dumps(_shift(facts, -stmt.line))
         if _fill(template, values, names) != relative:
             self._remember_name(key, None)  # names mattered beyond their text
             return relative
@@ -339,20 +332,23 @@ class ScriptParser:
         return relative
 
     def _remember_name(self, key: bytes, value: bytes | None) -> None:
-        if len(self._names) >= SHAPE_MEMO:
-            self._names.clear()
-        self._names[key] = value
+        _bounded_put(self._names, key, value, SHAPE_MEMO)
+
+    def _template(self, stmt: Statement, shape: str, result: ScriptResult) -> bytes:
+        """The facts of ``shape`` (``stmt``'s text made a shape) with statement-relative
+        lines, as the JSON the shape entries keep; raises ``StatementError``."""
+        _count(result, "parsed")
+        facts = extract(Statement(shape, stmt.line, stmt.end_line, stmt.head), self.dialect)
+        return orjson.dumps(_shift(facts, -stmt.line))
 
     def _parse_shape(
         self, stmt: Statement, shape: str, key: bytes, result: ScriptResult
     ) -> bytes | None:
         """Parse a new shape; its facts (statement-relative lines) or ``None``."""
-        _count(result, "parsed")
         try:
-            facts = extract(Statement(shape, stmt.line, stmt.end_line, stmt.head), self.dialect)
+            template = self._template(stmt, shape, result)
         except StatementError:
             return None  # parsed as itself: its error, pieces and lines are its own
-        template = orjson.dumps(_shift(facts, -stmt.line))
         if self.cache is not None:
             self.cache.put(self.shape_parser, key, template)
         return template
@@ -393,6 +389,13 @@ class ScriptParser:
 _CUT: list[Any] = ["cut"]
 
 
+def _bounded_put(memo: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
+    """``memo[key] = value``, emptying the memo first once it holds ``limit`` entries."""
+    if len(memo) >= limit:
+        memo.clear()
+    memo[key] = value
+
+
 def _shape(text: str) -> tuple[str, list[str]] | None:
     """``text`` with its integer literals numbered sentinels, and the literals; ``None``
     when there are none, too many, or the text holds a sentinel-like number itself."""
@@ -416,7 +419,7 @@ def _shape(text: str) -> tuple[str, list[str]] | None:
 def _name_shape(text: str, keywords: frozenset[str]) -> tuple[str, list[str]] | None:
     """``text`` with the digit runs inside names numbered letter sentinels, and the
     runs; ``None`` when there are none or the text holds sentinel-like letters."""
-    if "zq" in text or "ZQ" in text or "Zq" in text or "zQ" in text:
+    if "zq" in text.lower():
         return None
     runs: list[str] = []
 
