@@ -338,7 +338,12 @@ def test_finish_file_gets_each_files_node_and_edge_keys(tmp_path: Path) -> None:
 # -- poison and crash -----------------------------------------------------------------
 
 
-def test_a_poison_row_in_a_batch_of_100_is_isolated_and_the_rest_written(tmp_path: Path) -> None:
+@pytest.mark.parametrize("whole", [False, True], ids=["rows", "whole-files"])
+def test_a_poison_row_in_a_batch_of_100_is_isolated_and_the_rest_written(
+    tmp_path: Path, whole: bool
+) -> None:
+    """With whole-file writes (``FileWrites``) the group's one call is refused, and
+    its rows then go in batches, which isolate the poisoned one."""
     root = copy_sql(SAKILA, tmp_path / "sakila", ["sqlite-sakila-schema.sql"])
     target = "relation:sakila.main.film"
 
@@ -349,7 +354,7 @@ def test_a_poison_row_in_a_batch_of_100_is_isolated_and_the_rest_written(tmp_pat
     stats = ingest(
         graph,
         root,
-        lambda conn: FaultyGraphStore(SqliteGraphStore(conn), poison=poisoned),
+        lambda conn: FaultyGraphStore(SqliteGraphStore(conn), poison=poisoned, whole_files=whole),
         batch_size=100,
     )
     assert stats.rows_failed == 1
@@ -366,7 +371,8 @@ def test_a_poison_row_in_a_batch_of_100_is_isolated_and_the_rest_written(tmp_pat
     assert len(fresh) - len(expected) > 20  # film, its columns' edges, FKs to and from it
 
 
-def test_transient_store_failures_are_retried(tmp_path: Path) -> None:
+@pytest.mark.parametrize("whole", [False, True], ids=["rows", "whole-files"])
+def test_transient_store_failures_are_retried(tmp_path: Path, whole: bool) -> None:
     from headrace.graph.writer import RetryPolicy
 
     root = copy_sql(SAKILA, tmp_path / "sakila", ["sqlite-sakila-schema.sql"])
@@ -374,7 +380,7 @@ def test_transient_store_failures_are_retried(tmp_path: Path) -> None:
     stats = ingest(
         graph,
         root,
-        lambda conn: FaultyGraphStore(SqliteGraphStore(conn), transient=2),
+        lambda conn: FaultyGraphStore(SqliteGraphStore(conn), transient=2, whole_files=whole),
         retry=RetryPolicy(attempts=4, initial_wait_s=0.001, max_wait_s=0.002, jitter_s=0.0),
     )
     assert stats.retries == 2

@@ -18,8 +18,8 @@ import sys
 from headrace.graph.ingest import GraphIndex
 from headrace.sinks.graph_sqlite import SqliteGraphStore
 from headrace.testing.graph import FaultyGraphStore
-graph, root, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-factory = lambda conn: FaultyGraphStore(SqliteGraphStore(conn), crash_at=n)
+graph, root, n, whole = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+factory = lambda conn: FaultyGraphStore(SqliteGraphStore(conn), crash_at=n, whole_files=whole)
 with GraphIndex(graph, store_factory=factory, batch_size=50, group_rows=400) as index:
     index.ingest([root])
 """
@@ -27,9 +27,9 @@ with GraphIndex(graph, store_factory=factory, batch_size=50, group_rows=400) as 
 FILES = ["mysql-sakila-schema.sql", "sqlite-sakila-schema.sql", "sql-server-sakila-schema.sql"]
 
 
-def _killed_run(graph: Path, root: Path, n: int) -> None:
+def _killed_run(graph: Path, root: Path, n: int, *, whole: bool = False) -> None:
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(graph), str(root), str(n)],
+        [sys.executable, "-c", CHILD, str(graph), str(root), str(n), str(int(whole))],
         capture_output=True,
         text=True,
         timeout=120,
@@ -55,6 +55,14 @@ def test_kill_during_first_ingest_converges(tmp_path: Path, n: int) -> None:
     root = copy_sql(SAKILA, tmp_path / "sakila", FILES)
     graph = tmp_path / "g.sqlite"
     _killed_run(graph, root, n)
+    _expect_converged(tmp_path, graph, root)
+
+
+@pytest.mark.parametrize("n", [1, 2, 4, 5])  # 5 write calls in all: write_files, finishes
+def test_kill_during_a_first_ingest_by_whole_files_converges(tmp_path: Path, n: int) -> None:
+    root = copy_sql(SAKILA, tmp_path / "sakila", FILES)
+    graph = tmp_path / "g.sqlite"
+    _killed_run(graph, root, n, whole=True)
     _expect_converged(tmp_path, graph, root)
 
 

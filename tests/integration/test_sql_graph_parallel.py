@@ -140,15 +140,15 @@ def test_the_ingest_process_stops_collecting_while_workers_parse_and_they_do_not
     from headrace.sinks.graph_sqlite import SqliteGraphStore
 
     monkeypatch.setattr(graph_ingest, "POOL_MIN_FILES", 1)
-    seen: list[tuple[bool, bool]] = []  # (this process, the worker), per node batch
+    seen: list[tuple[bool, bool]] = []  # (this process, the worker), per group's write
 
     class Probe(SqliteGraphStore):
         pool: parse.ParsePool | None = None
 
-        def write_nodes(self, rows: Any) -> None:
+        def write_files(self, files: Any) -> None:
             worker = Probe.pool._pool.submit(gc.isenabled).result() if Probe.pool else True
             seen.append((gc.isenabled(), worker))
-            super().write_nodes(rows)
+            super().write_files(files)
 
     made = parse.ParsePool.__init__
 

@@ -20,18 +20,18 @@ FILES = [
 ]
 
 # The CLI in a child process; its store sends the process SIGTERM during the first
-# group's node writes (a signal arriving in the middle of a transaction).
+# group's write (a signal arriving in the middle of a transaction).
 CHILD = """
 import os, signal, sys
 from headrace.sinks import graph_sqlite
 
 class Signalling(graph_sqlite.SqliteGraphStore):
     calls = 0
-    def write_nodes(self, rows):
+    def write_files(self, files):
         Signalling.calls += 1
         if Signalling.calls == 1:
             os.kill(os.getpid(), signal.SIGTERM)
-        super().write_nodes(rows)
+        super().write_files(files)
 
 graph_sqlite.SqliteGraphStore = Signalling
 sys.argv = ["headrace", "graph", "ingest", sys.argv[1], "--graph", sys.argv[2], "--no-cache",

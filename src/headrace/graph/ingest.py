@@ -58,7 +58,7 @@ from headrace.parsers.sql.dialect import resolve_dialect
 from headrace.parsers.sql.script import PARSER_VERSION
 from headrace.pipeline.plan import Plan, make_plan
 from headrace.records import FileRef
-from headrace.sinks.graph_base import EdgeRow, GraphStore, NodeRow
+from headrace.sinks.graph_base import EdgeRow, FileWrites, GraphStore, NodeRow
 from headrace.sources.folder import FolderSource
 
 SQL_GLOBS = ("*.sql", "*.ddl", "*.pgsql", "*.psql", "*.mysql", "*.tsql", "*.plsql")
@@ -189,6 +189,11 @@ class GraphIndex:
         self.workers = default_workers() if workers is None else workers
         self._signature_tag = blake3(self.signature().encode()).hexdigest(length=4)
         self._ctx = ParseContext(self.dialect, database, self._signature_tag, cache)
+        # A store that takes whole files (FileWrites) gets its rows prepared where
+        # they are parsed: the parse workers, not this process (the single writer).
+        self._whole_files = isinstance(store, FileWrites)
+        if isinstance(store, FileWrites):
+            self._ctx.prepare = store.prepare_rows
         self.writer = BatchWriter(batch_size, retry)
         self._stop = False
 
@@ -369,36 +374,19 @@ class GraphIndex:
 
     def _flush(self, group: list[_Pending], stats: GraphRunStats) -> None:
         """Write a group's rows, finish each file, then record them in the ledger."""
-        # Node = NodeRow's tail, Edge = EdgeRow's. tuple.__new__: the rows without a
-        # Python-level __new__ call each (hundreds of thousands per large sync); from
-        # a list display, not a tuple one (which CPython builds as a list, then
-        # copies): 0.057 -> 0.044 s for the benchmark's 114,690 node rows.
-        new_tuple = tuple.__new__
-        node_rows = [
-            new_tuple(NodeRow, [f.path, f.gen, *n])
-            for f in (p.parts for p in group)
-            for n in f.nodes
-        ]
-        edge_rows = [
-            new_tuple(EdgeRow, [f.path, f.gen, *e])
-            for f in (p.parts for p in group)
-            for e in f.edges
-        ]
         self._set_pending([p.ref.path for p in group])  # durable before the first write
         failures: dict[str, list[DeadLetter]] = {}
-        now = time.time()
+        parts = [p.parts for p in group]
         with self.store.group():
-            refused: list[WriteFailure[Any]] = [
-                *self.writer.write(self.store.write_nodes, node_rows),
-                *self.writer.write(self.store.write_edges, edge_rows),
-            ]
-            for fail in refused:
-                row = fail.row
-                failures.setdefault(row.file, []).append(_write_letter(row, fail, now))
+            if not self._write_whole(parts):
+                now = time.time()
+                for fail in self._write_rows(parts):
+                    row = fail.row
+                    failures.setdefault(row.file, []).append(_write_letter(row, fail, now))
             letters = [self._finish(item, failures.get(item.ref.path, [])) for item in group]
         stats.groups += 1
-        stats.nodes_written += len(node_rows)
-        stats.edges_written += len(edge_rows)
+        stats.nodes_written += sum(len(f.nodes) for f in parts)
+        stats.edges_written += sum(len(f.edges) for f in parts)
         # Every file of the group is in the store: record them all, and clear the
         # pending mark, in one ledger transaction.
         signature = self.signature()
@@ -414,6 +402,28 @@ class GraphIndex:
             stats.files_done += 1
             stats.dead_letters += len(file_letters)
             stats.latencies_s.append(done - item.started)
+
+    def _write_whole(self, parts: list[FileParts]) -> bool:
+        """The group's files in one store call, where the store takes whole files
+        and every file's rows were prepared (``FileWrites``). False: write rows."""
+        if not self._whole_files or not all(f.prep is not None for f in parts):
+            return False
+        store: Any = self.store  # a FileWrites (checked at construction)
+        return self.writer.write_whole(store.write_files, parts)
+
+    def _write_rows(self, parts: list[FileParts]) -> list[WriteFailure[Any]]:
+        """The group's node rows, then its edge rows, in batches; the rows refused."""
+        # Node = NodeRow's tail, Edge = EdgeRow's. tuple.__new__: the rows without a
+        # Python-level __new__ call each (hundreds of thousands per large sync); from
+        # a list display, not a tuple one (which CPython builds as a list, then
+        # copies): 0.057 -> 0.044 s for the benchmark's 114,690 node rows.
+        new_tuple = tuple.__new__
+        node_rows = [new_tuple(NodeRow, [f.path, f.gen, *n]) for f in parts for n in f.nodes]
+        edge_rows = [new_tuple(EdgeRow, [f.path, f.gen, *e]) for f in parts for e in f.edges]
+        return [
+            *self.writer.write(self.store.write_nodes, node_rows),
+            *self.writer.write(self.store.write_edges, edge_rows),
+        ]
 
     def _finish(self, item: _Pending, write_failures: list[DeadLetter]) -> list[DeadLetter]:
         """The store drops the file's old generation; its page is written. Its letters."""

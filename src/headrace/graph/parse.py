@@ -122,6 +122,15 @@ def rows_json(fragment: Fragment) -> bytes:
     )
 
 
+def _prepare(ctx: ParseContext, rows: bytes) -> Any:
+    """The store's preparation of a fragment's rows (``FileWrites.prepare_rows``),
+    made here: in a parse worker, not in the single writer."""
+    if ctx.prepare is None:
+        return None
+    nodes, edges, *_rest = orjson.loads(rows)
+    return ctx.prepare(nodes, edges)
+
+
 @dataclass(slots=True)
 class Parsed:
     """A file read and turned into its fragment's rows: ``rows``, its ``rows_json``
@@ -139,11 +148,13 @@ class Parsed:
     counts: tuple[int, ...]  # COUNTERS
     cache_value: bytes
     rows: bytes
+    prep: Any = None  # the store's FileWrites.prepare_rows of the rows, if it has one
 
     def parts(self, gen: str) -> FileParts:
         """The fragment's rows (from its JSON without building a ``Fragment``)."""
         nodes, edges, issues, _stats = orjson.loads(self.rows)
-        return FileParts(self.ref.path, gen, nodes, edges, [ParseIssue(*i) for i in issues])
+        problems = [ParseIssue(*i) for i in issues]
+        return FileParts(self.ref.path, gen, nodes, edges, problems, self.prep)
 
 
 @dataclass(slots=True)
@@ -157,6 +168,7 @@ class FileParts:
     nodes: list[Any]
     edges: list[Any]
     issues: list[ParseIssue]
+    prep: Any = None  # see Parsed
 
     def fragment(self) -> Fragment:
         """As a ``Fragment`` (for the search mirror's page)."""
@@ -190,6 +202,8 @@ class ParseContext:
     signature_tag: str
     cache: ParseCache | None = None
     parsers: dict[str, ScriptParser] = field(default_factory=dict)
+    # the store's pure FileWrites.prepare_rows (None: the store writes rows only)
+    prepare: Callable[[list[Any], list[Any]], Any] | None = None
 
 
 def parse_file(ctx: ParseContext, ref: FileRef) -> Parsed | Unreadable:
@@ -252,6 +266,7 @@ def parse_file(ctx: ParseContext, ref: FileRef) -> Parsed | Unreadable:
         (*row, counts.get("statements", 0), counts.get("data", 0), counts.get("failed", 0)),
         value,
         rows,
+        _prepare(ctx, rows),
     )
 
 
@@ -323,7 +338,9 @@ class ParsePool:
         cache_path = str(ctx.cache.path) if ctx.cache is not None else None
         if ctx.cache is not None:
             ctx.cache.flush()  # what this process buffered becomes visible to workers
-        worker_ctx = ParseContext(ctx.dialect, ctx.database, ctx.signature_tag)
+        worker_ctx = ParseContext(
+            ctx.dialect, ctx.database, ctx.signature_tag, prepare=ctx.prepare
+        )
         self._pool = ProcessPoolExecutor(
             workers,
             mp_context=multiprocessing.get_context("fork"),

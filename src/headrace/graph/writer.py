@@ -96,6 +96,20 @@ class BatchWriter:
         self.stats.failures.extend(failures)  # type: ignore[arg-type]
         return failures
 
+    def write_whole(self, write: Callable[[Sequence[Row]], None], rows: Sequence[Row]) -> bool:
+        """Write ``rows`` in one call (transient failures retried as in ``write``);
+        False if the store refused it (it wrote nothing: the caller then writes the
+        rows with ``write``, which isolates the bad ones)."""
+        try:
+            self._with_retry(write, rows)
+        except GraphUnavailableError:
+            raise
+        except StoreError as exc:
+            log.debug("whole write refused, writing rows: %s", exc)
+            return False
+        self.stats.rows_written += len(rows)
+        return True
+
     def _write_or_split(
         self,
         write: Callable[[Sequence[Row]], None],

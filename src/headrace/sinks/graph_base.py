@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import orjson
 
@@ -118,6 +118,44 @@ class GraphStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class FileBatch(Protocol):
+    """One file's rows as the graph ingest holds them: ``nodes`` ``[key, kind, name,
+    role, line, props]`` and ``edges`` ``[key, type, src, dst, props]`` (props as
+    ``props_json`` text), and ``prep``, what the store's ``prepare_rows`` made of
+    them in the parse worker (None: it could not)."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def gen(self) -> str: ...
+
+    @property
+    def nodes(self) -> Sequence[Sequence[Any]]: ...
+
+    @property
+    def edges(self) -> Sequence[Sequence[Any]]: ...
+
+    @property
+    def prep(self) -> Any: ...
+
+
+@runtime_checkable
+class FileWrites(Protocol):
+    """A store that also takes a whole group of files in one call (the embedded
+    store). ``prepare_rows`` is pure (it runs in the parse workers) and returns
+    None for rows it cannot prepare; ``write_files(files)`` does what
+    ``write_nodes`` of every file's node rows and then ``write_edges`` of every
+    edge row would, in one savepoint, or raises ``StoreError`` having written
+    nothing (the ingest then writes the rows in batches, which isolate a bad row)."""
+
+    def prepare_rows(
+        self, nodes: Sequence[Sequence[Any]], edges: Sequence[Sequence[Any]]
+    ) -> Any: ...
+
+    def write_files(self, files: Sequence[FileBatch]) -> None: ...
 
 
 class GraphReader(Protocol):

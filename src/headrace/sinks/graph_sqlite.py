@@ -37,7 +37,7 @@ from contextlib import AbstractContextManager
 from hashlib import blake2b
 from itertools import chain
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import apsw
 
@@ -45,6 +45,7 @@ from headrace.errors import StoreError, TransientError
 from headrace.sinks.graph_base import (
     DEFINES,
     EdgeRow,
+    FileBatch,
     GraphEdge,
     GraphNode,
     NodeRow,
@@ -345,6 +346,73 @@ def _decode_ids(data: bytes) -> array[int]:
     return ids
 
 
+class Prepared(NamedTuple):
+    """A file's rows made ready for ``write_files`` where the file was parsed (a
+    parse worker: ``prepare_rows`` is pure). Ids as ``array('q')`` bytes, aligned
+    with the rows; ``roles`` one byte per node row; ``record``, ``defines`` and
+    ``others`` the file's ``graph_files.nodes`` text and ``graph_file_nodes`` row as
+    ``finish_file`` writes them when the store took every row."""
+
+    node_ids: bytes
+    roles: bytes
+    edge_ids: bytes
+    src_ids: bytes
+    dst_ids: bytes
+    record: str
+    defines: bytes
+    others: bytes
+
+
+_PREPARED_IDS: dict[str, int] = {}  # this process's key -> id memo (keys repeat across files)
+
+
+def prepare_rows(nodes: Sequence[Sequence[Any]], edges: Sequence[Sequence[Any]]) -> Prepared | None:
+    """``Prepared`` for a fragment's rows (``[key, kind, name, role, line, props]``
+    and ``[key, type, src, dst, props]``, props as text), or None where only the
+    row-by-row writes can take them: a separator character in a kind or name (a
+    refusal to isolate), a role outside a byte, two keys with one id."""
+    memo = _PREPARED_IDS
+    if len(memo) > _KNOWN_MAX:
+        memo.clear()
+
+    def ids_of(keys: Iterable[str]) -> array[int]:
+        out = array("q")
+        for key in keys:
+            i = memo.get(key)
+            if i is None:
+                i = memo[key] = key_id(key)
+            out.append(i)
+        return out
+
+    node_ids = ids_of([n[0] for n in nodes])
+    edge_ids = ids_of([e[0] for e in edges])
+    if len(set(node_ids)) != len(node_ids) or len(set(edge_ids)) != len(edge_ids):
+        return None
+    if not all(isinstance(n[5], str) for n in nodes) or not all(
+        isinstance(e[4], str) for e in edges
+    ):
+        return None  # (properties not encoded yet: the row path encodes them)
+    text = "".join(chain.from_iterable((n[1], n[2]) for n in nodes))
+    if "\x1f" in text or "\x1e" in text or "\x00" in text:
+        return None
+    try:
+        roles = bytes([n[3] for n in nodes])
+    except (ValueError, TypeError):
+        return None
+    entries = [(i, n[1], n[2], n[3], n[4], n[5]) for i, n in zip(node_ids, nodes, strict=True)]
+    defines, others = _encode_ids(entries)
+    return Prepared(
+        node_ids.tobytes(),
+        roles,
+        edge_ids.tobytes(),
+        ids_of([e[2] for e in edges]).tobytes(),
+        ids_of([e[3] for e in edges]).tobytes(),
+        _encode_nodes(entries),
+        defines,
+        others,
+    )
+
+
 _NODE_TEXT = itemgetter(3, 4)  # kind, name: what a file's record keeps as text
 _FIRST = itemgetter(0)
 _NO_IDS: frozenset[int] = frozenset()
@@ -373,6 +441,16 @@ _COUNT_NODES = (
     " ON CONFLICT DO UPDATE SET refs = refs + excluded.refs"
 )
 _COUNT_UP = "UPDATE graph_edge_refs SET refs = refs + ? WHERE id = ?"
+# A node row ranking first so far: written, unless the shown one still ranks before it.
+_UPSERT_NODE = (
+    "INSERT INTO graph_nodes VALUES (?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET"
+    " kind = excluded.kind, name = excluded.name, props = excluded.props,"
+    " best_role = excluded.best_role, best_path = excluded.best_path"
+    " WHERE (excluded.best_role, excluded.best_path)"
+    " <= (graph_nodes.best_role, graph_nodes.best_path)"
+)
+_INSERT_EDGE = "INSERT INTO graph_edges VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
+_REFS_UP = "INSERT INTO graph_edge_refs VALUES (?, 1) ON CONFLICT DO UPDATE SET refs = refs + 1"
 _KNOWN_MAX = 200_000  # ids remembered by _best / _edges_known / _ids (~30 MB at most)
 
 
@@ -404,13 +482,48 @@ class _Group:
 
 
 class _Staged:
-    """What a group wrote for one file, until its ``finish_file``."""
+    """What a group wrote for one file, until its ``finish_file``.
 
-    __slots__ = ("edges", "nodes")
+    A file written whole by ``write_files`` is staged as its prepared ids and rows
+    (``nodes`` builds the entries when something asks) with its record encoded by the
+    parse worker (``record``, ``edge_blob``): valid while nothing else touched the
+    part, so any use of ``nodes`` or ``edges`` (which may change them) drops them."""
+
+    __slots__ = ("_edges", "_lazy", "_nodes", "edge_blob", "record")
 
     def __init__(self) -> None:
-        self.nodes: dict[int, _NodeEntry] = {}
-        self.edges: dict[int, None] = {}  # ids, in order: the file's new record
+        self._nodes: dict[int, _NodeEntry] = {}
+        self._lazy: tuple[array[int], list[Any]] | None = None
+        self._edges: dict[int, None] = {}  # ids, in order: the file's new record
+        self.record: tuple[str, bytes, bytes] | None = None  # see Prepared
+        self.edge_blob: bytes | None = None
+
+    @classmethod
+    def prepared(cls, ids: array[int], rows: list[Any], prep: Prepared) -> _Staged:
+        part = cls()
+        part._lazy = (ids, rows)
+        part.record = (prep.record, prep.defines, prep.others)
+        return part
+
+    @property
+    def nodes(self) -> dict[int, _NodeEntry]:
+        self.record = None
+        if self._lazy is not None:
+            ids, rows = self._lazy
+            self._lazy = None
+            self._nodes.update(
+                (i, (i, n[1], n[2], n[3], n[4], n[5])) for i, n in zip(ids, rows, strict=True)
+            )
+        return self._nodes
+
+    @property
+    def edges(self) -> dict[int, None]:
+        self.edge_blob = None
+        return self._edges
+
+    def empty(self) -> bool:
+        lazy = self._lazy is not None and len(self._lazy[0]) > 0
+        return not (self._nodes or lazy or self._edges)
 
 
 class SqliteGraphStore:
@@ -513,14 +626,7 @@ class SqliteGraphStore:
                         ranked.append((i, key, kind, name, text, role, path))
                 if not self._in_group:
                     self.conn.executemany(_COUNT_NODES, sorted(Counter(counted).items()))
-                self.conn.executemany(
-                    "INSERT INTO graph_nodes VALUES (?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET"
-                    " kind = excluded.kind, name = excluded.name, props = excluded.props,"
-                    " best_role = excluded.best_role, best_path = excluded.best_path"
-                    " WHERE (excluded.best_role, excluded.best_path)"
-                    " <= (graph_nodes.best_role, graph_nodes.best_path)",
-                    ranked,
-                )
+                self.conn.executemany(_UPSERT_NODE, ranked)
         except apsw.Error as exc:
             self._forget_ids(created)
             raise _translate(exc, "write_nodes") from exc
@@ -528,14 +634,7 @@ class SqliteGraphStore:
             self._forget_ids(created)
             raise
         self._stage_nodes(files, entries)
-        if self._in_group:  # written with the batch's savepoint: now due
-            self._node_counts.update(counted)
-        if len(best) > _KNOWN_MAX:
-            best.clear()
-        for i, _k, _kind, _name, _props, role, path in ranked:
-            b = best.get(i)
-            if b is None or (role, path) < b:  # the node's best is now at most this
-                best[i] = (role, path)
+        self._remember(counted, ranked, [], [])
 
     def _stage_nodes(self, files: list[tuple[str, int]], entries: list[_NodeEntry]) -> None:
         staged = self._staged
@@ -577,26 +676,15 @@ class SqliteGraphStore:
                 counted, fresh, kept = self._sort_edges(rows, ends, present, created)
                 if not self._in_group:
                     self.conn.executemany(_COUNT_UP, [(1, i) for i in counted])
-                self.conn.executemany(
-                    "INSERT INTO graph_edges VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING", fresh
-                )
-                self.conn.executemany(
-                    "INSERT INTO graph_edge_refs VALUES (?, 1)"
-                    " ON CONFLICT DO UPDATE SET refs = refs + 1",
-                    [(e[0],) for e in fresh],
-                )
+                self.conn.executemany(_INSERT_EDGE, fresh)
+                self.conn.executemany(_REFS_UP, [(e[0],) for e in fresh])
         except apsw.Error as exc:
             self._forget_ids(created)
             raise _translate(exc, "write_edges") from exc
         except BaseException:
             self._forget_ids(created)
             raise
-        known = self._edges_known
-        if len(known) > _KNOWN_MAX:
-            known.clear()
-        known.update(map(_FIRST, fresh))
-        if self._in_group:  # written with the batch's savepoint: now due
-            self._counts.update(counted)
+        self._remember([], [], counted, fresh)
         staged = self._staged
         for path, mine in kept:
             part = staged.get(path)
@@ -643,6 +731,163 @@ class SqliteGraphStore:
             else:
                 fresh.append((i, key, type_, src, dst, _dumps(props), s, d))
         return counted, fresh, kept
+
+    prepare_rows = staticmethod(prepare_rows)
+
+    def write_files(self, files: Sequence[FileBatch]) -> None:
+        """Every file's node rows, then every edge row, in one savepoint: what
+        ``write_nodes`` and ``write_edges`` of the same rows do (``FileWrites``), from
+        the ids and records the parse workers prepared, so that a row costs a few set
+        and array operations here instead of a tuple, hashes and probes. Files must
+        be distinct and prepared; on any failure nothing is written or remembered."""
+        preps: list[Prepared] = []
+        for f in files:
+            if not isinstance(f.prep, Prepared):
+                raise StoreError(f"{f.path}: rows not prepared for write_files")
+            preps.append(f.prep)
+        if len({f.path for f in files}) != len(files):
+            raise StoreError("write_files takes each file once")
+        created: list[str] = []
+        try:
+            with self.conn:
+                node_ids, counted, ranked = self._rank_prepared(files, preps, created)
+                if not self._in_group:
+                    self.conn.executemany(_COUNT_NODES, sorted(Counter(counted).items()))
+                self.conn.executemany(_UPSERT_NODE, ranked)
+                written = self._written.union(*node_ids)
+                edges = [
+                    (_decode_ids(p.edge_ids), _decode_ids(p.src_ids), _decode_ids(p.dst_ids))
+                    for p in preps
+                ]
+                elsewhere = {i for _e, src, dst in edges for i in chain(src, dst)} - written
+                present = written | self._present(elsewhere) if elsewhere else written
+                counted_edges, fresh, kept = self._sort_prepared(files, edges, present, created)
+                if not self._in_group:
+                    self.conn.executemany(_COUNT_UP, [(1, i) for i in counted_edges])
+                self.conn.executemany(_INSERT_EDGE, fresh)
+                self.conn.executemany(_REFS_UP, [(e[0],) for e in fresh])
+        except apsw.Error as exc:
+            self._forget_ids(created)
+            raise _translate(exc, "write_files") from exc
+        except BaseException:
+            self._forget_ids(created)
+            raise
+        self._written = written
+        self._remember(counted, ranked, counted_edges, fresh)
+        self._stage_prepared(files, preps, node_ids, kept)
+
+    def _rank_prepared(
+        self, files: Sequence[FileBatch], preps: list[Prepared], created: list[str]
+    ) -> tuple[list[array[int]], list[int], list[tuple[int, str, str, str, str, int, str]]]:
+        """Per file its node ids; the entities whose count goes up (a file counts
+        those its committed record and this group's writes do not hold); the rows to
+        write to ``graph_nodes`` (ranking before what is known of the shown one)."""
+        staged, best = self._staged, self._best
+        node_ids: list[array[int]] = []
+        counted: list[int] = []
+        ranked: list[tuple[int, str, str, str, str, int, str]] = []
+        for f, prep in zip(files, preps, strict=True):
+            path = f.path
+            ids = _decode_ids(prep.node_ids)
+            node_ids.append(ids)
+            old = self._old_nodes_of(path, created)
+            part = staged.get(path)
+            if part is None and not old:
+                counted += ids
+            else:
+                held = part.nodes if part is not None else _NO_IDS
+                counted += [i for i in ids if i not in old and i not in held]
+            roles, rows = prep.roles, f.nodes
+            for k, b in enumerate(map(best.get, ids)):
+                if b is None or (roles[k], path) <= b:
+                    n = rows[k]
+                    ranked.append((ids[k], n[0], n[1], n[2], n[5], n[3], path))
+        return node_ids, counted, ranked
+
+    def _stage_prepared(
+        self,
+        files: Sequence[FileBatch],
+        preps: list[Prepared],
+        node_ids: list[array[int]],
+        kept: list[tuple[str, Sequence[int], bool]],
+    ) -> None:
+        """What ``write_files`` wrote, staged for each file's finish: a file new to
+        the group as its prepared ids, rows and records."""
+        staged = self._staged
+        for f, prep, ids, (path, mine, whole) in zip(files, preps, node_ids, kept, strict=True):
+            part = staged.get(path)
+            if part is None:
+                part = staged[path] = _Staged.prepared(ids, list(f.nodes), prep)
+                part._edges = dict.fromkeys(mine)
+                part.edge_blob = prep.edge_ids if whole else None
+                continue
+            part.nodes.update(
+                (i, (i, n[1], n[2], n[3], n[4], n[5])) for i, n in zip(ids, f.nodes, strict=True)
+            )
+            part.edges.update(dict.fromkeys(mine))
+
+    def _sort_prepared(
+        self,
+        files: Sequence[FileBatch],
+        edges: list[tuple[array[int], array[int], array[int]]],
+        present: set[int],
+        created: list[str],
+    ) -> tuple[list[int], list[_EdgeInsert], list[tuple[str, Sequence[int], bool]]]:
+        """``_sort_edges`` for prepared files: relations whose count goes up, those
+        to create, and per file the ids it now holds (``whole``: all its relations)."""
+        staged, known = self._staged, self._edges_known
+        counted: list[int] = []
+        fresh: list[_EdgeInsert] = []
+        kept: list[tuple[str, Sequence[int], bool]] = []
+        for f, (ids, src, dst) in zip(files, edges, strict=True):
+            path = f.path
+            whole = present.issuperset(src) and present.issuperset(dst)
+            mine: Sequence[int] = ids
+            if not whole:
+                ends = zip(ids, src, dst, strict=True)
+                mine = [i for i, s, d in ends if s in present and d in present]
+            kept.append((path, mine, whole))
+            old = self._old_edges_of(path, created)
+            part = staged.get(path)
+            held = part._edges if part is not None else _NO_IDS
+            new = mine
+            if old or held:
+                new = [i for i in mine if i not in old and i not in held]
+            unknown = set(new).difference(known)
+            if not unknown:
+                counted += new
+                continue
+            counted += [i for i in new if i not in unknown]
+            rows = f.edges
+            for k, i in enumerate(ids):
+                if i in unknown and (whole or (src[k] in present and dst[k] in present)):
+                    e = rows[k]
+                    fresh.append((i, e[0], e[1], e[2], e[3], e[4], src[k], dst[k]))
+        return counted, fresh, kept
+
+    def _remember(
+        self,
+        counted_nodes: list[int],
+        ranked: list[tuple[int, str, str, str, str, int, str]],
+        counted_edges: list[int],
+        fresh: list[_EdgeInsert],
+    ) -> None:
+        """After a write: the group's count increments (applied at its next finish),
+        and what is now known of the nodes' best contributions and of the edges."""
+        best = self._best
+        if self._in_group:  # written with the batch's savepoint: now due
+            self._node_counts.update(counted_nodes)
+            self._counts.update(counted_edges)
+        if len(best) > _KNOWN_MAX:
+            best.clear()
+        for i, _k, _kind, _name, _props, role, path in ranked:
+            b = best.get(i)
+            if b is None or (role, path) < b:  # the node's best is now at most this
+                best[i] = (role, path)
+        known = self._edges_known
+        if len(known) > _KNOWN_MAX:
+            known.clear()
+        known.update(map(_FIRST, fresh))
 
     def _old_edges_of(self, path: str, created: list[str]) -> set[int]:
         """The relations ``path``'s committed record holds (its file record is made
@@ -756,12 +1001,16 @@ class SqliteGraphStore:
             "SELECT id, nodes, edges FROM graph_files WHERE path = ?", (path,)
         ).fetchone()
         if row is None:
-            if gen is None or not (staged.nodes or staged.edges):
+            if gen is None or staged.empty():
                 return
             raise StoreError(f"{path}: contributions staged but no file record")
         fid = int(row[0])
         old_nodes = _decode_nodes(row[1])
-        new_nodes, new_edges = staged.nodes, staged.edges
+        # A file the store held nothing of drops nothing: the record its parse worker
+        # encoded (``write_files``) is the one to keep.
+        record = staged.record if not old_nodes else None
+        new_nodes = staged.nodes if record is None else {}
+        new_edges = staged._edges
         stale_edges = [(i,) for i in _decode_edges(row[2]) if i not in new_edges]
         if stale_edges:  # this file no longer contributes them: count down, drop at 0
             self._edges_known.difference_update(i for (i,) in stale_edges)
@@ -772,21 +1021,30 @@ class SqliteGraphStore:
                 stale_edges,
             )
             c.executemany("DELETE FROM graph_edge_refs WHERE id = ? AND refs <= 0", stale_edges)
-        for i in self._drop_nodes(path, old_nodes, new_nodes):
-            new_edges.pop(i, None)
+        detached = self._drop_nodes(path, old_nodes, new_nodes) if old_nodes else set()
+        if detached:
+            new_edges = staged.edges
+            for i in detached:
+                new_edges.pop(i, None)
         if gen is None:
             c.execute("DELETE FROM graph_files WHERE id = ?", (fid,))
             c.execute("DELETE FROM graph_file_nodes WHERE file = ?", (fid,))
             self._file_ids.pop(path, None)
         else:
+            if record is None:
+                text = _encode_nodes(new_nodes.values())
+                listed = _encode_ids(new_nodes.values()) if new_nodes else None
+            else:
+                text, *ids = record
+                listed = (ids[0], ids[1]) if text else None
+            blob = staged.edge_blob if staged.edge_blob is not None else _encode_edges(new_edges)
             c.execute(
                 "UPDATE graph_files SET gen = ?, nodes = ?, edges = ? WHERE id = ?",
-                (gen, _encode_nodes(new_nodes.values()), _encode_edges(new_edges), fid),
+                (gen, text, blob, fid),
             )
-            if new_nodes:
+            if listed is not None:
                 c.execute(
-                    "INSERT OR REPLACE INTO graph_file_nodes VALUES (?, ?, ?)",
-                    (fid, *_encode_ids(new_nodes.values())),
+                    "INSERT OR REPLACE INTO graph_file_nodes VALUES (?, ?, ?)", (fid, *listed)
                 )
             elif old_nodes:
                 c.execute("DELETE FROM graph_file_nodes WHERE file = ?", (fid,))

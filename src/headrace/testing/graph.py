@@ -6,10 +6,13 @@
   ``StoreError``, the way a server refuses a constraint violation;
 - fail the first ``transient`` write calls with ``TransientError``;
 - kill its own process with SIGKILL at write call number ``crash_at`` (1-based,
-  counting ``write_nodes``, ``write_edges`` and ``finish_file``), before the store
-  sees that call: a crash in the middle of a graph write.
+  counting ``write_nodes``, ``write_edges``, ``write_files`` and ``finish_file``),
+  before the store sees that call: a crash in the middle of a graph write.
 
-``calls`` counts write calls, faults included.
+``calls`` counts write calls, faults included. With ``whole_files`` the wrapper
+offers the wrapped store's ``FileWrites`` (``write_files`` with the same faults, a
+poisoned row refusing the whole call), else only the row writes: an ingest then
+writes rows, as it does through a store without whole-file writes.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from headrace.errors import StoreError, TransientError
-from headrace.sinks.graph_base import EdgeRow, GraphStore, NodeRow
+from headrace.sinks.graph_base import EdgeRow, FileBatch, FileWrites, GraphStore, NodeRow
 
 
 class FaultyGraphStore:
@@ -34,8 +37,10 @@ class FaultyGraphStore:
         poison: Callable[[NodeRow | EdgeRow], bool] | None = None,
         transient: int = 0,
         crash_at: int | None = None,
+        whole_files: bool = False,
     ) -> None:
         self.inner = store
+        self.whole_files = whole_files
         self.identity = store.identity
         self.poison = poison
         self.transient = transient
@@ -62,6 +67,13 @@ class FaultyGraphStore:
         self._step(rows)
         self.inner.write_edges(rows)
 
+    def _write_files(self, files: Sequence[FileBatch]) -> None:
+        rows: list[NodeRow | EdgeRow] = [NodeRow(f.path, f.gen, *n) for f in files for n in f.nodes]
+        rows += [EdgeRow(f.path, f.gen, *e) for f in files for e in f.edges]
+        self._step(rows)
+        inner: Any = self.inner
+        inner.write_files(files)
+
     def finish_file(
         self, path: str, gen: str | None, node_keys: Sequence[str], edge_keys: Sequence[str]
     ) -> None:
@@ -75,5 +87,11 @@ class FaultyGraphStore:
         self.inner.close()
 
     def __getattr__(self, name: str) -> Any:
-        # Queries (find, edges, path, dump, ...) go straight to the wrapped store.
+        # Queries (find, edges, path, dump, ...) go straight to the wrapped store;
+        # whole-file writes only when asked for (see the module docstring).
+        if name in ("write_files", "prepare_rows"):
+            if not self.whole_files or not isinstance(self.inner, FileWrites):
+                raise AttributeError(name)
+            if name == "write_files":
+                return self._write_files
         return getattr(self.inner, name)

@@ -1,0 +1,161 @@
+"""Embedded graph store: ``write_files`` (a group's files in one call, from the rows
+the parse workers prepared) leaves exactly the store that ``write_nodes`` and
+``write_edges`` of the same rows leave, and refuses, having written nothing, what
+only the row writes can isolate."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import apsw
+import pytest
+from tests.unit.sinks.test_graph_node_counts import KEY, _state
+
+from headrace.errors import StoreError
+from headrace.sinks.graph_base import EdgeRow, FileWrites, NodeRow
+from headrace.sinks.graph_sqlite import Prepared, SqliteGraphStore, prepare_rows
+
+
+@dataclass
+class Batch:
+    """A ``FileBatch``: one file's rows as the graph ingest holds them."""
+
+    path: str
+    gen: str
+    nodes: list[list[Any]]
+    edges: list[list[Any]]
+    prep: Any = None
+
+
+def _batch(path: str, gen: str, nodes: list[list[Any]], edges: list[list[Any]]) -> Batch:
+    return Batch(path, gen, nodes, edges, prepare_rows(nodes, edges))
+
+
+def _by_rows(store: SqliteGraphStore, files: list[Batch]) -> None:
+    store.write_nodes([NodeRow(f.path, f.gen, *n) for f in files for n in f.nodes])
+    store.write_edges([EdgeRow(f.path, f.gen, *e) for f in files for e in f.edges])
+
+
+def _random_files(rnd: random.Random, paths: list[str], gen: str) -> dict[str, Batch | None]:
+    """Some files' new versions (None: deleted). Their relations may end at an entity
+    another file contributes, or at one nobody does (such an edge is not written)."""
+    keys = [f"{KEY}{k}" for k in range(7)]
+    out: dict[str, Batch | None] = {}
+    for path in rnd.sample(paths, rnd.randint(1, 4)):
+        if rnd.random() < 0.12:
+            out[path] = None
+            continue
+        mine = rnd.sample(keys, rnd.randint(0, 5))
+        nodes = [
+            [
+                k,
+                "table",
+                k[-2:],
+                rnd.choice([0, 0, 1]),
+                rnd.randint(1, 3),
+                f'{{"v":{rnd.randint(0, 3)}}}',
+            ]
+            for k in mine
+        ]
+        ends = mine + rnd.sample(keys, 2)
+        pairs = {tuple(rnd.sample(ends, 2)) for _ in range(4)} if mine else set()
+        edges = [[f"{a}|R|{b}", "R", a, b, "{}"] for a, b in sorted(pairs)]
+        out[path] = _batch(path, gen, nodes, edges)
+    return out
+
+
+def _history(seed: int) -> None:
+    """Random groups (edits, deletions, renames' overlaps, groups that roll back)
+    through both write paths; after each group the two stores are equal."""
+    rnd = random.Random(seed)
+    whole = SqliteGraphStore(apsw.Connection(":memory:"))
+    rows = SqliteGraphStore(apsw.Connection(":memory:"))
+    paths = ["a.sql", "b.sql", "ab.sql", "c.sql", "b0.sql"]
+    for step in range(16):
+        versions = _random_files(rnd, paths, f"g{step}")
+        files = [v for v in versions.values() if v is not None]
+        finishes = list(versions.items())
+        rnd.shuffle(finishes)
+        fail = rnd.random() < 0.15
+        for store in (whole, rows):
+            try:
+                with store.group():
+                    if store is whole:
+                        store.write_files(files)
+                    else:
+                        _by_rows(store, files)
+                    for path, v in finishes:
+                        store.finish_file(path, v.gen if v else None, [], [])
+                    if fail:
+                        raise RuntimeError("rolled back")
+            except RuntimeError:
+                pass
+        assert _state(whole) == _state(rows), (seed, step)
+
+
+def test_whole_file_writes_equal_row_writes_over_random_histories() -> None:
+    for seed in range(60):
+        _history(seed)
+
+
+def test_a_file_written_whole_keeps_the_record_its_worker_encoded() -> None:
+    """Its record (nodes and relations, what a later change of the file drops) is
+    the prepared one, byte for byte, and decodes to its rows."""
+    store = SqliteGraphStore(apsw.Connection(":memory:"))
+    nodes = [[f"{KEY}{k}", "table", f"t{k}", k % 2, k, f'{{"v":{k}}}'] for k in range(3)]
+    edges = [[f"{KEY}0|R|{KEY}1", "R", f"{KEY}0", f"{KEY}1", "{}"]]
+    batch = _batch("a.sql", "1", nodes, edges)
+    assert isinstance(batch.prep, Prepared)
+    with store.group():
+        store.write_files([batch])
+        store.finish_file("a.sql", "1", [], [])
+    text, blob = store.conn.execute("SELECT nodes, edges FROM graph_files").fetchone()
+    assert text == batch.prep.record
+    assert blob == batch.prep.edge_ids
+    held = sorted((r[1], r[5], r[6], r[7], r[8]) for r in store.contributions() if r[0] == "n")
+    assert held == [(f"{KEY}{k}", f"t{k}", k % 2, k, f'{{"v":{k}}}') for k in range(3)]
+
+
+def test_rows_that_only_row_writes_can_isolate_are_not_prepared() -> None:
+    bad = [[f"{KEY}0", "table", "t\x1f0", 0, 1, "{}"]]
+    assert prepare_rows(bad, []) is None
+    twice = [[f"{KEY}0", "table", "t0", 0, 1, "{}"], [f"{KEY}0", "table", "t0", 0, 2, "{}"]]
+    assert prepare_rows(twice, []) is None
+    assert prepare_rows([[f"{KEY}0", "table", "t0", 0, 1, {"v": 1}]], []) is None
+    store = SqliteGraphStore(apsw.Connection(":memory:"))
+    assert isinstance(store, FileWrites)
+    with pytest.raises(StoreError, match="not prepared"):
+        store.write_files([Batch("a.sql", "1", bad, [])])
+    good = _batch("a.sql", "1", [[f"{KEY}0", "table", "t0", 0, 1, "{}"]], [])
+    with pytest.raises(StoreError, match="once"):
+        store.write_files([good, good])
+    assert store.conn.execute("SELECT count(*) FROM graph_nodes").fetchone() == (0,)
+
+
+def test_a_refused_whole_write_leaves_nothing_behind() -> None:
+    """A failure inside ``write_files`` rolls its savepoint back and forgets what it
+    staged: the same files written by rows afterwards give the store of a fresh
+    row-written one."""
+    store = SqliteGraphStore(apsw.Connection(":memory:"))
+    fresh = SqliteGraphStore(apsw.Connection(":memory:"))
+    nodes = [[f"{KEY}{k}", "table", f"t{k}", 0, 1, "{}"] for k in range(3)]
+    edges = [[f"{KEY}0|R|{KEY}1", "R", f"{KEY}0", f"{KEY}1", "{}"]]
+    files = [_batch("a.sql", "1", nodes, edges), _batch("b.sql", "1", nodes[:1], [])]
+    store.conn.execute(
+        "CREATE TEMP TRIGGER refuse BEFORE INSERT ON graph_edges"
+        " BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
+    with store.group():
+        with pytest.raises(StoreError, match="refused"):
+            store.write_files(files)
+        store.conn.execute("DROP TRIGGER refuse")
+        _by_rows(store, files)
+        for f in files:
+            store.finish_file(f.path, f.gen, [], [])
+    with fresh.group():
+        _by_rows(fresh, files)
+        for f in files:
+            fresh.finish_file(f.path, f.gen, [], [])
+    assert _state(store) == _state(fresh)
