@@ -39,6 +39,7 @@ import orjson
 import zstandard
 from blake3 import blake3
 
+from headrace.compression import zstd_codec
 from headrace.errors import InputError, UnreadableFileError
 from headrace.graph.build import BUILDER_VERSION, PROPS_TEXT, build_fragment
 from headrace.graph.model import Edge, Fragment, Node
@@ -50,26 +51,7 @@ from headrace.records import FileRef, ParseIssue
 WORKER_GC_THRESHOLD = 10_000  # a parse worker's generation-0 threshold (default 700)
 # The fragment cache value's layout (2: counts line first; 3: properties as the
 # stores' JSON text, see ``rows_json``; 4: the rows zlib-compressed; 5: zstd).
-FRAGMENT_FORMAT = "5"
-# zstd level 1 over the 1,000-file benchmark's fragments (54.0 MB of rows): 6.25 MB in
-# 0.059 CPU s, decompressed in 0.056 s; zlib level 1: 6.76 MB in 0.139 s, 0.103 s; lz4:
-# 9.9 MB in 0.028 s. The single writer stores an eighth of the bytes, and lookups walk
-# a smaller file.
-FRAGMENT_ZSTD_LEVEL = 1
-_CODECS: dict[int, tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]] = {}
-
-
-def _codec() -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
-    """This process's zstd contexts (reused: half the cost of one per call; keyed by
-    pid, since a forked worker must not share its parent's)."""
-    pid = os.getpid()
-    codec = _CODECS.get(pid)
-    if codec is None:
-        codec = _CODECS[pid] = (
-            zstandard.ZstdCompressor(level=FRAGMENT_ZSTD_LEVEL),
-            zstandard.ZstdDecompressor(),
-        )
-    return codec
+FRAGMENT_FORMAT = "5"  # zstd: see headrace.compression
 
 
 # Statement counters of one file, in GraphRunStats' names.
@@ -85,6 +67,11 @@ PARSED_COUNT = COUNTERS.index("parsed_statements")
 
 
 def rows_json(fragment: Fragment) -> bytes:
+    """``fragment_rows`` encoded: what a file's fragment travels and rests as."""
+    return orjson.dumps(fragment_rows(fragment))
+
+
+def fragment_rows(fragment: Fragment) -> list[Any]:
     """A fragment as the writer takes it: nodes ``[key, kind, name, role, line,
     props]`` and edges ``[key, type, src, dst, props]`` with ``props`` already the
     stores' text (``props_json``), then issues and stats. Encoded where the file is
@@ -96,7 +83,7 @@ def rows_json(fragment: Fragment) -> bytes:
     # hold their dictionary, so an id found there with that dictionary is it). One
     # helper for nodes and edges: inlining it twice saved 0.015-0.035 CPU s per 1,000
     # benchmark files, in the worker, which a cold run leaves ~0.4 s idle.
-    dumps, sort, texts = orjson.dumps, orjson.OPT_SORT_KEYS, PROPS_TEXT
+    dumps, sort, texts = orjson.dumps, orjson.OPT_SORT_KEYS, PROPS_TEXT  # (a local each)
 
     def text(props: Any) -> str:
         if not props:
@@ -106,29 +93,18 @@ def rows_json(fragment: Fragment) -> bytes:
             return known[1]
         return dumps(props, option=sort).decode()
 
-    return dumps(
+    return [
         [
-            [
-                [key, kind, name, role, line, text(props)]
-                for key, kind, name, role, line, props in fragment.nodes.values()
-            ],
-            [
-                [key, type_, src, dst, text(props)]
-                for key, type_, src, dst, props in fragment.edges.values()
-            ],
-            [[i.message, i.line, i.offset, i.error_type] for i in fragment.issues],
-            fragment.stats,
-        ]
-    )
-
-
-def _prepare(ctx: ParseContext, rows: bytes) -> Any:
-    """The store's preparation of a fragment's rows (``FileWrites.prepare_rows``),
-    made here: in a parse worker, not in the single writer."""
-    if ctx.prepare is None:
-        return None
-    nodes, edges, *_rest = orjson.loads(rows)
-    return ctx.prepare(nodes, edges)
+            [key, kind, name, role, line, text(props)]
+            for key, kind, name, role, line, props in fragment.nodes.values()
+        ],
+        [
+            [key, type_, src, dst, text(props)]
+            for key, type_, src, dst, props in fragment.edges.values()
+        ],
+        [[i.message, i.line, i.offset, i.error_type] for i in fragment.issues],
+        fragment.stats,
+    ]
 
 
 @dataclass(slots=True)
@@ -203,7 +179,7 @@ class ParseContext:
     cache: ParseCache | None = None
     parsers: dict[str, ScriptParser] = field(default_factory=dict)
     # the store's pure FileWrites.prepare_rows (None: the store writes rows only)
-    prepare: Callable[[list[Any], list[Any]], Any] | None = None
+    prepare: Callable[[Sequence[Sequence[Any]], Sequence[Sequence[Any]], bytes], Any] | None = None
 
 
 def parse_file(ctx: ParseContext, ref: FileRef) -> Parsed | Unreadable:
@@ -227,12 +203,17 @@ def parse_file(ctx: ParseContext, ref: FileRef) -> Parsed | Unreadable:
     cache = ctx.cache
     hit = cache.get(frag_parser, full) if cache is not None else None
     counts: dict[str, int] = {}
-    rows = b""
+    rows = packed = b""
+    prep = None
     if hit is not None:
         try:
             cut = hit.index(b"\n")
             counts = orjson.loads(memoryview(hit)[:cut])
-            rows = _codec()[1].decompress(memoryview(hit)[cut + 1 :])
+            packed = hit[cut + 1 :]
+            rows = zstd_codec()[1].decompress(packed)
+            if ctx.prepare is not None:
+                nodes, edges, *_rest = orjson.loads(rows)
+                prep = ctx.prepare(nodes, edges, packed)
         except (ValueError, TypeError, zstandard.ZstdError):  # damaged (orjson: ValueError)
             hit = None  # is a miss: the cache only saves time
     if hit is not None:
@@ -253,8 +234,13 @@ def parse_file(ctx: ParseContext, ref: FileRef) -> Parsed | Unreadable:
         if cached:  # nothing was parsed in this run
             reused, parsed = reused + parsed, 0
         row = (int(cached), reused, parsed)
-        rows = rows_json(fragment)
-        value = orjson.dumps(counts) + b"\n" + _codec()[0].compress(rows)
+        lists = fragment_rows(fragment)
+        rows = orjson.dumps(lists)
+        packed = zstd_codec()[0].compress(rows)
+        value = orjson.dumps(counts) + b"\n" + packed
+        # The store's preparation (FileWrites.prepare_rows) is made here, in a parse
+        # worker, not in the single writer; its record is the compressed rows.
+        prep = ctx.prepare(lists[0], lists[1], packed) if ctx.prepare is not None else None
     return Parsed(
         ref,
         digest,
@@ -266,7 +252,7 @@ def parse_file(ctx: ParseContext, ref: FileRef) -> Parsed | Unreadable:
         (*row, counts.get("statements", 0), counts.get("data", 0), counts.get("failed", 0)),
         value,
         rows,
-        _prepare(ctx, rows),
+        prep,
     )
 
 
@@ -338,9 +324,7 @@ class ParsePool:
         cache_path = str(ctx.cache.path) if ctx.cache is not None else None
         if ctx.cache is not None:
             ctx.cache.flush()  # what this process buffered becomes visible to workers
-        worker_ctx = ParseContext(
-            ctx.dialect, ctx.database, ctx.signature_tag, prepare=ctx.prepare
-        )
+        worker_ctx = ParseContext(ctx.dialect, ctx.database, ctx.signature_tag, prepare=ctx.prepare)
         self._pool = ProcessPoolExecutor(
             workers,
             mp_context=multiprocessing.get_context("fork"),

@@ -145,14 +145,16 @@ class FileBatch(Protocol):
 @runtime_checkable
 class FileWrites(Protocol):
     """A store that also takes a whole group of files in one call (the embedded
-    store). ``prepare_rows`` is pure (it runs in the parse workers) and returns
-    None for rows it cannot prepare; ``write_files(files)`` does what
-    ``write_nodes`` of every file's node rows and then ``write_edges`` of every
-    edge row would, in one savepoint, or raises ``StoreError`` having written
-    nothing (the ingest then writes the rows in batches, which isolate a bad row)."""
+    store). ``prepare_rows(nodes, edges, packed)`` is pure (it runs in the parse
+    workers; ``packed``: zstd of the JSON of ``[nodes, edges, ...]``, as the parse
+    cache holds a fragment) and returns None for rows it cannot prepare;
+    ``write_files(files)`` does what ``write_nodes`` of every file's node rows and
+    then ``write_edges`` of every edge row would, in one savepoint, or raises
+    ``StoreError`` having written nothing (the ingest then writes the rows in
+    batches, which isolate a bad row)."""
 
     def prepare_rows(
-        self, nodes: Sequence[Sequence[Any]], edges: Sequence[Sequence[Any]]
+        self, nodes: Sequence[Sequence[Any]], edges: Sequence[Sequence[Any]], packed: bytes
     ) -> Any: ...
 
     def write_files(self, files: Sequence[FileBatch]) -> None: ...

@@ -40,7 +40,9 @@ from operator import itemgetter
 from typing import Any, NamedTuple
 
 import apsw
+import orjson
 
+from headrace.compression import zstd_codec
 from headrace.errors import StoreError, TransientError
 from headrace.sinks.graph_base import (
     DEFINES,
@@ -312,12 +314,25 @@ def _encode_nodes(entries: Iterable[_NodeEntry]) -> str:
     )
 
 
-def _decode_nodes(text: str) -> dict[int, _NodeEntry]:
+def _decode_nodes(record: str | bytes) -> dict[int, _NodeEntry]:
+    """A file's record: text (row writes, and stores of earlier versions) or its
+    rows as the parse worker packed them (``Prepared.record``: zstd JSON, node rows
+    first, keyed by key)."""
     out: dict[int, _NodeEntry] = {}
-    if text:
-        for record in text.split(_RS):
-            i, kind, name, role, line, props = record.split(_FS, 5)
-            out[int(i)] = (int(i), kind, name, int(role), int(line), props)
+    if isinstance(record, bytes):
+        if record:
+            memo = _PREPARED_IDS
+            for key, kind, name, role, line, props in orjson.loads(
+                zstd_codec()[1].decompress(record)
+            )[0]:
+                i = memo.get(key)
+                if i is None:
+                    i = memo[key] = key_id(key)
+                out[i] = (i, kind, name, role, line, props)
+    elif record:
+        for entry in record.split(_RS):
+            i_text, kind, name, role, line, props = entry.split(_FS, 5)
+            out[int(i_text)] = (int(i_text), kind, name, int(role), int(line), props)
     return out
 
 
@@ -349,16 +364,18 @@ def _decode_ids(data: bytes) -> array[int]:
 class Prepared(NamedTuple):
     """A file's rows made ready for ``write_files`` where the file was parsed (a
     parse worker: ``prepare_rows`` is pure). Ids as ``array('q')`` bytes, aligned
-    with the rows; ``roles`` one byte per node row; ``record``, ``defines`` and
-    ``others`` the file's ``graph_files.nodes`` text and ``graph_file_nodes`` row as
-    ``finish_file`` writes them when the store took every row."""
+    with the rows; ``roles`` one byte per node row; ``record`` the file's
+    ``graph_files.nodes`` (its rows as zstd-compressed JSON, the bytes the parse
+    cache holds: nothing to encode), ``defines`` and ``others`` its
+    ``graph_file_nodes`` row, as ``finish_file`` writes them when the store took every
+    row."""
 
     node_ids: bytes
     roles: bytes
     edge_ids: bytes
     src_ids: bytes
     dst_ids: bytes
-    record: str
+    record: bytes
     defines: bytes
     others: bytes
 
@@ -366,11 +383,14 @@ class Prepared(NamedTuple):
 _PREPARED_IDS: dict[str, int] = {}  # this process's key -> id memo (keys repeat across files)
 
 
-def prepare_rows(nodes: Sequence[Sequence[Any]], edges: Sequence[Sequence[Any]]) -> Prepared | None:
+def prepare_rows(
+    nodes: Sequence[Sequence[Any]], edges: Sequence[Sequence[Any]], packed: bytes
+) -> Prepared | None:
     """``Prepared`` for a fragment's rows (``[key, kind, name, role, line, props]``
-    and ``[key, type, src, dst, props]``, props as text), or None where only the
-    row-by-row writes can take them: a separator character in a kind or name (a
-    refusal to isolate), a role outside a byte, two keys with one id."""
+    and ``[key, type, src, dst, props]``, props as text; ``packed``: zstd of the
+    JSON of ``[nodes, edges, ...]``), or None where only the row-by-row writes can
+    take them: a separator character in a kind or name (a refusal to isolate), a
+    role outside a byte, two keys with one id."""
     memo = _PREPARED_IDS
     if len(memo) > _KNOWN_MAX:
         memo.clear()
@@ -399,17 +419,18 @@ def prepare_rows(nodes: Sequence[Sequence[Any]], edges: Sequence[Sequence[Any]])
         roles = bytes([n[3] for n in nodes])
     except (ValueError, TypeError):
         return None
-    entries = [(i, n[1], n[2], n[3], n[4], n[5]) for i, n in zip(node_ids, nodes, strict=True)]
-    defines, others = _encode_ids(entries)
+    defines, others = array("q"), array("q")
+    for i, role in zip(node_ids, roles, strict=True):
+        (defines if role == DEFINES else others).append(i)
     return Prepared(
         node_ids.tobytes(),
         roles,
         edge_ids.tobytes(),
         ids_of([e[2] for e in edges]).tobytes(),
         ids_of([e[3] for e in edges]).tobytes(),
-        _encode_nodes(entries),
-        defines,
-        others,
+        packed,
+        defines.tobytes(),
+        others.tobytes(),
     )
 
 
@@ -495,7 +516,7 @@ class _Staged:
         self._nodes: dict[int, _NodeEntry] = {}
         self._lazy: tuple[array[int], list[Any]] | None = None
         self._edges: dict[int, None] = {}  # ids, in order: the file's new record
-        self.record: tuple[str, bytes, bytes] | None = None  # see Prepared
+        self.record: tuple[bytes, bytes, bytes] | None = None  # see Prepared
         self.edge_blob: bytes | None = None
 
     @classmethod
@@ -1031,12 +1052,13 @@ class SqliteGraphStore:
             c.execute("DELETE FROM graph_file_nodes WHERE file = ?", (fid,))
             self._file_ids.pop(path, None)
         else:
+            text: str | bytes
             if record is None:
                 text = _encode_nodes(new_nodes.values())
                 listed = _encode_ids(new_nodes.values()) if new_nodes else None
             else:
-                text, *ids = record
-                listed = (ids[0], ids[1]) if text else None
+                text, defines, others = record
+                listed = (defines, others) if defines or others else None
             blob = staged.edge_blob if staged.edge_blob is not None else _encode_edges(new_edges)
             c.execute(
                 "UPDATE graph_files SET gen = ?, nodes = ?, edges = ? WHERE id = ?",
@@ -1127,8 +1149,8 @@ class SqliteGraphStore:
             self._delete_nodes(gone)
 
     def _record_of(self, path: str) -> dict[int, _NodeEntry]:
-        (text,) = _one(self.conn, "SELECT nodes FROM graph_files WHERE path = ?", (path,))
-        return _decode_nodes(str(text))
+        (record,) = _one(self.conn, "SELECT nodes FROM graph_files WHERE path = ?", (path,))
+        return _decode_nodes(record)
 
     def _delete_nodes(self, ids: list[int]) -> set[int]:
         """Delete the nodes ``ids`` (nobody contributes them any more) with every

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import apsw
+import orjson
 import pytest
 from tests.unit.sinks.test_graph_node_counts import KEY, _state
 
+from headrace.compression import zstd_codec
 from headrace.errors import StoreError
 from headrace.sinks.graph_base import EdgeRow, FileWrites, NodeRow
 from headrace.sinks.graph_sqlite import Prepared, SqliteGraphStore, prepare_rows
@@ -30,7 +32,12 @@ class Batch:
 
 
 def _batch(path: str, gen: str, nodes: list[list[Any]], edges: list[list[Any]]) -> Batch:
-    return Batch(path, gen, nodes, edges, prepare_rows(nodes, edges))
+    return Batch(path, gen, nodes, edges, prepare_rows(nodes, edges, _packed(nodes, edges)))
+
+
+def _packed(nodes: list[list[Any]], edges: list[list[Any]]) -> bytes:
+    """The rows as a parse worker packs them (the parse cache's bytes)."""
+    return zstd_codec()[0].compress(orjson.dumps([nodes, edges, [], {}]))
 
 
 def _by_rows(store: SqliteGraphStore, files: list[Batch]) -> None:
@@ -120,10 +127,11 @@ def test_a_file_written_whole_keeps_the_record_its_worker_encoded() -> None:
 
 def test_rows_that_only_row_writes_can_isolate_are_not_prepared() -> None:
     bad = [[f"{KEY}0", "table", "t\x1f0", 0, 1, "{}"]]
-    assert prepare_rows(bad, []) is None
+    assert prepare_rows(bad, [], _packed(bad, [])) is None
     twice = [[f"{KEY}0", "table", "t0", 0, 1, "{}"], [f"{KEY}0", "table", "t0", 0, 2, "{}"]]
-    assert prepare_rows(twice, []) is None
-    assert prepare_rows([[f"{KEY}0", "table", "t0", 0, 1, {"v": 1}]], []) is None
+    assert prepare_rows(twice, [], _packed(twice, [])) is None
+    mapping = [[f"{KEY}0", "table", "t0", 0, 1, {"v": 1}]]
+    assert prepare_rows(mapping, [], _packed(mapping, [])) is None
     store = SqliteGraphStore(apsw.Connection(":memory:"))
     assert isinstance(store, FileWrites)
     with pytest.raises(StoreError, match="not prepared"):
