@@ -381,6 +381,7 @@ class Prepared(NamedTuple):
 
 
 _PREPARED_IDS: dict[str, int] = {}  # this process's key -> id memo (keys repeat across files)
+_FIRST, _THIRD, _FOURTH = itemgetter(0), itemgetter(2), itemgetter(3)
 
 
 def prepare_rows(
@@ -395,17 +396,18 @@ def prepare_rows(
     if len(memo) > _KNOWN_MAX:
         memo.clear()
 
-    def ids_of(keys: Iterable[str]) -> array[int]:
-        out = array("q")
-        for key in keys:
-            i = memo.get(key)
-            if i is None:
-                i = memo[key] = key_id(key)
-            out.append(i)
-        return out
+    def ids_of(keys: list[str]) -> array[int]:
+        # One C-level lookup pass, Python only for keys not seen yet (most repeat:
+        # 0.20 -> 0.05 CPU s per 1,000 cold benchmark files against a loop).
+        got: list[int | None] = list(map(memo.get, keys))
+        if None in got:
+            for k, i in enumerate(got):
+                if i is None:
+                    got[k] = memo[keys[k]] = key_id(keys[k])
+        return array("q", got)  # type: ignore[arg-type]
 
-    node_ids = ids_of([n[0] for n in nodes])
-    edge_ids = ids_of([e[0] for e in edges])
+    node_ids = ids_of(list(map(_FIRST, nodes)))
+    edge_ids = ids_of(list(map(_FIRST, edges)))
     if len(set(node_ids)) != len(node_ids) or len(set(edge_ids)) != len(edge_ids):
         return None
     if not all(isinstance(n[5], str) for n in nodes) or not all(
@@ -426,8 +428,8 @@ def prepare_rows(
         node_ids.tobytes(),
         roles,
         edge_ids.tobytes(),
-        ids_of([e[2] for e in edges]).tobytes(),
-        ids_of([e[3] for e in edges]).tobytes(),
+        ids_of(list(map(_THIRD, edges))).tobytes(),
+        ids_of(list(map(_FOURTH, edges))).tobytes(),
         packed,
         defines.tobytes(),
         others.tobytes(),
@@ -435,7 +437,6 @@ def prepare_rows(
 
 
 _NODE_TEXT = itemgetter(3, 4)  # kind, name: what a file's record keeps as text
-_FIRST = itemgetter(0)
 _NO_IDS: frozenset[int] = frozenset()
 # A graph_edges row: id, key, type, src, dst, props JSON, src id, dst id.
 _EdgeInsert = tuple[int, str, str, str, str, str, int, int]
@@ -783,10 +784,10 @@ class SqliteGraphStore:
                 elsewhere = {i for _e, src, dst in edges for i in chain(src, dst)} - written
                 present = written | self._present(elsewhere) if elsewhere else written
                 counted_edges, fresh, kept = self._sort_prepared(files, edges, present, created)
-                if not self._in_group:
-                    self.conn.executemany(_COUNT_UP, [(1, i) for i in counted_edges])
                 self.conn.executemany(_INSERT_EDGE, fresh)
                 self.conn.executemany(_REFS_UP, [(e[0],) for e in fresh])
+                if not self._in_group:  # (after the inserts: some count up what they made)
+                    self.conn.executemany(_COUNT_UP, [(1, i) for i in counted_edges])
         except apsw.Error as exc:
             self._forget_ids(created)
             raise _translate(exc, "write_files") from exc
@@ -823,7 +824,15 @@ class SqliteGraphStore:
                 if b is None or (roles[k], path) <= b:
                     n = rows[k]
                     ranked.append((ids[k], n[0], n[1], n[2], n[5], n[3], path))
-        return node_ids, counted, ranked
+        # Of the rows ranking for one entity, only the first in (role, path) can end up
+        # shown (the upsert keeps the lowest): one write per entity, in id order (the
+        # cold benchmark's 12,447 ranked rows are 6,500 entities).
+        top: dict[int, tuple[int, str, str, str, str, int, str]] = {}
+        for r in ranked:
+            t = top.get(r[0])
+            if t is None or (r[5], r[6]) < (t[5], t[6]):
+                top[r[0]] = r
+        return node_ids, counted, sorted(top.values())
 
     def _stage_prepared(
         self,
@@ -860,6 +869,7 @@ class SqliteGraphStore:
         counted: list[int] = []
         fresh: list[_EdgeInsert] = []
         kept: list[tuple[str, Sequence[int], bool]] = []
+        made: set[int] = set()  # created by an earlier file of the call: counted up
         for f, (ids, src, dst) in zip(files, edges, strict=True):
             path = f.path
             whole = present.issuperset(src) and present.issuperset(dst)
@@ -874,16 +884,18 @@ class SqliteGraphStore:
             new = mine
             if old or held:
                 new = [i for i in mine if i not in old and i not in held]
-            unknown = set(new).difference(known)
+            unknown = set(new).difference(known, made)
             if not unknown:
                 counted += new
                 continue
             counted += [i for i in new if i not in unknown]
+            made |= unknown
             rows = f.edges
             for k, i in enumerate(ids):
                 if i in unknown and (whole or (src[k] in present and dst[k] in present)):
                     e = rows[k]
                     fresh.append((i, e[0], e[1], e[2], e[3], e[4], src[k], dst[k]))
+        fresh.sort()  # (ids are unique: one insert per relation, in id order)
         return counted, fresh, kept
 
     def _remember(
