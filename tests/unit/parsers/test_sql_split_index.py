@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from headrace.parsers.sql import split
 from headrace.parsers.sql.split import SplitIndex, Statement, split_statements
 
 FIXTURES = sorted((Path(__file__).parents[2] / "fixtures" / "sql").glob("*/*.sql"))
@@ -161,3 +165,64 @@ def test_the_index_stays_within_its_bounds_and_still_cuts_alike() -> None:
                 total += entry[-1]
     assert total == index.chars
     assert sum(len(e) for t in index._tables.values() for e in t.values()) == index.entries
+
+
+def test_chains_of_statements_are_followed_where_the_text_is_theirs_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Statements cut one after the other become a chain: where the first is reused,
+    the following ones that are there again come without a scan or a lookup — up to
+    an edited one, after which the chain is taken up again; lines may have moved."""
+    lookups = [0]
+    seen = split._seen
+
+    def counted(*args: Any) -> Any:
+        lookups[0] += 1
+        return seen(*args)
+
+    monkeypatch.setattr(split, "_seen", counted)
+    base = "".join(f"CREATE TABLE t{i} (a INT, b VARCHAR(10));\n-- c {i}\n" for i in range(30))
+    edited = base.replace("t12 (a INT", "t12 (a BIGINT").replace("t25 (a", "t25 (z")
+    for learned, target in ((base, edited), (edited, base), (base, "-- x\n\n" + edited)):
+        for mysql in (False, True):
+            for conv in (_same, _encode):
+                index = warm_and_cold(conv(target), conv(learned), mysql=mysql)
+                assert index.links
+                assert index.chain_chars > 0
+                assert index.hits == 28  # every statement but the two edited ones reused
+                lookups[0] = 0
+                assert cut(split_statements(conv(target), mysql=mysql, index=index))
+                # the first statement, the two edited ones, the one after each (in the
+                # index, and its chain's), the end: not one lookup per statement
+                assert lookups[0] <= 6
+
+
+def _same(text: str) -> str | bytes:
+    return text
+
+
+def _encode(text: str) -> str | bytes:
+    return text.encode()
+
+
+def test_a_chain_stops_before_a_data_statement_after_a_separator_line() -> None:
+    """After a ``GO`` line a data statement is not reused (``_seen``), so a chain
+    through it stops there; the split is the split without the index."""
+    learned = "SELECT 1;\nSELECT 2;\nINSERT INTO t VALUES (1);\nSELECT 3;\n"
+    for target in (f"SELECT 0\nGO\n{learned}", f"SELECT 0\nGO\n{learned}GO\n{learned}"):
+        for mysql in (False, True):
+            warm_and_cold(target, learned, mysql=mysql)
+            warm_and_cold(target.encode(), learned.encode(), mysql=mysql)
+
+
+def test_chains_stay_within_the_bound_with_the_entries() -> None:
+    texts = [p.read_bytes() for p in FIXTURES]
+    index = SplitIndex(max_chars=30_000, max_entries=200)
+    for data in texts * 2:
+        cold = cut(split_statements(data))
+        assert cut(split_statements(data, index=index)) == cold
+        assert index.chars + index.chain_chars <= 30_000
+        assert index.entries + index.chain_items <= 200
+        # the chains the links hold are counted (the bound holds them too)
+        held = {id(chain): chain for _, chain, _ in index.links.values()}
+        assert sum(len(chain.text) for chain in held.values()) <= index.chain_chars
