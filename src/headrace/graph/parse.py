@@ -30,12 +30,10 @@ import multiprocessing
 import os
 import signal
 import time
-from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from itertools import accumulate
-from typing import Any, overload
+from typing import Any
 
 import orjson
 import zstandard
@@ -71,77 +69,6 @@ PARSED_COUNT = COUNTERS.index("parsed_statements")
 def rows_json(fragment: Fragment) -> bytes:
     """``fragment_rows`` encoded: what a file's fragment travels and rests as."""
     return orjson.dumps(fragment_rows(fragment))
-
-
-def indexed_json(rows: list[Any]) -> tuple[bytes, bytes]:
-    """``orjson.dumps(rows)`` of a ``fragment_rows`` list (byte for byte: orjson
-    writes no spaces) with the offsets of each node and edge row in it
-    (``RowIndex``), so that the writer decodes the few rows it needs, not all
-    (~54 KB of JSON per benchmark file; a whole decode and its freeing cost the
-    single writer ~0.3-0.5 CPU s per 1,000 files, the rows dumped one by one cost
-    the worker ~0.04 s more than one dump)."""
-    nodes, edges, issues, stats = rows
-    dumps = orjson.dumps
-    node_parts, edge_parts = list(map(dumps, nodes)), list(map(dumps, edges))
-    node_body, edge_body = b",".join(node_parts), b",".join(edge_parts)
-    data = b"".join(
-        (b"[[", node_body, b"],[", edge_body, b"],", dumps(issues), b",", dumps(stats), b"]")
-    )
-    step = (1).__add__  # each row's length plus its comma (C calls only)
-    node_starts = list(accumulate(map(step, map(len, node_parts)), initial=2))
-    edge_first = 2 + len(node_body) + 3
-    edge_starts = list(accumulate(map(step, map(len, edge_parts)), initial=edge_first))
-    issues_at = edge_first + len(edge_body) + 2
-    index = array("I", [len(nodes), len(edges), *node_starts, *edge_starts, issues_at])
-    return data, index.tobytes()
-
-
-class RowIndex(Sequence[Any]):
-    """The node or edge rows of a fragment's JSON, decoded one by one on access
-    (``indexed_json``); iterating decodes them all at once."""
-
-    __slots__ = ("_data", "_starts")
-
-    def __init__(self, data: memoryview, starts: Sequence[int]) -> None:
-        self._data = data
-        self._starts = starts  # each row's offset, then the end of the last plus one
-
-    def __len__(self) -> int:
-        return len(self._starts) - 1
-
-    @overload
-    def __getitem__(self, k: int) -> Any: ...
-
-    @overload
-    def __getitem__(self, k: slice) -> list[Any]: ...
-
-    def __getitem__(self, k: int | slice) -> Any:
-        if isinstance(k, slice):
-            return list(self)[k]
-        starts = self._starts
-        if not -len(starts) < k < len(starts) - 1:
-            raise IndexError(k)
-        if k < 0:
-            k += len(starts) - 1
-        return orjson.loads(self._data[starts[k] : starts[k + 1] - 1])
-
-    def __iter__(self) -> Iterator[Any]:
-        starts = self._starts
-        rows: list[Any] = orjson.loads(self._data[starts[0] - 1 : starts[-1]]) if len(self) else []
-        return iter(rows)
-
-
-def index_rows(data: bytes, index: bytes) -> tuple[RowIndex, RowIndex, list[Any]]:
-    """A fragment's node rows, edge rows (decoded on access) and issues."""
-    offsets = array("I")
-    offsets.frombytes(index)
-    n, m = offsets[0], offsets[1]
-    view = memoryview(data)
-    nodes = RowIndex(view, offsets[2 : 3 + n])
-    edges = RowIndex(view, offsets[3 + n : 4 + n + m])
-    issues_at = offsets[4 + n + m]
-    issues, _stats = orjson.loads(b"[" + bytes(view[issues_at : len(data) - 1]) + b"]")
-    return nodes, edges, issues
 
 
 def fragment_rows(fragment: Fragment) -> list[Any]:
@@ -197,13 +124,11 @@ class Parsed:
     counts: tuple[int, ...]  # COUNTERS
     cache_value: bytes
     rows: bytes
-    index: bytes = b""  # indexed_json's offsets of the rows in ``rows``
     prep: Any = None  # the store's FileWrites.prepare_rows of the rows, if it has one
 
     def parts(self, gen: str) -> FileParts:
-        """The fragment's rows (from its JSON without building a ``Fragment``;
-        decoded row by row as the writer reads them)."""
-        nodes, edges, issues = index_rows(self.rows, self.index)
+        """The fragment's rows (from its JSON without building a ``Fragment``)."""
+        nodes, edges, issues, _stats = orjson.loads(self.rows)
         problems = [ParseIssue(*i) for i in issues]
         return FileParts(self.ref.path, gen, nodes, edges, problems, self.prep)
 
@@ -216,8 +141,8 @@ class FileParts:
 
     path: str
     gen: str
-    nodes: Sequence[Any]
-    edges: Sequence[Any]
+    nodes: list[Any]
+    edges: list[Any]
     issues: list[ParseIssue]
     prep: Any = None  # see Parsed
 
@@ -278,17 +203,17 @@ def parse_file(ctx: ParseContext, ref: FileRef) -> Parsed | Unreadable:
     cache = ctx.cache
     hit = cache.get(frag_parser, full) if cache is not None else None
     counts: dict[str, int] = {}
-    rows = packed = index = b""
+    rows = packed = b""
     prep = None
     if hit is not None:
         try:
             cut = hit.index(b"\n")
             counts = orjson.loads(memoryview(hit)[:cut])
             packed = hit[cut + 1 :]
-            lists = orjson.loads(zstd_codec()[1].decompress(packed))
-            rows, index = indexed_json(lists)
+            rows = zstd_codec()[1].decompress(packed)
             if ctx.prepare is not None:
-                prep = ctx.prepare(lists[0], lists[1], packed)
+                nodes, edges, *_rest = orjson.loads(rows)
+                prep = ctx.prepare(nodes, edges, packed)
         except (ValueError, TypeError, zstandard.ZstdError):  # damaged (orjson: ValueError)
             hit = None  # is a miss: the cache only saves time
     if hit is not None:
@@ -310,7 +235,7 @@ def parse_file(ctx: ParseContext, ref: FileRef) -> Parsed | Unreadable:
             reused, parsed = reused + parsed, 0
         row = (int(cached), reused, parsed)
         lists = fragment_rows(fragment)
-        rows, index = indexed_json(lists)
+        rows = orjson.dumps(lists)
         packed = zstd_codec()[0].compress(rows)
         value = orjson.dumps(counts) + b"\n" + packed
         # The store's preparation (FileWrites.prepare_rows) is made here, in a parse
@@ -327,7 +252,6 @@ def parse_file(ctx: ParseContext, ref: FileRef) -> Parsed | Unreadable:
         (*row, counts.get("statements", 0), counts.get("data", 0), counts.get("failed", 0)),
         value,
         rows,
-        index,
         prep,
     )
 

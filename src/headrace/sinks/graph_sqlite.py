@@ -544,13 +544,13 @@ class _Staged:
 
     def __init__(self) -> None:
         self._nodes: dict[int, _NodeEntry] = {}
-        self._lazy: tuple[array[int], Sequence[Any]] | None = None
+        self._lazy: tuple[array[int], list[Any]] | None = None
         self._edges: dict[int, None] = {}  # ids, in order: the file's new record
         self.record: tuple[bytes, bytes, bytes] | None = None  # see Prepared
         self.edge_blob: bytes | None = None
 
     @classmethod
-    def prepared(cls, ids: array[int], rows: Sequence[Any], prep: Prepared) -> _Staged:
+    def prepared(cls, ids: array[int], rows: list[Any], prep: Prepared) -> _Staged:
         part = cls()
         part._lazy = (ids, rows)
         part.record = (prep.record, prep.defines, prep.others)
@@ -877,7 +877,7 @@ class SqliteGraphStore:
         for f, prep, ids, (path, mine, whole) in zip(files, preps, node_ids, kept, strict=True):
             part = staged.get(path)
             if part is None:
-                part = staged[path] = _Staged.prepared(ids, f.nodes, prep)
+                part = staged[path] = _Staged.prepared(ids, list(f.nodes), prep)
                 part._edges = dict.fromkeys(mine)
                 part.edge_blob = prep.edge_ids if whole else None
                 continue

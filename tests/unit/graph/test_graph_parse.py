@@ -42,8 +42,8 @@ def test_rows_are_the_fragments_with_props_as_store_text_from_any_path(
     # what the builder made, props encoded as the stores encode them
     result, _ = ScriptParser("postgres").parse(Path(ref.path).read_bytes())
     frag = build_fragment(ref.path, "g", "sakila", result)
-    assert list(parts.nodes) == [[*n[:5], props_json(n.props)] for n in frag.nodes.values()]
-    assert list(parts.edges) == [[*e[:4], props_json(e.props)] for e in frag.edges.values()]
+    assert parts.nodes == [[*n[:5], props_json(n.props)] for n in frag.nodes.values()]
+    assert parts.edges == [[*e[:4], props_json(e.props)] for e in frag.edges.values()]
     assert any(n[5] != "{}" for n in parts.nodes)
     back = parts.fragment()  # the search mirror's view: mappings again
     assert back.nodes == frag.nodes
@@ -71,41 +71,4 @@ def test_rows_are_the_fragments_with_props_as_store_text_from_any_path(
         assert worker.hit
     for other in (first, hit, worker):
         got = other.parts("g")
-        assert (list(got.nodes), list(got.edges), got.issues) == (
-            list(parts.nodes),
-            list(parts.edges),
-            parts.issues,
-        )
-
-
-def test_indexed_rows_are_the_json_byte_for_byte_and_decode_row_by_row() -> None:
-    """``indexed_json`` writes what ``orjson.dumps`` writes, and its offsets give back
-    each row, also where strings hold the JSON's own delimiters."""
-    import random
-
-    rnd = random.Random(7)
-    for _ in range(200):
-        nodes = [
-            [
-                f"k{rnd.random()}",
-                "table",
-                'n"],[x',
-                rnd.randint(0, 1),
-                rnd.randint(0, 99),
-                '{"a":["],["]}',
-            ]
-            for _ in range(rnd.randint(0, 5))
-        ]
-        edges = [[f"e{rnd.random()}", "R", "a,b", "b", "{}"] for _ in range(rnd.randint(0, 5))]
-        issues = [["bad \u00e9 ]", 3, None, "ParseError"]] * rnd.randint(0, 2)
-        rows = [nodes, edges, issues, {"statements": rnd.randint(0, 9)}]
-        data, index = parse.indexed_json(rows)
-        assert data == orjson.dumps(rows)
-        got_nodes, got_edges, got_issues = parse.index_rows(data, index)
-        assert [got_nodes[k] for k in range(len(got_nodes))] == nodes == list(got_nodes)
-        assert [got_edges[k] for k in range(len(got_edges))] == edges == list(got_edges)
-        assert got_issues == issues
-        if nodes:
-            assert got_nodes[-1] == nodes[-1]
-        with pytest.raises(IndexError):
-            got_edges[len(edges)]
+        assert (got.nodes, got.edges, got.issues) == (parts.nodes, parts.edges, parts.issues)
