@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from headrace.errors import ConfigError
+from headrace.parsers.cache import ParseCache
 from headrace.parsers.sql.dialect import detect_dialect, resolve_dialect
-from headrace.parsers.sql.extract import StatementError, extract
+from headrace.parsers.sql.extract import StatementError, classify, extract, head_kind
 from headrace.parsers.sql.script import ScriptParser
 from headrace.parsers.sql.split import split_statements
 
@@ -233,3 +234,47 @@ def test_a_batch_read_as_pieces_is_not_parsed_again(
     assert [(line + 1, msg) for line, msg in first.issues] == second.issues
     assert [line for line, _ in first.issues] == [3]
     assert second.counts["failed"] == first.counts["failed"] == 1
+
+
+def test_the_head_decides_the_kind_only_where_classify_agrees() -> None:
+    """``head_kind`` (remembered per head by the script parser) never contradicts
+    ``classify``, and leaves to the text what only the text decides."""
+    fixtures = sorted((Path(__file__).parents[2] / "fixtures" / "sql").glob("*/*.sql"))
+    decided = 0
+    for path in fixtures:
+        for stmt in split_statements(path.read_bytes(), mysql="mysql" in path.name.lower()):
+            kind = head_kind(stmt.head)
+            if kind is not None:
+                decided += 1
+                assert kind == classify(stmt), (path.name, stmt.head)
+    assert decided > 100
+    for sql, kind in (("SET search_path TO s", "context"), ("SET x = 1", "other")):
+        (stmt,) = split_statements(sql)
+        assert head_kind(stmt.head) is None
+        assert classify(stmt) == kind
+
+
+def test_counts_keep_the_order_of_their_first_count(tmp_path: Path) -> None:
+    """The counts' JSON is part of the cached fragment: summing them per script keeps
+    each key where its first count put it, the first parse and the replay alike."""
+    script = (
+        b"SET x = 1;\nINSERT INTO t VALUES (1);\nCREATE TABLE t (a INT);\n"
+        b"INSERT INTO t VALUES (2);\nSET y = 2;\nCREATE TABLE u (b INT);\n"
+    )
+    with ParseCache(tmp_path / "c.sqlite") as cache:
+        parser = ScriptParser("postgres", cache)
+        first, _ = parser.parse(script, whole_entry=False)
+        again, _ = parser.parse(script.replace(b"SET x", b"SET z"), whole_entry=False)
+    assert list(first.counts.items()) == [
+        ("statements", 6),
+        ("ignored", 2),
+        ("data", 2),
+        ("parsed", 2),
+    ]
+    assert list(again.counts.items()) == [
+        ("statements", 6),
+        ("ignored", 2),
+        ("data", 2),
+        ("cached", 2),
+    ]
+    assert again.statements == first.statements

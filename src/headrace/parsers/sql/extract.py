@@ -72,7 +72,17 @@ class StatementError(Exception):
 
 def classify(stmt: Statement) -> str:
     """``"data"``, ``"schema"`` (parse it), ``"routine"``, ``"context"`` or ``"other"``."""
-    head = stmt.head
+    kind = head_kind(stmt.head)
+    if kind is not None:
+        return kind
+    if stmt.text.startswith("\\c") or _SEARCH_PATH.match(stmt.text):
+        return "context"
+    return "other"
+
+
+def head_kind(head: str) -> str | None:
+    """``classify``'s answer for every statement with this ``head``, or ``None`` where
+    the text decides (``\\c``, ``SET search_path``)."""
     verb = head.split(" ", 1)[0]
     if verb in DATA_VERBS:
         return "data"
@@ -80,9 +90,9 @@ def classify(stmt: Statement) -> str:
         return "schema"
     if head in ROUTINE_HEADS:
         return "routine"
-    if verb == "USE" or stmt.text.startswith("\\c") or _SEARCH_PATH.match(stmt.text):
+    if verb == "USE":
         return "context"
-    return "other"
+    return None
 
 
 def extract(stmt: Statement, dialect: str) -> list[Fact]:

@@ -41,7 +41,7 @@ from blake3 import blake3
 from sqlglot.dialects.dialect import Dialect
 
 from headrace.parsers.cache import ParseCache
-from headrace.parsers.sql.extract import Fact, StatementError, classify, extract
+from headrace.parsers.sql.extract import Fact, StatementError, classify, extract, head_kind
 from headrace.parsers.sql.split import SplitIndex, Statement, split_statements, statement_head
 
 PARSER_NAME = "sql"
@@ -53,6 +53,7 @@ MEMO_CHARS = 4_000_000  # statement text remembered per parser (~10-20 MB with f
 SHIFT_MEMO = 20_000  # (statement, line) fact lists shared between files per parser
 SHAPE_VERSION = "1"  # bump when the shape rules change
 SHAPE_MEMO = 20_000  # shapes remembered per parser (their facts are also in the cache)
+KIND_MEMO = 1_000  # statement heads whose kind they decide, per parser
 # Integer literals outside quotes, identifiers and comments; a leading zero keeps
 # its literal (sqlglot may print ``046`` as ``46``). Quoted parts are matched
 # first so their digits stay.
@@ -140,6 +141,7 @@ class ScriptParser:
         self.name_parser = f"{PARSER_NAME}-names@{PARSER_VERSION}.{SHAPE_VERSION}:{dialect}"
         self._names: dict[bytes, bytes | None] = {}  # _SEEN, a checked template, or None
         self._keywords = frozenset(Dialect.get_or_raise(dialect or None).tokenizer_class.KEYWORDS)
+        self._kinds: dict[str, str] = {}  # statement head -> kind, where the head decides
 
     def parse(
         self, data: bytes, digest: bytes | None = None, *, whole_entry: bool = True
@@ -164,34 +166,80 @@ class ScriptParser:
         return result, False
 
     def _parse_statements(self, statements: list[Statement], result: ScriptResult) -> None:
+        # Hot (once per statement of every file): the kind of a statement comes from
+        # its head where the head decides (``head_kind``), and the counts are summed
+        # here, each key entered at its first count (``counts`` keeps ``_count``'s
+        # order: its JSON is part of the cached fragment).
         pending: list[Statement] = []
+        kinds, counts = self._kinds, result.counts
+        data = ignored = 0
         for stmt in statements:
-            kind = classify(stmt)
-            if kind in ("data", "other"):
-                _count(result, "data" if kind == "data" else "ignored")
+            kind = kinds.get(stmt.head)
+            if kind is None:
+                kind = head_kind(stmt.head)
+                if kind is not None:
+                    _bounded_put(kinds, stmt.head, kind, KIND_MEMO)
+                else:
+                    kind = classify(stmt)
+            if kind == "data":
+                if not data and "data" not in counts:
+                    counts["data"] = 0
+                data += 1
+            elif kind == "other":
+                if not ignored and "ignored" not in counts:
+                    counts["ignored"] = 0
+                ignored += 1
             elif kind == "context":  # cheap, and needs no parser
                 self._add(result, stmt, extract(stmt, self.dialect))
             else:
                 pending.append(stmt)
+        if data:
+            counts["data"] += data
+        if ignored:
+            counts["ignored"] += ignored
         self._parse_or_replay(pending, result)
 
     def _parse_or_replay(self, pending: list[Statement], result: ScriptResult) -> None:
         cached = self._cached(pending)
+        counts, statements, shifted = result.counts, result.statements, self._shifted
+        replayed = 0  # ``_replay``'s "ok" case, inlined; counted as in _parse_statements
         for stmt in pending:
             hit = cached.get(stmt.text)
             if hit is not None:
-                self._replay(result, stmt, hit)
+                if hit is _CUT or hit[0] != "ok":
+                    self._replay(result, stmt, hit)
+                    continue
+                if not replayed and "cached" not in counts:
+                    counts["cached"] = 0
+                replayed += 1
+                line = stmt.line
+                entry = shifted.get((id(hit), line))  # ``_absolute``'s memo, looked up here
+                if entry is not None and entry[0] is hit:
+                    facts = entry[1]
+                else:
+                    facts = self._absolute(hit, line)
+                if facts:
+                    statements.append((line, facts))
                 continue
             if self._from_shape(stmt, result):
                 continue
             self._parse_one(stmt, result)
+        if replayed:
+            counts["cached"] += replayed
 
     def _cached(self, pending: list[Statement]) -> dict[str, Any]:
         if self.cache is None or not pending:
             return {}
         memo = self._memo
-        hits = {s.text: memo[s.text] for s in pending if s.text in memo}
-        keys = {_stmt_key(s): s.text for s in pending if s.text not in hits}
+        hits: dict[str, Any] = {}
+        keys: dict[bytes, str] = {}
+        for s in pending:  # memo values are never None
+            text = s.text
+            value = memo.get(text)
+            if value is not None:
+                hits[text] = value
+            else:
+                keys[_stmt_key(s)] = text
         if keys:
             found = self.cache.get_many(self.stmt_parser, list(keys))
             for k, v in found.items():
