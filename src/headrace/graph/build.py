@@ -40,7 +40,10 @@ class FragmentBuilder:
     alone determines (a table's column nodes and relations, a foreign key's parts,
     index positions) comes from module memos keyed by the facts' identity, whose
     property dictionaries are shared by fragments with their ``props_json`` text
-    (``PROPS_TEXT``, read by ``rows_json``): see the memos' comment."""
+    (``PROPS_TEXT``, read by ``rows_json``): see the memos' comment. So do a foreign
+    key's and an index's keys and relations once resolved against their tables
+    (``_fk_plan``, ``_index_plan``: only whether a column is in the fragment yet is
+    decided per build)."""
 
     def __init__(self, path: str, gen: str, database: str, dialect: str) -> None:
         self.frag = Fragment(path, gen)
@@ -244,19 +247,36 @@ class FragmentBuilder:
         if not ref or not ref[2]:
             return
         target = self._mention(ref, line)
-        props, suffix, col_props, col_suffix = _fk_parts(fk)
-        edge_key_ = f"{key}|REFERENCES|{target}{suffix}"
-        edges = self.frag.edges
-        edges[edge_key_] = _new(Edge, (edge_key_, "REFERENCES", key, target, props))
-        for col, ref_col in zip(fk["cols"], fk["ref_cols"], strict=False):
-            src = self._mentioned_column(key, col, line)
-            dst = self._mentioned_column(target, ref_col, line)
-            edge_key_ = f"{src}|REFERENCES|{dst}{col_suffix}"
-            edges[edge_key_] = _new(
-                Edge, (edge_key_, "REFERENCES", src, dst, col_props if col_props else {})
-            )
+        edge_key_, edge, columns = _fk_plan(fk, key, target)
+        edges, nodes = self.frag.edges, self.frag.nodes
+        edges[edge_key_] = edge
+        for src, col, dst, ref_col, col_edge_key, col_edge in columns:
+            if src not in nodes:  # ``_mentioned_column``, inlined
+                self._add_mentioned_column(key, src, col, line)
+            if dst not in nodes:
+                self._add_mentioned_column(target, dst, ref_col, line)
+            edges[col_edge_key] = col_edge
+
+    def _add_mentioned_column(self, rel_key: str, key: str, name: str, line: int) -> None:
+        """``_mentioned_column``'s column node and ``HAS_COLUMN`` relation (``key``: the
+        column's, not in the fragment yet)."""
+        self.frag.nodes[key] = _new(Node, (key, "column", name, MENTIONS, line, {}))
+        edge_key_ = f"{rel_key}|HAS_COLUMN|{key}"
+        self.frag.edges[edge_key_] = _new(Edge, (edge_key_, "HAS_COLUMN", rel_key, key, _NO_PROPS))
 
     def _index(self, rel_key: str, name: str, cols: list[str], unique: bool, line: int) -> None:
+        if type(cols) is list:  # the plan's keys, properties and relations, remembered
+            key, name, index_props, edge_key_, edge, columns = _index_plan(
+                rel_key, name, cols, unique
+            )
+            nodes, edges = self.frag.nodes, self.frag.edges
+            nodes[key] = _new(Node, (key, "index", name, DEFINES, line, index_props))
+            edges[edge_key_] = edge
+            for col_key, col, col_edge_key, col_edge in columns:
+                if col_key not in nodes:  # ``_mentioned_column``, inlined
+                    self._add_mentioned_column(rel_key, col_key, col, line)
+                edges[col_edge_key] = col_edge
+            return
         if not name:
             name = "idx_" + "_".join(cols)
         key = f"index:{rel_key[9:]}.{name.lower()}"  # rel_key: "relation:…"
@@ -505,6 +525,84 @@ def _fk_parts(fk: Fact) -> _FkParts:
         _FKS.clear()
     _FKS[id(fk)] = (fk, parts)
     return parts
+
+
+# A foreign key's relations by (its identity, its table's and its target's keys): the
+# table relation's key and ``Edge``, and per column pair (source key, column, target
+# key, column, relation key, ``Edge``); what depends on the fragment (whether the
+# columns are there yet) is left to ``_foreign_key``.
+_FkPlan = tuple[str, Edge, list[tuple[str, str, str, str, str, Edge]]]
+_FK_PLANS: dict[tuple[int, str, str], tuple[Any, _FkPlan]] = {}
+_PLANS_MAX = 12_000  # relations held by each plan memo (~0.5 KB each: <= ~6 MB)
+_FK_PLANS_HELD = [0]
+
+
+def _fk_plan(fk: Fact, key: str, target: str) -> _FkPlan:
+    """What ``_foreign_key`` writes for ``fk`` from table ``key`` to ``target``
+    (as it did: the keys ``_mentioned_column`` makes), remembered."""
+    entry = _FK_PLANS.get((id(fk), key, target))
+    if entry is not None and entry[0] is fk:
+        return entry[1]
+    props, suffix, col_props, col_suffix = _fk_parts(fk)
+    edge_key_ = f"{key}|REFERENCES|{target}{suffix}"
+    columns = []
+    for col, ref_col in zip(fk["cols"], fk["ref_cols"], strict=False):
+        src = f"column:{key[9:]}.{col.lower()}"  # key, target: "relation:…"
+        dst = f"column:{target[9:]}.{ref_col.lower()}"
+        col_edge_key = f"{src}|REFERENCES|{dst}{col_suffix}"
+        col_edge = _new(Edge, (col_edge_key, "REFERENCES", src, dst, col_props or _NO_PROPS))
+        columns.append((src, col, dst, ref_col, col_edge_key, col_edge))
+    plan = (edge_key_, _new(Edge, (edge_key_, "REFERENCES", key, target, props)), columns)
+    if _FK_PLANS_HELD[0] + len(columns) + 1 > _PLANS_MAX:
+        _FK_PLANS.clear()
+        _FK_PLANS_HELD[0] = 0
+    _FK_PLANS[id(fk), key, target] = (fk, plan)
+    _FK_PLANS_HELD[0] += len(columns) + 1
+    return plan
+
+
+# An index's node key, name, properties (``PROPS_TEXT``), its relation to the table
+# (key, ``Edge``) and per column (column key, column, relation key, ``Edge``), by
+# (table key, name as written, the columns' identity, ``unique`` and its type: 1 and
+# ``True`` are equal keys, not equal JSON).
+_IndexPlan = tuple[str, str, dict[str, Any], str, Edge, list[tuple[str, str, str, Edge]]]
+_INDEX_PLANS: dict[tuple[str, str, int, Any, type], tuple[list[str], _IndexPlan]] = {}
+_INDEX_PLANS_HELD = [0]
+
+
+def _index_plan(rel_key: str, name: str, cols: list[str], unique: Any) -> _IndexPlan:
+    """What ``_index`` writes for this index but its node's line, remembered."""
+    memo_key = (rel_key, name, id(cols), unique, type(unique))
+    entry = _INDEX_PLANS.get(memo_key)
+    if entry is not None and entry[0] is cols:
+        return entry[1]
+    if not name:
+        name = "idx_" + "_".join(cols)
+    key = f"index:{rel_key[9:]}.{name.lower()}"  # rel_key: "relation:…"
+    props: dict[str, Any] = {} if unique is None else {"unique": unique}
+    props["columns"] = cols
+    if unique is True or unique is False:  # not 1 or 0: their JSON differs
+        unique_suffix, unique_props = _UNIQUE[unique]
+        edge_key_ = f"{key}|INDEXES|{rel_key}{unique_suffix}"
+        edge = _new(Edge, (edge_key_, "INDEXES", key, rel_key, unique_props))
+    else:  # ``_edge_props``
+        edge_props = {} if unique is None else {"unique": unique}
+        edge_key_ = f"{key}|INDEXES|{rel_key}{_props_suffix(edge_props)}"
+        edge = _new(Edge, (edge_key_, "INDEXES", key, rel_key, edge_props))
+    columns = []
+    for position, col in enumerate(cols, 1):
+        col_key = f"column:{rel_key[9:]}.{col.lower()}"
+        position_suffix, position_props = _position(position)
+        col_edge_key = f"{key}|INDEXES|{col_key}{position_suffix}"
+        col_edge = _new(Edge, (col_edge_key, "INDEXES", key, col_key, position_props))
+        columns.append((col_key, col, col_edge_key, col_edge))
+    plan = (key, name, _with_text(props), edge_key_, edge, columns)
+    if _INDEX_PLANS_HELD[0] + len(columns) + 1 > _PLANS_MAX:
+        _INDEX_PLANS.clear()
+        _INDEX_PLANS_HELD[0] = 0
+    _INDEX_PLANS[memo_key] = (cols, plan)
+    _INDEX_PLANS_HELD[0] += len(columns) + 1
+    return plan
 
 
 def _position(position: int) -> tuple[str, dict[str, Any]]:

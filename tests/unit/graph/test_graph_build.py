@@ -15,7 +15,7 @@ from headrace.graph.build import _props_suffix, build_fragment
 from headrace.graph.model import make_edge
 from headrace.graph.parse import rows_json
 from headrace.parsers.sql.dialect import detect_dialect
-from headrace.parsers.sql.script import ScriptParser
+from headrace.parsers.sql.script import ScriptParser, ScriptResult
 from headrace.sinks.graph_base import DEFINES, MENTIONS
 
 
@@ -74,9 +74,19 @@ SQL_FIXTURES = Path(__file__).parents[2] / "fixtures" / "sql"
 
 
 def _clear_memos() -> None:
-    for memo in (build._COLUMNS, build._TABLES, build._FKS, build._POSITIONS, build.PROPS_TEXT):
+    memos: tuple[dict[Any, Any], ...] = (
+        build._COLUMNS,
+        build._TABLES,
+        build._FKS,
+        build._POSITIONS,
+        build.PROPS_TEXT,
+        build._FK_PLANS,
+        build._INDEX_PLANS,
+    )
+    for memo in memos:
         memo.clear()
     build._COLUMNS_HELD[0] = build._TABLES_HELD[0] = 0
+    build._FK_PLANS_HELD[0] = build._INDEX_PLANS_HELD[0] = 0
 
 
 @pytest.mark.parametrize("path", sorted(SQL_FIXTURES.glob("*/*.sql")), ids=lambda p: p.name)
@@ -117,3 +127,59 @@ def test_the_column_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert build._TABLES_HELD[0] <= 10
     assert len(build._TABLES) <= 5
     assert sum(k.startswith("column:") for k in frag.nodes) == 60
+
+
+def _index_fact(unique: object, cols: list[str]) -> dict[str, object]:
+    return {
+        "t": "index",
+        "line": 3,
+        "name": "",
+        "table": [None, None, "t"],
+        "cols": cols,
+        "unique": unique,
+    }
+
+
+def test_index_and_foreign_key_plans_give_what_a_fresh_build_gives() -> None:
+    """The plans are keyed by the facts' identity and what they are resolved against:
+    ``unique`` 1 and ``True`` (equal keys, not equal JSON) get their own, the same
+    columns under another table or database theirs, and a column already in the
+    fragment is not mentioned again."""
+    cols = ["a", "b"]
+    facts = [
+        {
+            "t": "table",
+            "line": 1,
+            "name": [None, None, "t"],
+            "columns": [],
+            "pk": [],
+            "fks": [
+                {"name": "fk1", "cols": ["a"], "ref": [None, None, "u"], "ref_cols": ["x"]},
+            ],
+            "indexes": [],
+        },
+        _index_fact(True, cols),
+        _index_fact(1, cols),
+        {**_index_fact(None, cols), "table": [None, None, "v"]},
+    ]
+    result = ScriptResult("sqlite", [(1, facts)])
+    _clear_memos()
+    rows = [rows_json(build_fragment("/x.sql", "g", db, result)) for db in ("d1", "d1", "d2")]
+    _clear_memos()
+    assert rows[0] == rows[1] == rows_json(build_fragment("/x.sql", "g", "d1", result))
+    assert rows[2] == rows_json(build_fragment("/x.sql", "g", "d2", result))
+    assert rows[2] != rows[0]
+    nodes, edges, _, _ = orjson.loads(rows[0])
+    index_props = [n[5] for n in nodes if n[1] == "index"]
+    # t's (its second write: unique 1) and v's
+    assert index_props == ['{"columns":["a","b"],"unique":1}', '{"columns":["a","b"]}']
+    uniques = sorted(e[4] for e in edges if e[1] == "INDEXES" and e[3] == "relation:d1.main.t")
+    assert uniques == ['{"unique":1}', '{"unique":true}']
+    mentioned = [n[0] for n in nodes if n[1] == "column"]
+    assert mentioned == [
+        "column:d1.main.t.a",
+        "column:d1.main.u.x",
+        "column:d1.main.t.b",
+        "column:d1.main.v.a",
+        "column:d1.main.v.b",
+    ]
