@@ -14,10 +14,13 @@ is removed, so entities they share never disappear in between; deleted files los
 their contributions. A changed database/dialect setting or store changes every
 file's signature and re-ingests it.
 
-Crash safety: before a group's first write its paths are recorded in the ledger
-(``graph_pending``); a run that finds that record left behind first drops those
-files' contributions and ledger rows, so a kill at any instant converges on the
-next run to the graph of a fresh ingest (``tests/integration/test_sql_graph_kill.py``).
+Crash safety: the embedded store's group is one transaction of the ledger's own
+connection, and the group's ledger rows are written in it: a kill leaves all of a
+group or none of it. For a store that commits batch by batch (Neo4j), before a
+group's first write its paths are recorded in the ledger (``graph_pending``); a run
+that finds that record left behind first drops those files' contributions and
+ledger rows. Either way a kill at any instant converges on the next run to the
+graph of a fresh ingest (``tests/integration/test_sql_graph_kill.py``).
 """
 
 from __future__ import annotations
@@ -192,6 +195,9 @@ class GraphIndex:
         # A store that takes whole files (FileWrites) gets its rows prepared where
         # they are parsed: the parse workers, not this process (the single writer).
         self._whole_files = isinstance(store, FileWrites)
+        # The store's group is a transaction of this very connection (the embedded
+        # store, wrapped or not): the ledger rows can join it (see ``_flush``).
+        self._atomic = getattr(store, "conn", None) is self.conn
         if isinstance(store, FileWrites):
             self._ctx.prepare = store.prepare_rows
         self.writer = BatchWriter(batch_size, retry)
@@ -373,8 +379,14 @@ class GraphIndex:
         return _Pending(result.ref, result.digest, result.started, parts)
 
     def _flush(self, group: list[_Pending], stats: GraphRunStats) -> None:
-        """Write a group's rows, finish each file, then record them in the ledger."""
-        self._set_pending([p.ref.path for p in group])  # durable before the first write
+        """Write a group's rows, finish each file, then record them in the ledger.
+
+        A store whose group is one transaction of the ledger's own connection (the
+        embedded store) records the files in that transaction: a crash leaves all or
+        nothing, so no pending mark is needed, and a group costs one commit instead
+        of three (cold benchmark: ~0.1 CPU s of commits per 1,000 files)."""
+        if not self._atomic:
+            self._set_pending([p.ref.path for p in group])  # durable before the first write
         failures: dict[str, list[DeadLetter]] = {}
         parts = [p.parts for p in group]
         with self.store.group():
@@ -384,24 +396,31 @@ class GraphIndex:
                     row = fail.row
                     failures.setdefault(row.file, []).append(_write_letter(row, fail, now))
             letters = [self._finish(item, failures.get(item.ref.path, [])) for item in group]
+            if self._atomic:
+                self._record(group, letters)
+        if not self._atomic:
+            # Every file of the group is in the store: record them all, and clear
+            # the pending mark, in one ledger transaction.
+            with transaction(self.conn):
+                self._record(group, letters)
+                self.ledger.set_meta(PENDING_KEY, "[]")
         stats.groups += 1
         stats.nodes_written += sum(len(f.nodes) for f in parts)
         stats.edges_written += sum(len(f.edges) for f in parts)
-        # Every file of the group is in the store: record them all, and clear the
-        # pending mark, in one ledger transaction.
-        signature = self.signature()
-        with transaction(self.conn):
-            for item, file_letters in zip(group, letters, strict=True):
-                self.ledger.upsert(
-                    item.ref, content_hash=item.digest, state="indexed", signature=signature
-                )
-                self.ledger.replace_dead_letters(item.ref.path, file_letters)
-            self.ledger.set_meta(PENDING_KEY, "[]")
         done = time.perf_counter()
         for item, file_letters in zip(group, letters, strict=True):
             stats.files_done += 1
             stats.dead_letters += len(file_letters)
             stats.latencies_s.append(done - item.started)
+
+    def _record(self, group: list[_Pending], letters: list[list[DeadLetter]]) -> None:
+        """The ledger rows of a written group (inside the caller's transaction)."""
+        signature = self.signature()
+        for item, file_letters in zip(group, letters, strict=True):
+            self.ledger.upsert(
+                item.ref, content_hash=item.digest, state="indexed", signature=signature
+            )
+            self.ledger.replace_dead_letters(item.ref.path, file_letters)
 
     def _write_whole(self, parts: list[FileParts]) -> bool:
         """The group's files in one store call, where the store takes whole files
