@@ -54,6 +54,7 @@ SHIFT_MEMO = 20_000  # (statement, line) fact lists shared between files per par
 SHAPE_VERSION = "1"  # bump when the shape rules change
 SHAPE_MEMO = 20_000  # shapes remembered per parser (their facts are also in the cache)
 KIND_MEMO = 1_000  # statement heads whose kind they decide, per parser
+BASE_MEMO_CHARS = 1_000_000  # shape texts remembered with their keys, per parser
 # Integer literals outside quotes, identifiers and comments; a leading zero keeps
 # its literal (sqlglot may print ``046`` as ``46``). Quoted parts are matched
 # first so their digits stay.
@@ -63,7 +64,9 @@ _LITERALS = re.compile(
     re.S,
 )
 _SENTINEL_PREFIX = "98765"
-_SENTINEL = re.compile(r"(?<!\w)98765(\d{5})(?!\w)")
+# (the look-behind after the literal: ``re`` then searches for the literal; the same
+# matches as ``(?<!\w)98765(\d{5})(?!\w)``)
+_SENTINEL = re.compile(r"98765(?<!\w98765)(\d{5})(?!\w)")
 # Name shapes: digits inside names (``payment_p2007_01``, ``tenant_0042``) replaced by
 # letter sentinels (``zq`` + five of a-j). Strings and comments stay; a keyword with a
 # digit (``INT4``, ``VARCHAR2``, ``DATETIME2``) stays; a word before ``(`` stays unless
@@ -76,6 +79,7 @@ _NAME_PARTS = re.compile(
 )
 _DIGIT_RUN = re.compile(r"[0-9]+")
 _NAME_SENTINEL = re.compile(r"zq([a-j]{5})")
+_LETTER_DIGITS = str.maketrans("abcdefghij", "0123456789")  # a name sentinel's number
 _CALL = re.compile(r"\s*\(")
 _WORD_BEFORE = re.compile(r"([A-Za-z_]+)\s*$")
 _NAME_KEYWORDS = frozenset(
@@ -142,6 +146,9 @@ class ScriptParser:
         self._names: dict[bytes, bytes | None] = {}  # _SEEN, a checked template, or None
         self._keywords = frozenset(Dialect.get_or_raise(dialect or None).tokenizer_class.KEYWORDS)
         self._kinds: dict[str, str] = {}  # statement head -> kind, where the head decides
+        # a statement's integer shape (or text) -> ``_shape_keys``
+        self._bases: dict[str, tuple[tuple[str, list[str]] | None, bytes, bytes]] = {}
+        self._bases_chars = 0
 
     def parse(
         self, data: bytes, digest: bytes | None = None, *, whole_entry: bool = True
@@ -302,16 +309,14 @@ class ScriptParser:
             return False
         shaped = _shape(stmt.text)
         base, values = shaped if shaped is not None else (stmt.text, [])
-        named = _name_shape(base, self._keywords)
+        named, name_key, key = self._shape_keys(base)
         if named is not None:
-            name_key = blake3(named[0].encode()).digest()
             template = self._name_template(name_key)
             if template:  # a checked name shape: no parse, no integer shape needed
                 self._serve(stmt, result, _fill(template, values, named[1]))
                 return True
         relative: list[Fact] | None = None
         if shaped is not None:
-            key = blake3(base.encode()).digest()
             if key in self._shapes:
                 template = self._shapes[key]
             else:
@@ -327,6 +332,23 @@ class ScriptParser:
             return False
         self._serve(stmt, result, relative)
         return True
+
+    def _shape_keys(self, base: str) -> tuple[tuple[str, list[str]] | None, bytes, bytes]:
+        """``base``'s name shape (``_name_shape``), that shape's key and ``base``'s own
+        (``b""`` where none), remembered by ``base``: an integer shape is the same
+        text for every variant of its statement."""
+        found = self._bases.get(base)
+        if found is not None:
+            return found
+        named = _name_shape(base, self._keywords)
+        name_key = blake3(named[0].encode()).digest() if named is not None else b""
+        found = (named, name_key, blake3(base.encode()).digest())
+        if self._bases_chars >= BASE_MEMO_CHARS:
+            self._bases.clear()
+            self._bases_chars = 0
+        self._bases[base] = found
+        self._bases_chars += len(base)
+        return found
 
     def _serve(self, stmt: Statement, result: ScriptResult, relative: list[Fact]) -> None:
         _count(result, "cached")  # a cache hit, by shape: ``shaped`` says how many
@@ -497,9 +519,7 @@ def _fill(template: bytes, values: list[str], names: list[str]) -> Any:
     """A shape's facts with this statement's integers and name digits written back."""
     text = template.decode()
     if names:
-        text = _NAME_SENTINEL.sub(
-            lambda m: names[int("".join(str(ord(c) - 97) for c in m.group(1)))], text
-        )
+        text = _NAME_SENTINEL.sub(lambda m: names[int(m.group(1).translate(_LETTER_DIGITS))], text)
     if values:
         text = _SENTINEL.sub(lambda m: values[int(m.group(1))], text)
     return orjson.loads(text)
