@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from headrace.parsers.sql import split
 from headrace.parsers.sql.split import SplitIndex, Statement, split_statements
@@ -226,3 +228,77 @@ def test_chains_stay_within_the_bound_with_the_entries() -> None:
         # the chains the links hold are counted (the bound holds them too)
         held = {id(chain): chain for _, chain, _ in index.links.values()}
         assert sum(len(chain.text) for chain in held.values()) <= index.chain_chars
+
+
+_TOKENS = (
+    "GO",
+    "go",
+    "/",
+    "DELIMITER //",
+    "DELIMITER ;",
+    "BEGIN",
+    "END",
+    "END IF",
+    "CASE",
+    "$$",
+    "'",
+    '"',
+    "--",
+    "/*",
+    "*/",
+    ";",
+    "CREATE TRIGGER t",
+    "CREATE PROCEDURE p",
+    "CREATE TABLE x (a int);",
+    "CREATE DEFINER=u",
+    "INSERT INTO t VALUES ('a;b');",
+    "DECLARE",
+    "COPY x FROM stdin;",
+    "\\.",
+    "SELECT 1;",
+    "x",
+    "\n",
+    "\n",
+    " ",
+    "\nGO\n",
+    "\n/\n",
+)
+
+
+def _without_hints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The general scanner reads the text itself, not what ``_fast`` found."""
+    fast = split._Splitter._fast
+
+    def no_hint(self: Any, pos: int, data: bool = True) -> int:
+        out = fast(self, pos, data)
+        self._hint = None
+        return out
+
+    monkeypatch.setattr(split._Splitter, "_fast", no_hint)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_TOKENS), max_size=40), st.booleans(), st.booleans())
+def test_what_the_fast_loop_found_where_it_stopped_is_what_the_scanner_finds(
+    tokens: list[str], mysql: bool, as_bytes: bool
+) -> None:
+    """``_fast`` hands the general scanner the significant start, ``_SPECIAL_START``
+    and ``_block_at`` where it stopped (``_hint``): the cut is the cut without."""
+    text = " ".join(tokens)
+    script: str | bytes = text.encode() if as_bytes else text
+    with pytest.MonkeyPatch.context() as mp:
+        _without_hints(mp)
+        expected = cut(split_statements(script, mysql=mysql))
+    assert cut(split_statements(script, mysql=mysql)) == expected
+    index = SplitIndex()
+    for _ in range(2):
+        assert cut(split_statements(script, mysql=mysql, index=index)) == expected
+
+
+def test_the_fixtures_cut_alike_with_and_without_the_fast_loops_hints(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cases = [(p.read_bytes(), mysql) for p in FIXTURES for mysql in (False, True)]
+    hinted = [cut(split_statements(data, mysql=mysql)) for data, mysql in cases]
+    _without_hints(monkeypatch)
+    assert [cut(split_statements(data, mysql=mysql)) for data, mysql in cases] == hinted

@@ -501,6 +501,10 @@ class _Splitter:
         # ``_fast``'s table (one-match statements); the general scanner's per mode
         self._fast_table = index.table(("fast", mysql, latin1)) if index is not None else None
         self._sig = 0  # ``_block_mode``'s significant start
+        # Where ``_fast`` stopped: (pos, significant start, ``_SPECIAL_START`` there?,
+        # ``_block_at`` there?), each None where it did not look; read by the general
+        # scanner, which starts there (``_block_mode``, ``_unit``)
+        self._hint: tuple[int, int, bool | None, bool | None] | None = None
         self._sep_seen: bool | None = None  # ``separator_lines`` as a terminator read it
         self._hits = 0
         self._learned: tuple[Any, ...] | None = None  # ``_data_statement``'s entry
@@ -599,7 +603,11 @@ class _Splitter:
         ``_block_mode``): emit it from the index if it is there (returns ``(None,
         end kind)``), else what ``_learn`` needs to learn it (or None)."""
         index, text, s = self.index, self.text, self._sig
-        if index is None or s >= len(text) or _SPECIAL_START.match(text, s):
+        if index is None or s >= len(text):
+            return None
+        hint = self._hint
+        special = hint[2] if hint is not None and hint[:2] == (self.pos, s) else None
+        if special if special is not None else _SPECIAL_START.match(text, s):
             return None
         prev_word = s > 0 and _WORD_CHAR.match(text, s - 1) is not None
         scanner = self._lowerable and self.delimiter.isascii()
@@ -700,6 +708,10 @@ class _Splitter:
         return len(self.text) if m is None else m.end()
 
     def _block_mode(self) -> bool:
+        hint = self._hint  # what ``_fast`` found where it stopped, if it stopped here
+        if hint is not None and hint[0] == self.pos:
+            self._sig = start = hint[1]
+            return hint[3] if hint[3] is not None else self._block_at(start)
         self._sig = start = self._significant_start(self.pos)
         return self._block_at(start)
 
@@ -716,6 +728,7 @@ class _Splitter:
         separator or ``DELIMITER`` line, or a statement the one-match pattern cannot
         read (dollar quotes, unterminated). Inlined: this loop is most of a cold
         ingest's split."""
+        self._hint = None
         if self.delimiter != ";":
             return pos
         text, n = self.text, len(self.text)
@@ -728,23 +741,30 @@ class _Splitter:
             if text.startswith("/*", start):  # unterminated comment: the rest
                 start = n
             if start >= n:
+                self._hint = (pos, start, None, None)
                 break
             seen = _seen(table, text, start, data) if table is not None else None
             if seen is not None:  # its text again: the same statement (``SplitIndex``)
                 first = line + text.count("\n", pos, start)
                 pos, line = self._reuse(seen, start, first, run, data)
                 continue
-            if _SPECIAL_START.match(text, start) or self._block_at(start):
+            if _SPECIAL_START.match(text, start):
+                self._hint = (pos, start, True, None)
+                break
+            if self._block_at(start):
+                self._hint = (pos, start, False, True)
                 break
             if _DATA_HEAD.match(text, start):
                 done = self._data_statement(start, line + text.count("\n", pos, start), data)
                 if done is None:
+                    self._hint = (pos, start, False, False)
                     break
                 pos, line = done
                 self._extend(run, (start, pos, line, True, self._learned, self.out[-1]))
                 continue
             m = body.match(text, start)
             if m is None:
+                self._hint = (pos, start, False, False)
                 break
             pos, line = self._one_match(start, m.end(), line + text.count("\n", pos, start), run)
         self._chain(run)
