@@ -291,7 +291,7 @@ def test_graph_migration_to_v5_counts_each_entitys_files(tmp_path: Path) -> None
         "INSERT INTO graph_node_src VALUES (?, 1, 0), (?, 1, 1), (?, 2, 0)",
         (kid(t), kid(u), kid(t)),
     )
-    assert graph_sqlite.migrate_graph(conn) == 5
+    assert graph_sqlite.migrate_graph(conn) == len(graph_sqlite.MIGRATIONS)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "graph_node_src" not in tables
     refs = {int(i): int(n) for i, n in conn.execute("SELECT id, refs FROM graph_node_refs")}
@@ -332,5 +332,48 @@ def test_graph_migration_to_v5_keeps_an_ingested_graph(tmp_path: Path) -> None:
             for e in graph_sqlite._decode_nodes(text).values():
                 c.execute("INSERT INTO graph_node_src VALUES (?, ?, ?)", (e[0], fid, e[3]))
         c.execute("DROP TABLE graph_node_refs; DROP TABLE graph_file_nodes")
-        c.execute("DELETE FROM graph_schema_migrations WHERE version = 5")
+        c.execute("DELETE FROM graph_schema_migrations WHERE version >= 5")
     assert _state(_store(tmp_path / "g.sqlite")) == before
+
+
+def test_graph_migration_to_v6_keeps_the_graph_in_insertion_ordered_tables(
+    tmp_path: Path,
+) -> None:
+    """v6 moves entities and relations to tables in insertion order (a sequential
+    rowid, the ids in a unique index): a v5 store's rows come over unchanged, and
+    the store goes on as one that was never migrated."""
+    fresh = _store(tmp_path / "fresh.sqlite")
+    with fresh.group():
+        fresh.write_nodes(
+            [NodeRow("a.sql", "1", f"{KEY}{k}", "table", f"t{k}", k % 2, 1) for k in range(4)]
+        )
+        fresh.write_edges([EdgeRow("a.sql", "1", f"{KEY}0|R|{KEY}1", "R", f"{KEY}0", f"{KEY}1")])
+        fresh.finish_file("a.sql", "1", [], [])
+    _file(fresh, "b.sql", "1", [("0", DEFINES, 1), ("7", MENTIONS, 1)])
+    conn = store_at_version(tmp_path / "v5.sqlite", 5)
+    columns = {
+        "graph_nodes": "id, key, kind, name, props, best_role, best_path",
+        "graph_edges": "id, key, type, src, dst, props, src_id, dst_id",
+    }
+    with conn:
+        for table in (
+            "graph_files",
+            "graph_file_nodes",
+            "graph_node_refs",
+            "graph_edge_refs",
+            *columns,
+        ):
+            names = columns.get(table, "*")
+            for row in fresh.conn.execute(f"SELECT {names} FROM {table}"):
+                marks = ",".join("?" * len(row))
+                conn.execute(f"INSERT INTO {table} VALUES ({marks})", tuple(row))
+    assert "rid" not in {r[1] for r in conn.execute("PRAGMA table_info(graph_nodes)")}
+    store = SqliteGraphStore(conn)  # migrates
+    assert _state(store) == _state(fresh)
+    ids = [r[0] for r in conn.execute("SELECT id FROM graph_nodes ORDER BY rid")]
+    assert len(ids) == 5
+    assert ids == sorted(ids)  # carried over in id order
+    for s in (store, fresh):
+        _file(s, "c.sql", "1", [("0", DEFINES, 9), ("5", DEFINES, 9)])
+        _file(s, "a.sql", "2", [])
+    assert _state(store) == _state(fresh)

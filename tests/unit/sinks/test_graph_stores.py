@@ -33,7 +33,7 @@ def test_graph_migration_to_v3_replaces_the_text_keyed_tables(tmp_path: Path) ->
         "INSERT INTO graph_node_src VALUES"
         " ('relation:d.s.t', 'a.sql', 'g', 'table', 't', 0, 1, '{}')"
     )
-    assert graph_sqlite.migrate_graph(conn) == 5
+    assert graph_sqlite.migrate_graph(conn) == len(graph_sqlite.MIGRATIONS)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"graph_files", "graph_nodes", "graph_node_refs", "graph_edges"} <= tables
     assert "graph_edge_src" not in tables  # v4: relations count their files
@@ -43,7 +43,7 @@ def test_graph_migration_to_v3_replaces_the_text_keyed_tables(tmp_path: Path) ->
     assert conn.execute("SELECT count(*) FROM graph_node_refs").fetchone() == (0,)
     cols = [r[1] for r in conn.execute("PRAGMA table_info(graph_file_nodes)")]
     assert cols == ["file", "defines", "others"]
-    assert graph_sqlite.migrate_graph(conn) == 5  # idempotent
+    assert graph_sqlite.migrate_graph(conn) == len(graph_sqlite.MIGRATIONS)  # idempotent
 
 
 def test_graph_migration_to_v4_counts_each_relations_files(tmp_path: Path) -> None:
@@ -58,7 +58,7 @@ def test_graph_migration_to_v4_counts_each_relations_files(tmp_path: Path) -> No
             "INSERT INTO graph_edges VALUES (?, ?, 'T', 's', 'd', '{}', 1, 2)", (i, f"e{i}")
         )
     conn.execute("INSERT INTO graph_edge_src VALUES (10, 1), (10, 2), (11, 1)")
-    assert graph_sqlite.migrate_graph(conn) == 5
+    assert graph_sqlite.migrate_graph(conn) == len(graph_sqlite.MIGRATIONS)
     refs = dict(conn.execute("SELECT id, refs FROM graph_edge_refs").fetchall())
     assert refs == {10: 2, 11: 1}
     edges = [r[0] for r in conn.execute("SELECT id FROM graph_edges ORDER BY id")]
