@@ -56,7 +56,8 @@ class FragmentBuilder:
         # final values in ``build``. Nothing reads them before.
         self._ctx: dict[str, list[Any]] = {}
         self._contains: set[tuple[str, str]] = set()  # CONTAINS edges already added
-        self._schemas: dict[tuple[str, str], tuple[str, str]] = {}  # -> database, schema keys
+        # (database, schema) -> the schema's key, the database's and the schema's ``_ctx``
+        self._schemas: dict[tuple[str, str], tuple[str, list[Any], list[Any]]] = {}
 
     def build(self, result: ScriptResult) -> Fragment:
         handlers = _HANDLERS
@@ -127,16 +128,19 @@ class FragmentBuilder:
         """The schema's (and its database's) node written, its key returned; the keys
         and the ``CONTAINS`` edge between them are settled at the pair's first use."""
         keys = self._schemas.get((db, schema))
-        if keys is None:
-            db_key = f"database:{db.lower()}"
-            key = "schema:" + f"{db}.{schema}".lower()
-            keys = self._schemas[db, schema] = (db_key, key)
-            ctx_first = (db_key, key) not in self._contains
-        else:
-            db_key, key = keys
-            ctx_first = False
+        if keys is not None:  # ``_ctx_node`` twice, inlined: both states exist
+            key, db_state, state = keys
+            if role <= db_state[0]:
+                db_state[0], db_state[1], db_state[2], db_state[3] = role, line, db, {}
+            if role <= state[0]:
+                state[0], state[1], state[2], state[3] = role, line, schema, {"database": db}
+            return key
+        db_key = f"database:{db.lower()}"
+        key = "schema:" + f"{db}.{schema}".lower()
+        ctx_first = (db_key, key) not in self._contains
         self._ctx_node(db_key, "database", db, role, line, props={})
         self._ctx_node(key, "schema", schema, role, line, props={"database": db})
+        self._schemas[db, schema] = (key, self._ctx[db_key], self._ctx[key])
         if ctx_first:  # the same edge every time
             self._contains.add((db_key, key))
             edge_key_ = f"{db_key}|CONTAINS|{key}"
@@ -247,7 +251,10 @@ class FragmentBuilder:
         if not ref or not ref[2]:
             return
         target = self._mention(ref, line)
-        edge_key_, edge, columns = _fk_plan(fk, key, target)
+        entry = _FK_PLANS.get((id(fk), key, target))  # ``_fk_plan``'s memo, looked up here
+        edge_key_, edge, columns = (
+            entry[1] if entry is not None and entry[0] is fk else _fk_plan(fk, key, target)
+        )
         edges, nodes = self.frag.edges, self.frag.nodes
         edges[edge_key_] = edge
         for src, col, dst, ref_col, col_edge_key, col_edge in columns:
