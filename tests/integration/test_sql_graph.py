@@ -292,6 +292,36 @@ def test_a_second_run_without_changes_writes_nothing(tmp_path: Path) -> None:
     assert again.write_calls == 0
 
 
+def test_the_embedded_store_takes_each_group_whole_with_its_ledger_rows(
+    tmp_path: Path,
+) -> None:
+    """By default every group is one ``write_files`` call (no row batches), and its
+    ledger rows are written in the group's own transaction: no pending mark."""
+    from headrace.graph.ingest import PENDING_KEY
+
+    root = copy_sql(SAKILA, tmp_path / "sakila")
+    seen: list[tuple[int, str | None]] = []
+
+    class Watching(SqliteGraphStore):
+        def write_files(self, files: Any) -> None:
+            pending = self.conn.execute(
+                "SELECT value FROM meta WHERE key = ?", (PENDING_KEY,)
+            ).fetchone()
+            seen.append((len(files), None if pending is None else str(pending[0])))
+            super().write_files(files)
+
+        def write_nodes(self, rows: Sequence[NodeRow]) -> None:
+            raise AssertionError("row writes where whole-file writes apply")
+
+    stats = ingest(tmp_path / "g.sqlite", root, Watching, group_rows=1_500)
+    assert stats.files_done == 9
+    assert stats.groups == len(seen) > 1
+    assert stats.write_calls == len(seen)
+    assert sum(n for n, _ in seen) == 9
+    assert {p for _, p in seen} <= {None, "[]"}  # never marked pending
+    _same_as_fresh(tmp_path, tmp_path / "g.sqlite", root, 0)
+
+
 class _KeyRecorder(FaultyGraphStore):
     """Records, per file, the keys its rows carried and the keys ``finish_file`` got."""
 
