@@ -337,6 +337,7 @@ def _sync(
 
 
 def _refs(store: graph_sqlite.SqliteGraphStore) -> list[tuple[str, int]]:
+    store.flush_counts()  # (logged increments into the count table)
     rows = store.conn.execute(
         "SELECT e.key, r.refs FROM graph_edges e LEFT JOIN graph_edge_refs r USING (id)"
     )
