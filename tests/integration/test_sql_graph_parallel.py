@@ -88,12 +88,20 @@ def test_a_worker_that_dies_fails_the_run_instead_of_hanging_it(
 ) -> None:
     monkeypatch.setattr(graph_ingest, "POOL_MIN_FILES", 1)
     monkeypatch.setattr(parse, "parse_file", _die_on_film)  # inherited by forked workers
+    made = parse.ParsePool.__init__
+
+    def workers_only(self: parse.ParsePool, *args: Any, **kw: Any) -> None:
+        made(self, *args, **kw)
+        self.help = None  # every file goes to a worker (this process must not die)
+
+    monkeypatch.setattr(parse.ParsePool, "__init__", workers_only)
     root = _corpus(tmp_path)
     with pytest.raises(BrokenProcessPool):
         _run(tmp_path / "g.sqlite", root, tmp_path / "c.sqlite", 2)
     assert multiprocessing.active_children() == []
     # The next run (workers healthy again) converges on the serial graph.
     monkeypatch.setattr(parse, "parse_file", _real_parse_file)
+    monkeypatch.setattr(parse.ParsePool, "__init__", made)
     _run(tmp_path / "g.sqlite", root, tmp_path / "c.sqlite", 2)
     _run(tmp_path / "serial.sqlite", root, tmp_path / "c1.sqlite", 0)
     assert snapshot(tmp_path / "g.sqlite") == snapshot(tmp_path / "serial.sqlite")
@@ -264,3 +272,43 @@ def test_cache_entries_reach_the_file_while_the_pool_runs(tmp_path: Path) -> Non
             rest = list(results)
     assert len(rest) == len(refs) - 8
     assert seen > 100  # the statements the worker parsed for those 8 files
+
+
+_TEST_PID = os.getpid()
+
+
+def _slow_in_workers(ctx: parse.ParseContext, ref: FileRef) -> parse.Parsed | parse.Unreadable:
+    import time
+
+    if os.getpid() != _TEST_PID:
+        time.sleep(0.2)
+    return _PARSE_FILE(ctx, ref)
+
+
+def test_the_ingest_process_takes_back_chunks_no_worker_has_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every file was sent to a worker at once; the ingest process, with nothing left to
+    parse, takes back the queued chunks no worker has started and parses them itself."""
+    root = copy_sql(SAKILA, tmp_path / "sakila")
+    refs = [_ref(root, p) for p in sorted(root.rglob("*.sql"))] + [
+        _ref(root, p) for p in sorted(root.rglob("*.sql"))[:3]
+    ]  # 12 files: 3 chunks of 4, all in flight from the start
+    monkeypatch.setattr(parse, "parse_file", _slow_in_workers)
+    here: list[int] = []
+    with ParseCache(tmp_path / "c.sqlite") as cache:
+        ctx = parse.ParseContext(None, None, "tag", cache)
+        with parse.ParsePool(ctx, 1, chunk=4) as pool:
+            own = pool.help
+            assert own is not None
+
+            def counted(ref: FileRef) -> parse.Parsed | parse.Unreadable:
+                result = own(ref)
+                here.append(id(result))
+                return result
+
+            pool.help = counted
+            results = list(pool.map(refs))
+    assert sorted(r.ref.path for r in results) == sorted(r.path for r in refs)
+    assert len(here) >= 4  # at least the newest chunk, parsed here
+    assert len(here) % 4 == 0  # whole chunks

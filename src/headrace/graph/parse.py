@@ -361,8 +361,11 @@ class ParsePool:
         ~5 s). It takes its refs from the other end of the list, from the start: the
         workers' chunks come from the front, so the two rarely parse the same new
         statements at once (which the rule it replaces, no parsing here before the
-        first 8 chunks were back, avoided by idling ~0.14 s per cold run)."""
+        first 8 chunks were back, avoided by idling ~0.14 s per cold run). Once the
+        list is used up, it takes back the newest chunk no worker has started, rather
+        than wait for the workers to get through every chunk still queued."""
         pending: list[Future[tuple[list[Parsed | Unreadable], CacheLog | None]]] = []
+        chunks: dict[Future[Any], list[FileRef]] = {}
         todo = deque(refs)  # chunks from the front, this process's refs from the back
         # Chunks in flight: bounded memory, and enough queued that the workers keep
         # parsing while this process writes a group or parses a file itself (cold
@@ -377,20 +380,25 @@ class ParsePool:
                 if not chunk:
                     exhausted = True
                     break
-                pending.append(self._pool.submit(_work, chunk))
-            if not pending:
+                future = self._pool.submit(_work, chunk)
+                pending.append(future)
+                chunks[future] = chunk
+            if not pending and not todo:
                 return
             done = next((f for f in pending if f.done()), None)
-            if done is None and self.help is not None and not exhausted:
-                ref = todo.pop() if todo else None
-                if ref is None:
-                    exhausted = True
-                elif not (stop and stop()):
-                    yield self.help(ref)
+            if done is None and self.help is not None and not (stop and stop()):
+                if not todo:
+                    exhausted = True  # (what is left here is parsed here)
+                    _take_back(pending, chunks, todo)
+                if todo:
+                    yield self.help(todo.pop())
                     continue
+            if not pending:
+                return
             if done is None:
                 done = next(as_completed(pending))
             pending.remove(done)
+            chunks.pop(done, None)
             returned += 1
             results, log = done.result()
             if log is not None and self.cache is not None:
@@ -411,6 +419,16 @@ class ParsePool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _take_back(
+    pending: list[Future[Any]], chunks: dict[Future[Any], list[FileRef]], todo: deque[FileRef]
+) -> None:
+    """The newest chunk no worker has started, cancelled and put back in ``todo``."""
+    taken = next((f for f in reversed(pending) if f.cancel()), None)
+    if taken is not None:
+        pending.remove(taken)
+        todo.extend(chunks.pop(taken))
 
 
 RESULT_PIPE_BYTES = 1 << 20  # Linux's default pipe-max-size for an unprivileged process
