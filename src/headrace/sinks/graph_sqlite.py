@@ -369,13 +369,10 @@ def _decode_nodes(record: str | bytes) -> dict[int, _NodeEntry]:
     out: dict[int, _NodeEntry] = {}
     if isinstance(record, bytes):
         if record:
-            memo = _PREPARED_IDS
             for key, kind, name, role, line, props in orjson.loads(
                 zstd_codec()[1].decompress(record)
             )[0]:
-                i = memo.get(key)
-                if i is None:
-                    i = memo[key] = key_id(key)
+                i = key_id(key)
                 out[i] = (i, kind, name, role, line, props)
     elif record:
         for entry in record.split(_RS):
@@ -429,9 +426,13 @@ class Prepared(NamedTuple):
     others: bytes
 
 
-_PREPARED_IDS: dict[str, int] = {}  # this process's key -> id memo (keys repeat across files)
-_FIRST, _THIRD, _FOURTH = itemgetter(0), itemgetter(2), itemgetter(3)
-_FIFTH, _SIXTH, _KIND_NAME = itemgetter(4), itemgetter(5), itemgetter(1, 2)
+# This process's memo of keys' ids (keys repeat across files), each as the 8 bytes
+# of its ``array('q')`` form: a file's id arrays are joins of them, and its checks
+# set operations on them (an ``array('q', ints)`` converts each int through the
+# argument parser: ~400 instructions an id, and 10% of a cold run's parse work).
+_PREPARED_IDS: dict[str, bytes] = {}
+_FIRST = itemgetter(0)
+_NATIVE_ID = struct.Struct("=q").pack
 
 
 def prepare_rows(
@@ -445,52 +446,53 @@ def prepare_rows(
     memo = _PREPARED_IDS
     if len(memo) > _KNOWN_MAX:
         memo.clear()
+    known, get = memo.__getitem__, memo.get
 
-    def ids_of(keys: list[str]) -> list[int]:
-        # One C-level lookup pass, Python only for keys not seen yet (most repeat:
-        # 0.20 -> 0.05 CPU s per 1,000 cold benchmark files against a loop). Lists,
-        # not arrays, until the end: the set operations below reuse the memo's ints.
-        got: list[Any] = list(map(memo.get, keys))
-        if None in got:
+    def ids_of(keys: Sequence[str]) -> list[bytes]:
+        try:  # one C-level pass: every key seen before (most are)
+            return list(map(known, keys))
+        except KeyError:
+            got: list[Any] = list(map(get, keys))
             for k, i in enumerate(got):
                 if i is None:
-                    got[k] = memo[keys[k]] = key_id(keys[k])
-        return got
+                    got[k] = memo[keys[k]] = _NATIVE_ID(key_id(keys[k]))
+            return got
 
-    node_ids = ids_of(list(map(_FIRST, nodes)))
-    edge_ids = ids_of(list(map(_FIRST, edges)))
-    if len(set(node_ids)) != len(node_ids) or len(set(edge_ids)) != len(edge_ids):
-        return None
-    if not {*map(type, map(_SIXTH, nodes)), *map(type, map(_FIFTH, edges))} <= {str}:
-        return None  # (properties not encoded yet: the row path encodes them)
-    text = "".join(chain.from_iterable(map(_KIND_NAME, nodes)))
-    if "\x1f" in text or "\x1e" in text or "\x00" in text:
-        return None
-    try:
-        roles = bytes(map(_FOURTH, nodes))
+    try:  # the rows' columns (a row of another length: the row writes take it)
+        n_keys, kinds, names, n_roles, _lines, n_props = (
+            zip(*nodes, strict=True) if nodes else ((),) * 6
+        )
+        e_keys, _types, e_src, e_dst, e_props = zip(*edges, strict=True) if edges else ((),) * 5
+        text = "".join(kinds) + "".join(names)  # (TypeError: not text)
+        roles = bytes(n_roles)  # (ValueError: a role outside a byte)
     except (ValueError, TypeError):
         return None
+    if "\x1f" in text or "\x1e" in text or "\x00" in text:
+        return None
+    if not set(map(type, n_props + e_props)) <= {str}:
+        return None  # (properties not encoded yet: the row path encodes them)
+    node_ids, edge_ids = ids_of(n_keys), ids_of(e_keys)
+    if len(set(node_ids)) != len(node_ids) or len(set(edge_ids)) != len(edge_ids):
+        return None
+    join = b"".join
+    node_bytes = join(node_ids)
     if roles.count(DEFINES) == len(roles):
-        defines, others = node_ids, []
+        defines, others = node_bytes, b""
     else:
-        defines = [i for i, r in zip(node_ids, roles, strict=True) if r == DEFINES]
-        others = [i for i, r in zip(node_ids, roles, strict=True) if r != DEFINES]
-    src, dst = ids_of(list(map(_THIRD, edges))), ids_of(list(map(_FOURTH, edges)))
+        defines = join([i for i, r in zip(node_ids, roles, strict=True) if r == DEFINES])
+        others = join([i for i, r in zip(node_ids, roles, strict=True) if r != DEFINES])
+    src, dst = ids_of(e_src), ids_of(e_dst)
     return Prepared(
-        _ids_bytes(node_ids),
+        node_bytes,
         roles,
-        _ids_bytes(edge_ids),
-        _ids_bytes(src),
-        _ids_bytes(dst),
-        _ids_bytes(sorted(set(src).union(dst).difference(node_ids))),
+        join(edge_ids),
+        join(src),
+        join(dst),
+        join(sorted(set(src).union(dst).difference(node_ids))),
         packed,
-        _ids_bytes(defines),
-        _ids_bytes(others),
+        defines,
+        others,
     )
-
-
-def _ids_bytes(ids: Iterable[int]) -> bytes:
-    return array("q", ids).tobytes()
 
 
 _NODE_TEXT = itemgetter(3, 4)  # kind, name: what a file's record keeps as text
