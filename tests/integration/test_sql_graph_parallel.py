@@ -189,6 +189,23 @@ def _slow_parse(ctx: parse.ParseContext, ref: FileRef) -> parse.Parsed | parse.U
 _PARSE_FILE = parse.parse_file
 
 
+def _map_counting_here(
+    pool: parse.ParsePool, refs: list[FileRef]
+) -> tuple[list[parse.Parsed | parse.Unreadable], set[int]]:
+    """``pool.map(refs)``, and which of its results the ingest process parsed itself."""
+    own = pool.help
+    assert own is not None
+    here: set[int] = set()
+
+    def counted(ref: FileRef) -> parse.Parsed | parse.Unreadable:
+        result = own(ref)
+        here.add(id(result))
+        return result
+
+    pool.help = counted
+    return list(pool.map(refs)), here
+
+
 def test_the_ingest_process_parses_files_itself_while_workers_are_busy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -199,20 +216,10 @@ def test_the_ingest_process_parses_files_itself_while_workers_are_busy(
     copy_sql(CHINOOK, root / "chinook")
     refs = [_ref(root, p) for p in sorted(root.rglob("*.sql"))] * 4  # 48 files
     monkeypatch.setattr(parse, "parse_file", _slow_parse)  # the forked worker's too
-    here: list[str] = []
     with ParseCache(tmp_path / "c.sqlite") as cache:
         ctx = parse.ParseContext(None, None, "tag", cache)
         with parse.ParsePool(ctx, 1, chunk=1) as pool:  # 8 in flight
-            own = pool.help
-            assert own is not None
-
-            def counted(ref: FileRef) -> parse.Parsed | parse.Unreadable:
-                result = own(ref)
-                here.append(id(result))
-                return result
-
-            pool.help = counted
-            results = list(pool.map(refs))
+            results, here = _map_counting_here(pool, refs)
     assert sorted(r.ref.path for r in results) == sorted(r.path for r in refs)
     assert all(isinstance(r, parse.Parsed) for r in results)
     assert 0 < len(here) < len(refs)
@@ -295,20 +302,10 @@ def test_the_ingest_process_takes_back_chunks_no_worker_has_started(
         _ref(root, p) for p in sorted(root.rglob("*.sql"))[:3]
     ]  # 12 files: 3 chunks of 4, all in flight from the start
     monkeypatch.setattr(parse, "parse_file", _slow_in_workers)
-    here: list[int] = []
     with ParseCache(tmp_path / "c.sqlite") as cache:
         ctx = parse.ParseContext(None, None, "tag", cache)
         with parse.ParsePool(ctx, 1, chunk=4) as pool:
-            own = pool.help
-            assert own is not None
-
-            def counted(ref: FileRef) -> parse.Parsed | parse.Unreadable:
-                result = own(ref)
-                here.append(id(result))
-                return result
-
-            pool.help = counted
-            results = list(pool.map(refs))
+            results, here = _map_counting_here(pool, refs)
     assert sorted(r.ref.path for r in results) == sorted(r.path for r in refs)
     assert len(here) >= 4  # at least the newest chunk, parsed here
     assert len(here) % 4 == 0  # whole chunks

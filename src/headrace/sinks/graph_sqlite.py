@@ -28,6 +28,7 @@ dependency, maintained as long as SQLite is, and ledger and graph share one file
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import struct
@@ -557,6 +558,8 @@ def _by_count(counts: Counter[int]) -> Iterator[tuple[int, str]]:
     for n, ids in sorted(by.items()):
         ids.sort()
         yield n, orjson.dumps(ids).decode()
+
+
 # A node row ranking first so far: written, unless the shown one still ranks before it.
 _UPSERT_NODE = (
     "INSERT INTO graph_nodes(id, key, kind, name, props, best_role, best_path)"
@@ -707,6 +710,19 @@ class SqliteGraphStore:
             self._file_ids[path] = fid
         return fid
 
+    @contextlib.contextmanager
+    def _savepoint(self, created: list[str], what: str) -> Iterator[None]:
+        """One write's savepoint; the file ids it allocated are void if it rolls back."""
+        try:
+            with self.conn:
+                yield
+        except apsw.Error as exc:
+            self._forget_ids(created)
+            raise _translate(exc, what) from exc
+        except BaseException:
+            self._forget_ids(created)
+            raise
+
     def write_nodes(self, rows: Sequence[NodeRow]) -> None:
         """One savepoint: each row's contribution, and its node where it ranks first
         (defining before mentioning, then lowest path): the UNWIND … MERGE. An
@@ -722,38 +738,31 @@ class SqliteGraphStore:
         ranked: list[tuple[int, str, str, str, str, int, str]] = []
         files: list[tuple[str, int]] = []  # (path, index of its first entry)
         seen: dict[str, set[int]] = {}  # per file: ids this batch counted
-        try:
-            with self.conn:
-                last: str | None = None
-                old: Container[int] = _NO_IDS
-                held: Container[int] = _NO_IDS
-                mine: set[int] = set()
-                for path, _gen, key, kind, name, role, line, props in rows:
-                    if path != last:
-                        last = path
-                        self._file_id(path, created)
-                        files.append((path, len(entries)))
-                        old = self._old_nodes_of(path, created)
-                        part = self._staged.get(path)
-                        held = part.nodes if part is not None else _NO_IDS
-                        mine = seen.setdefault(path, set())
-                    i = get(key) or ids(key)
-                    text = props if isinstance(props, str) else props_json(props)
-                    entries.append((i, kind, name, role, line, text))
-                    if i not in old and i not in held and i not in mine:
-                        mine.add(i)
-                        counted.append(i)
-                    if (b := best.get(i)) is None or (role, path) <= b:
-                        ranked.append((i, key, kind, name, text, role, path))
-                if not self._in_group:
-                    self.conn.executemany(_COUNT_NODES, sorted(Counter(counted).items()))
-                self.conn.executemany(_UPSERT_NODE, ranked)
-        except apsw.Error as exc:
-            self._forget_ids(created)
-            raise _translate(exc, "write_nodes") from exc
-        except BaseException:
-            self._forget_ids(created)
-            raise
+        with self._savepoint(created, "write_nodes"):
+            last: str | None = None
+            old: Container[int] = _NO_IDS
+            held: Container[int] = _NO_IDS
+            mine: set[int] = set()
+            for path, _gen, key, kind, name, role, line, props in rows:
+                if path != last:
+                    last = path
+                    self._file_id(path, created)
+                    files.append((path, len(entries)))
+                    old = self._old_nodes_of(path, created)
+                    part = self._staged.get(path)
+                    held = part.nodes if part is not None else _NO_IDS
+                    mine = seen.setdefault(path, set())
+                i = get(key) or ids(key)
+                text = props if isinstance(props, str) else props_json(props)
+                entries.append((i, kind, name, role, line, text))
+                if i not in old and i not in held and i not in mine:
+                    mine.add(i)
+                    counted.append(i)
+                if (b := best.get(i)) is None or (role, path) <= b:
+                    ranked.append((i, key, kind, name, text, role, path))
+            if not self._in_group:
+                self.conn.executemany(_COUNT_NODES, sorted(Counter(counted).items()))
+            self.conn.executemany(_UPSERT_NODE, ranked)
         self._stage_nodes(files, entries)
         self._remember(counted, ranked, [], [])
 
@@ -791,20 +800,13 @@ class SqliteGraphStore:
         get, ids = self._ids.get, self._id  # get(k) or ids(k): the id, computed once
         ends = [(get(r[4]) or ids(r[4]), get(r[5]) or ids(r[5])) for r in rows]
         created: list[str] = []
-        try:
-            with self.conn:
-                present = self._present({i for pair in ends for i in pair})
-                counted, fresh, kept = self._sort_edges(rows, ends, present, created)
-                if not self._in_group:
-                    self.conn.executemany(_COUNT_UP, [(1, i) for i in counted])
-                self.conn.executemany(_INSERT_EDGE, fresh)
-                self.conn.executemany(_REFS_UP, [(e[0],) for e in fresh])
-        except apsw.Error as exc:
-            self._forget_ids(created)
-            raise _translate(exc, "write_edges") from exc
-        except BaseException:
-            self._forget_ids(created)
-            raise
+        with self._savepoint(created, "write_edges"):
+            present = self._present({i for pair in ends for i in pair})
+            counted, fresh, kept = self._sort_edges(rows, ends, present, created)
+            if not self._in_group:
+                self.conn.executemany(_COUNT_UP, [(1, i) for i in counted])
+            self.conn.executemany(_INSERT_EDGE, fresh)
+            self.conn.executemany(_REFS_UP, [(e[0],) for e in fresh])
         self._remember([], [], counted, fresh)
         staged = self._staged
         for path, mine in kept:
@@ -869,31 +871,24 @@ class SqliteGraphStore:
         if len({f.path for f in files}) != len(files):
             raise StoreError("write_files takes each file once")
         created: list[str] = []
-        try:
-            with self.conn:
-                node_ids, counted, ranked = self._rank_prepared(files, preps, created)
-                if not self._in_group:
-                    self.conn.executemany(_COUNT_NODES, sorted(Counter(counted).items()))
-                self.conn.executemany(_UPSERT_NODE, ranked)
-                written = self._written.union(*node_ids)
-                # A file's relations end at its own entities, written now, but for
-                # those in ``outside`` (another file's, or nobody's: then not written).
-                outside = [_decode_ids(p.outside).tolist() for p in preps]
-                elsewhere = set(chain.from_iterable(outside)).difference(written)
-                present = self._present(elsewhere) if elsewhere else set()
-                counted_edges, fresh, kept = self._sort_prepared(
-                    files, preps, outside, present.union(written), created
-                )
-                self.conn.executemany(_INSERT_EDGE, fresh)
-                self.conn.executemany(_REFS_UP, [(e[0],) for e in fresh])
-                if not self._in_group:  # (after the inserts: some count up what they made)
-                    self.conn.executemany(_COUNT_UP, [(1, i) for i in counted_edges])
-        except apsw.Error as exc:
-            self._forget_ids(created)
-            raise _translate(exc, "write_files") from exc
-        except BaseException:
-            self._forget_ids(created)
-            raise
+        with self._savepoint(created, "write_files"):
+            node_ids, counted, ranked = self._rank_prepared(files, preps, created)
+            if not self._in_group:
+                self.conn.executemany(_COUNT_NODES, sorted(Counter(counted).items()))
+            self.conn.executemany(_UPSERT_NODE, ranked)
+            written = self._written.union(*node_ids)
+            # A file's relations end at its own entities, written now, but for
+            # those in ``outside`` (another file's, or nobody's: then not written).
+            outside = [_decode_ids(p.outside).tolist() for p in preps]
+            elsewhere = set(chain.from_iterable(outside)).difference(written)
+            present = self._present(elsewhere) if elsewhere else set()
+            counted_edges, fresh, kept = self._sort_prepared(
+                files, preps, outside, present.union(written), created
+            )
+            self.conn.executemany(_INSERT_EDGE, fresh)
+            self.conn.executemany(_REFS_UP, [(e[0],) for e in fresh])
+            if not self._in_group:  # (after the inserts: some count up what they made)
+                self.conn.executemany(_COUNT_UP, [(1, i) for i in counted_edges])
         self._written = written
         self._remember(counted, ranked, counted_edges, fresh)
         self._stage_prepared(files, preps, node_ids, kept)
@@ -1083,9 +1078,7 @@ class SqliteGraphStore:
             with self.conn:
                 logged = 0
                 if self._log_rows != 0:
-                    for nodes, edges in self.conn.execute(
-                        "SELECT nodes, edges FROM graph_ref_log"
-                    ):
+                    for nodes, edges in self.conn.execute("SELECT nodes, edges FROM graph_ref_log"):
                         _unpack_counts(nodes, node_counts)
                         _unpack_counts(edges, counts)
                         logged += 1
