@@ -690,7 +690,7 @@ class SqliteGraphStore:
         except apsw.Error as exc:
             raise StoreError(f"cannot prepare the graph tables: {exc}") from exc
         self._log_rows = -1  # logged groups (unknown until counted)
-        self.flush_counts()  # a log left by a run that did not close the store
+        self._fold_log()  # a log left by a run that did not close the store
 
     # -- writes -------------------------------------------------------------------
 
@@ -1119,6 +1119,17 @@ class SqliteGraphStore:
         counts)."""
         self._apply_deferred()
 
+    def _fold_log(self) -> None:
+        """``flush_counts`` where it does not have to happen now: a store opened for
+        queries while an ingest writes (it holds the write lock, and folds the log in
+        itself) leaves the log as it is. Counts read the log too (``counts``)."""
+        if self._in_group:
+            return
+        try:
+            self.flush_counts()
+        except TransientError:
+            self._log_rows = -1
+
     def _refresh_due(self) -> None:
         """Recompute the entities whose best file dropped them in this group."""
         if not self._due:
@@ -1376,8 +1387,9 @@ class SqliteGraphStore:
         return _Group(self)
 
     def close(self) -> None:
-        """Leaves exact counts (``flush_counts``); the connection belongs to the caller."""
-        self.flush_counts()
+        """Folds the count log in where it can (``_fold_log``); the connection belongs
+        to the caller."""
+        self._fold_log()
 
     # -- queries ------------------------------------------------------------------
 
@@ -1494,8 +1506,12 @@ class SqliteGraphStore:
     def counts(self) -> dict[str, dict[str, int]]:
         kinds = dict(self.conn.execute("SELECT kind, count(*) FROM graph_nodes GROUP BY kind"))
         types = dict(self.conn.execute("SELECT type, count(*) FROM graph_edges GROUP BY type"))
+        logged: Counter[int] = Counter()  # (increments not folded into the table yet)
+        for (nodes,) in self.conn.execute("SELECT nodes FROM graph_ref_log"):
+            _unpack_counts(nodes, logged)
         defined = (
-            _one(self.conn, "SELECT coalesce(sum(refs), 0) FROM graph_node_refs")[0],
+            _one(self.conn, "SELECT coalesce(sum(refs), 0) FROM graph_node_refs")[0]
+            + sum(logged.values()),
             _one(self.conn, "SELECT count(*) FROM graph_file_nodes")[0],
         )
         return {

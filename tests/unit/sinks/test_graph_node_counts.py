@@ -439,3 +439,23 @@ def test_random_histories_through_reopened_stores_equal_a_fresh_store(tmp_path: 
             if rnd.random() < 0.3:
                 store = _store(path)  # the old one is dropped unclosed
             assert _state(store) == _state(steady), (seed, step)
+
+
+def test_a_store_opened_while_another_writes_leaves_the_log_and_counts_it(
+    tmp_path: Path,
+) -> None:
+    """A second store on the file (a query during an ingest) cannot fold the log in
+    while the writer holds the write lock: it opens anyway, its counts read the log,
+    and the log is folded in later."""
+    path = tmp_path / "g.sqlite"
+    writer = _store(path)
+    _file(writer, "a.sql", "1", [("0", DEFINES, 1), ("1", MENTIONS, 1)])
+    _file(writer, "b.sql", "1", [("0", DEFINES, 2)])
+    writer.conn.execute("BEGIN IMMEDIATE")  # an ingest's group in progress
+    reader = _store(path)  # (no busy timeout: the fold fails at once)
+    assert reader.counts()["defined_in"] == {"contributions": 3, "files": 2}
+    writer.conn.execute("ROLLBACK")
+    reader.close()  # folds it in now
+    assert reader.conn.execute("SELECT count(*) FROM graph_ref_log").fetchone() == (0,)
+    assert _node_refs(reader) == {f"{KEY}0": 2, f"{KEY}1": 1}
+    assert reader.counts()["defined_in"] == {"contributions": 3, "files": 2}
