@@ -194,12 +194,12 @@ class GraphIndex:
         self._ctx = ParseContext(self.dialect, database, self._signature_tag, cache)
         # A store that takes whole files (FileWrites) gets its rows prepared where
         # they are parsed: the parse workers, not this process (the single writer).
-        self._whole_files = isinstance(store, FileWrites)
+        self._file_writes = store if isinstance(store, FileWrites) else None
+        if self._file_writes is not None:
+            self._ctx.prepare = self._file_writes.prepare_rows
         # The store's group is a transaction of this very connection (the embedded
         # store, wrapped or not): the ledger rows can join it (see ``_flush``).
         self._atomic = getattr(store, "conn", None) is self.conn
-        if isinstance(store, FileWrites):
-            self._ctx.prepare = store.prepare_rows
         self.writer = BatchWriter(batch_size, retry)
         self._stop = False
 
@@ -425,10 +425,9 @@ class GraphIndex:
     def _write_whole(self, parts: list[FileParts]) -> bool:
         """The group's files in one store call, where the store takes whole files
         and every file's rows were prepared (``FileWrites``). False: write rows."""
-        if not self._whole_files or not all(f.prep is not None for f in parts):
+        if self._file_writes is None or not all(f.prep is not None for f in parts):
             return False
-        store: Any = self.store  # a FileWrites (checked at construction)
-        return self.writer.write_whole(store.write_files, parts)
+        return self.writer.write_whole(self._file_writes.write_files, parts)
 
     def _write_rows(self, parts: list[FileParts]) -> list[WriteFailure[Any]]:
         """The group's node rows, then its edge rows, in batches; the rows refused."""

@@ -84,7 +84,7 @@ def fragment_rows(fragment: Fragment) -> list[Any]:
     # hold their dictionary, so an id found there with that dictionary is it). One
     # helper for nodes and edges: inlining it twice saved 0.015-0.035 CPU s per 1,000
     # benchmark files, in the worker, which a cold run leaves ~0.4 s idle.
-    dumps, sort, texts = orjson.dumps, orjson.OPT_SORT_KEYS, PROPS_TEXT  # (a local each)
+    dumps, sort, texts = orjson.dumps, orjson.OPT_SORT_KEYS, PROPS_TEXT
 
     def text(props: Any) -> str:
         if not props:
@@ -205,7 +205,7 @@ def parse_file(ctx: ParseContext, ref: FileRef) -> Parsed | Unreadable:
     hit = cache.get(frag_parser, full) if cache is not None else None
     counts: dict[str, int] = {}
     rows = packed = b""
-    prep = None
+    lists: list[Any] | None = None  # the rows as lists, where the store prepares them
     if hit is not None:
         try:
             cut = hit.index(b"\n")
@@ -213,8 +213,7 @@ def parse_file(ctx: ParseContext, ref: FileRef) -> Parsed | Unreadable:
             packed = hit[cut + 1 :]
             rows = zstd_codec()[1].decompress(packed)
             if ctx.prepare is not None:
-                nodes, edges, *_rest = orjson.loads(rows)
-                prep = ctx.prepare(nodes, edges, packed)
+                lists = orjson.loads(rows)
         except (ValueError, TypeError, zstandard.ZstdError):  # damaged (orjson: ValueError)
             hit = None  # is a miss: the cache only saves time
     if hit is not None:
@@ -239,9 +238,11 @@ def parse_file(ctx: ParseContext, ref: FileRef) -> Parsed | Unreadable:
         rows = orjson.dumps(lists)
         packed = zstd_codec()[0].compress(rows)
         value = orjson.dumps(counts) + b"\n" + packed
-        # The store's preparation (FileWrites.prepare_rows) is made here, in a parse
-        # worker, not in the single writer; its record is the compressed rows.
-        prep = ctx.prepare(lists[0], lists[1], packed) if ctx.prepare is not None else None
+    # The store's preparation (FileWrites.prepare_rows) is made here, in a parse
+    # worker, not in the single writer; its record is the compressed rows.
+    prep = None
+    if ctx.prepare is not None and lists is not None:
+        prep = ctx.prepare(lists[0], lists[1], packed)
     return Parsed(
         ref,
         digest,

@@ -604,6 +604,15 @@ class _Group:
             self.store._end_group(failed)
 
 
+def _node_entries(
+    ids: Iterable[int], rows: Iterable[Sequence[Any]]
+) -> Iterator[tuple[int, _NodeEntry]]:
+    """A file's node rows (``[key, kind, name, role, line, props]``) as its staged
+    entries, by id."""
+    for i, n in zip(ids, rows, strict=True):
+        yield i, (i, n[1], n[2], n[3], n[4], n[5])
+
+
 class _Staged:
     """What a group wrote for one file, until its ``finish_file``.
 
@@ -616,13 +625,13 @@ class _Staged:
 
     def __init__(self) -> None:
         self._nodes: dict[int, _NodeEntry] = {}
-        self._lazy: tuple[array[int], list[Any]] | None = None
+        self._lazy: tuple[array[int], Sequence[Any]] | None = None
         self._edges: dict[int, None] = {}  # ids, in order: the file's new record
         self.record: tuple[bytes, bytes, bytes] | None = None  # see Prepared
         self.edge_blob: bytes | None = None
 
     @classmethod
-    def prepared(cls, ids: array[int], rows: list[Any], prep: Prepared) -> _Staged:
+    def prepared(cls, ids: array[int], rows: Sequence[Any], prep: Prepared) -> _Staged:
         part = cls()
         part._lazy = (ids, rows)
         part.record = (prep.record, prep.defines, prep.others)
@@ -634,9 +643,7 @@ class _Staged:
         if self._lazy is not None:
             ids, rows = self._lazy
             self._lazy = None
-            self._nodes.update(
-                (i, (i, n[1], n[2], n[3], n[4], n[5])) for i, n in zip(ids, rows, strict=True)
-            )
+            self._nodes.update(_node_entries(ids, rows))
         return self._nodes
 
     @property
@@ -942,13 +949,11 @@ class SqliteGraphStore:
         for f, prep, ids, (path, mine, whole) in zip(files, preps, node_ids, kept, strict=True):
             part = staged.get(path)
             if part is None:
-                part = staged[path] = _Staged.prepared(ids, list(f.nodes), prep)
+                part = staged[path] = _Staged.prepared(ids, f.nodes, prep)
                 part._edges = dict.fromkeys(mine)
                 part.edge_blob = prep.edge_ids if whole else None
                 continue
-            part.nodes.update(
-                (i, (i, n[1], n[2], n[3], n[4], n[5])) for i, n in zip(ids, f.nodes, strict=True)
-            )
+            part.nodes.update(_node_entries(ids, f.nodes))
             part.edges.update(dict.fromkeys(mine))
 
     def _sort_prepared(
@@ -970,15 +975,13 @@ class SqliteGraphStore:
         for f, prep, away in zip(files, preps, outside, strict=True):
             path = f.path
             ids = _decode_ids(prep.edge_ids).tolist()
-            # (the ends are read only where one is missing, or for a new relation)
-            src: Sequence[int] = ids
-            dst: Sequence[int] = ids
             whole = present.issuperset(away)
+            # (the ends are read only where one is missing, or for a new relation)
+            ends = None if whole else (_decode_ids(prep.src_ids), _decode_ids(prep.dst_ids))
             mine: Sequence[int] = ids
-            if not whole:
-                src, dst = _decode_ids(prep.src_ids), _decode_ids(prep.dst_ids)
-                ends = zip(ids, src, dst, strict=True)
-                mine = [i for i, s, d in ends if s in present and d in present]
+            if ends is not None:
+                both = zip(ids, *ends, strict=True)
+                mine = [i for i, s, d in both if s in present and d in present]
             kept.append((path, mine, whole))
             old = self._old_edges_of(path, created)
             part = staged.get(path)
@@ -993,8 +996,7 @@ class SqliteGraphStore:
             counted += [i for i in new if i not in unknown]
             made |= unknown
             rows = f.edges
-            if whole:
-                src, dst = _decode_ids(prep.src_ids), _decode_ids(prep.dst_ids)
+            src, dst = ends or (_decode_ids(prep.src_ids), _decode_ids(prep.dst_ids))
             for k, i in enumerate(ids):
                 if i in unknown and (whole or (src[k] in present and dst[k] in present)):
                     e = rows[k]
@@ -1009,8 +1011,9 @@ class SqliteGraphStore:
         counted_edges: list[int],
         fresh: list[_EdgeInsert],
     ) -> None:
-        """After a write: the group's count increments (applied at its next finish),
-        and what is now known of the nodes' best contributions and of the edges."""
+        """After a write: the group's count increments (added at a finish that may
+        count down, else logged at its commit), and what is now known of the nodes'
+        best contributions and of the edges."""
         best = self._best
         if self._in_group:  # written with the batch's savepoint: now due
             self._node_counts.update(counted_nodes)
