@@ -1072,10 +1072,13 @@ class SqliteGraphStore:
             i = self._ids[key] = key_id(key)
         return i
 
-    def _apply_deferred(self) -> None:
+    def flush_counts(self) -> None:
         """Add the group's summed count increments, entities' and relations', and the
         logged ones to the count tables (one savepoint; kept for another try if it
-        fails). The log is read from the file, not remembered: whatever wrote it."""
+        fails): before a count goes down, and on open and at close (``_fold_log``).
+        The log is read from the file, not remembered: whatever wrote it."""
+        if not self._node_counts and not self._counts and self._log_rows == 0:
+            return
         node_counts, counts = Counter(self._node_counts), Counter(self._counts)
         try:
             with self.conn:
@@ -1103,7 +1106,7 @@ class SqliteGraphStore:
         if not self._counts and not self._node_counts:
             return
         if self._log_rows < 0 or self._log_rows >= LOG_MAX_ROWS:
-            self._apply_deferred()
+            self.flush_counts()
             return
         try:
             self.conn.execute(
@@ -1115,12 +1118,6 @@ class SqliteGraphStore:
         self._counts.clear()
         self._node_counts.clear()
         self._log_rows += 1
-
-    def flush_counts(self) -> None:
-        """Add every logged and pending count increment to the count tables (on open,
-        where a run did not close the store, and at close: a store at rest has exact
-        counts)."""
-        self._apply_deferred()
 
     def _fold_log(self) -> None:
         """``flush_counts`` where it does not have to happen now: a store opened for
@@ -1167,7 +1164,7 @@ class SqliteGraphStore:
         recompute the entities it no longer ranks first for, and record its
         contributions (``gen=None``: the file is gone; drop everything)."""
         if self._may_count_down(path, gen):
-            self._apply_deferred()  # before a count goes down
+            self.flush_counts()  # before a count goes down
         try:
             with self.conn:
                 self._finish(path, gen)
@@ -1304,7 +1301,7 @@ class SqliteGraphStore:
         files written but not finished yet contribute (as their rows would be)."""
         if not ids:
             return
-        self._apply_deferred()  # (an entity gone here takes its count row along)
+        self.flush_counts()  # (an entity gone here takes its count row along)
         c = self.conn
         staged = self._staged
         records: dict[str, dict[int, _NodeEntry]] = {}
