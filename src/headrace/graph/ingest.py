@@ -349,7 +349,7 @@ class GraphIndex:
                 if item is None:
                     continue
                 group.append(item)
-                rows += len(item.parts.nodes) + len(item.parts.edges)
+                rows += sum(item.parts.shape)
                 if group_full(rows, self.group_rows, parse_bound=parse_bound):
                     self._flush(group, stats)
                     group, rows = [], 0
@@ -405,8 +405,8 @@ class GraphIndex:
                 self._record(group, letters)
                 self.ledger.set_meta(PENDING_KEY, "[]")
         stats.groups += 1
-        stats.nodes_written += sum(len(f.nodes) for f in parts)
-        stats.edges_written += sum(len(f.edges) for f in parts)
+        stats.nodes_written += sum(f.shape[0] for f in parts)
+        stats.edges_written += sum(f.shape[1] for f in parts)
         done = time.perf_counter()
         for item, file_letters in zip(group, letters, strict=True):
             stats.files_done += 1
@@ -448,7 +448,7 @@ class GraphIndex:
         frag = item.parts
         letters = list(write_failures)
         try:
-            self.store.finish_file(frag.path, frag.gen, _Keys(frag.nodes), _Keys(frag.edges))
+            self.store.finish_file(frag.path, frag.gen, _Keys(frag, 0), _Keys(frag, 1))
         except StoreError as exc:
             if isinstance(exc, RootUnavailableError):
                 raise
@@ -525,17 +525,22 @@ class GraphIndex:
 
 
 class _Keys(Sequence[str]):
-    """The keys (first fields) of a file's node or edge rows, read when a store asks:
-    the embedded store never does (it finishes a file from what it staged), Neo4j's
-    does. Saves two lists per file (310k keys copied per 1,000 benchmark files)."""
+    """The keys (first fields) of a file's node (``which`` 0) or edge (1) rows, read
+    when a store asks: the embedded store never does (it finishes a file from what
+    it staged), Neo4j's does. Saves two lists per file (310k keys copied per 1,000
+    benchmark files), and the rows are not decoded for it (``FileParts``)."""
 
-    __slots__ = ("_rows",)
+    __slots__ = ("_parts", "_which")
 
-    def __init__(self, rows: Sequence[Sequence[Any]]) -> None:
-        self._rows = rows
+    def __init__(self, parts: FileParts, which: int) -> None:
+        self._parts, self._which = parts, which
+
+    @property
+    def _rows(self) -> list[Any]:
+        return self._parts.edges if self._which else self._parts.nodes
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return self._parts.shape[self._which]
 
     @overload
     def __getitem__(self, index: int) -> str: ...

@@ -56,8 +56,9 @@ def test_rows_are_the_fragments_with_props_as_store_text_from_any_path(
         # stored: the counts line, then the rows compressed
         counts_line, packed = first.cache_value.split(b"\n", 1)
         assert orjson.loads(counts_line)["statements"] > 0
-        assert zstandard.ZstdDecompressor().decompress(packed) == first.rows
-        assert len(first.cache_value) < len(first.rows) / 3
+        rows_text = zstandard.ZstdDecompressor().decompress(packed)
+        assert orjson.loads(rows_text) == first.rows
+        assert len(first.cache_value) < len(rows_text) / 3
         cache.put(first.frag_parser, first.full, first.cache_value)
         cache.flush()
         hit = parse_file(ctx, ref)
@@ -69,6 +70,9 @@ def test_rows_are_the_fragments_with_props_as_store_text_from_any_path(
         (worker,), _log = parse._work([ref])
         assert isinstance(worker, Parsed)
         assert worker.hit
+        # a worker's result travels packed only: its rows are decoded when asked for
+        assert worker.rows is None
+        assert worker.shape == (len(parts.nodes), len(parts.edges))
     for other in (first, hit, worker):
         got = other.parts("g")
         assert (got.nodes, got.edges, got.issues) == (parts.nodes, parts.edges, parts.issues)
