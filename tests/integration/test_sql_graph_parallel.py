@@ -3,6 +3,7 @@ and parse-cache entries of parsing in the ingest's own process."""
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import sys
@@ -211,10 +212,12 @@ def test_the_ingest_process_parses_files_itself_while_workers_are_busy(
 ) -> None:
     """While no chunk in flight is ready, ``map`` parses a file in this process, from
     the other end of the list than the workers' chunks: every file comes back exactly
-    once, some parsed here, and those are the last ones."""
+    once, some parsed here, those from the back of the list, each block it claimed
+    in list order (files written in falling path order outrank each other)."""
     root = copy_sql(SAKILA, tmp_path / "sakila")
     copy_sql(CHINOOK, root / "chinook")
-    refs = [_ref(root, p) for p in sorted(root.rglob("*.sql"))] * 4  # 48 files
+    paths = sorted(root.rglob("*.sql"))
+    refs = [_ref(root, p) for _ in range(4) for p in paths]  # 48 files, 48 objects
     monkeypatch.setattr(parse, "parse_file", _slow_parse)  # the forked worker's too
     with ParseCache(tmp_path / "c.sqlite") as cache:
         ctx = parse.ParseContext(None, None, "tag", cache)
@@ -223,8 +226,37 @@ def test_the_ingest_process_parses_files_itself_while_workers_are_busy(
     assert sorted(r.ref.path for r in results) == sorted(r.path for r in refs)
     assert all(isinstance(r, parse.Parsed) for r in results)
     assert 0 < len(here) < len(refs)
-    mine = sorted(r.ref.path for r in results if id(r) in here)
-    assert mine == sorted(r.path for r in refs[len(refs) - len(here) :])
+    position = {id(ref): k for k, ref in enumerate(refs)}  # (parsed here: the same objects)
+    order = [position[id(r.ref)] for r in results if id(r) in here]
+    runs: list[list[int]] = []  # blocks claimed from the back, each parsed in list order
+    for k in order:
+        if runs and k == runs[-1][-1] + 1:
+            runs[-1].append(k)
+        else:
+            runs.append([k])
+    assert runs[0][0] >= len(refs) // 2
+    assert len(runs[0]) > 1  # a block, not one file at a time
+    assert all(later[-1] < earlier[0] for earlier, later in itertools.pairwise(runs))
+
+
+def test_the_ingest_process_claims_blocks_from_the_back_and_workers_take_the_rest() -> None:
+    """``_claim``: up to ``HERE_BLOCK`` refs from the back (a quarter of what is left
+    at most, at least one), in list order; ``_next_chunk``: the front first, then the
+    end of what was claimed, in list order."""
+    from collections import deque
+
+    refs: Any = list(range(400))
+    todo, mine = deque(refs), deque()
+    parse._claim(todo, mine, [], {})
+    assert list(mine) == refs[400 - parse.HERE_BLOCK :]
+    assert list(todo) == refs[: 400 - parse.HERE_BLOCK]
+    todo, mine = deque(refs[:10]), deque()
+    parse._claim(todo, mine, [], {})
+    assert (list(mine), list(todo)) == ([8, 9], refs[:8])
+    assert parse._next_chunk(todo, mine, 4) == [0, 1, 2, 3]
+    todo.clear()
+    assert parse._next_chunk(todo, mine, 4) == [8, 9]
+    assert parse._next_chunk(todo, mine, 4) == []
 
 
 def test_a_file_parsed_in_the_ingest_process_leaves_no_cyclic_garbage(tmp_path: Path) -> None:

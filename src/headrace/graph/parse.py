@@ -402,10 +402,19 @@ class ParsePool:
         statements at once (which the rule it replaces, no parsing here before the
         first 8 chunks were back, avoided by idling ~0.14 s per cold run). Once the
         list is used up, it takes back the newest chunk no worker has started, rather
-        than wait for the workers to get through every chunk still queued."""
+        than wait for the workers to get through every chunk still queued.
+
+        From the back it claims a block of refs at a time and parses the block in
+        list order (``_claim``; the workers take what it has not reached once the
+        front is used up): a file's contribution ranks by path, and files
+        written in falling path order each outrank the one before for the entities
+        they share, so every one of them rewrote those entities' shown rows (cold
+        1,000-file benchmark: 14,890-18,941 node upserts, against 6,549 when one
+        process writes in list order)."""
         pending: list[Future[tuple[list[Parsed | Unreadable], CacheLog | None]]] = []
         chunks: dict[Future[Any], list[FileRef]] = {}
         todo = deque(refs)  # chunks from the front, this process's refs from the back
+        mine: deque[FileRef] = deque()  # refs claimed from the back, in list order
         # Chunks in flight: bounded memory, and enough queued that the workers keep
         # parsing while this process writes a group or parses a file itself (cold
         # benchmark with ``help``, 2 alternating runs each: 3 chunks 236/259, 8
@@ -415,22 +424,22 @@ class ParsePool:
         exhausted = False
         while True:
             while not exhausted and len(pending) < limit and not (stop and stop()):
-                chunk = [todo.popleft() for _ in range(min(self.chunk, len(todo)))]
+                chunk = _next_chunk(todo, mine, self.chunk)
                 if not chunk:
                     exhausted = True
                     break
                 future = self._pool.submit(_work, chunk)
                 pending.append(future)
                 chunks[future] = chunk
-            if not pending and not todo:
+            if not pending and not todo and not mine:
                 return
             done = next((f for f in pending if f.done()), None)
             if done is None and self.help is not None and not (stop and stop()):
-                if not todo:
-                    exhausted = True  # (what is left here is parsed here)
-                    _take_back(pending, chunks, todo)
-                if todo:
-                    yield self.help(todo.pop())
+                if not mine:
+                    exhausted = exhausted or not todo  # (what is left is parsed here)
+                    _claim(todo, mine, pending, chunks)
+                if mine:
+                    yield self.help(mine.popleft())
                     continue
             if not pending:
                 return
@@ -458,6 +467,37 @@ class ParsePool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+HERE_BLOCK = 64  # refs the ingest process claims from the back at a time (``_claim``)
+
+
+def _next_chunk(todo: deque[FileRef], mine: deque[FileRef], size: int) -> list[FileRef]:
+    """A worker's next chunk: from the front of ``todo``, else the last refs this
+    process claimed and has not parsed yet (in list order)."""
+    if todo:
+        return [todo.popleft() for _ in range(min(size, len(todo)))]
+    chunk = [mine.pop() for _ in range(min(size, len(mine)))]
+    chunk.reverse()
+    return chunk
+
+
+def _claim(
+    todo: deque[FileRef],
+    mine: deque[FileRef],
+    pending: list[Future[Any]],
+    chunks: dict[Future[Any], list[FileRef]],
+) -> None:
+    """Up to ``HERE_BLOCK`` refs from the back of ``todo`` into ``mine``, in list
+    order; fewer as ``todo`` runs short (a quarter of it at most, at least one). The
+    workers take chunks from the back of ``mine`` once ``todo`` is used up.
+    With ``todo`` used up, the newest chunk no worker has started is taken back."""
+    if not todo:
+        _take_back(pending, chunks, todo)
+    n = min(HERE_BLOCK, max(1, len(todo) // 4), len(todo))
+    block = [todo.pop() for _ in range(n)]
+    block.reverse()
+    mine.extend(block)
 
 
 def _take_back(
