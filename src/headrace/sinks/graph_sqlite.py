@@ -425,6 +425,12 @@ class Prepared(NamedTuple):
     record: bytes
     defines: bytes
     others: bytes
+    # Rows this process had not prepared before (row index -> row): a node row whose
+    # id it had not seen with this role or a better one, a relation row whose id it
+    # had not seen. The writer reads a row it needs from here, else from the file's
+    # rows (decoded then): see ``_row``.
+    novel_nodes: dict[int, Sequence[Any]]
+    novel_edges: dict[int, Sequence[Any]]
 
 
 # This process's memo of keys' ids (keys repeat across files), each as the 8 bytes
@@ -432,6 +438,10 @@ class Prepared(NamedTuple):
 # set operations on them (an ``array('q', ints)`` converts each int through the
 # argument parser: ~400 instructions an id, and 10% of a cold run's parse work).
 _PREPARED_IDS: dict[str, bytes] = {}
+# This process's memo of the rows its ``prepare_rows`` put in ``novel_nodes`` (an
+# entity's id -> the best role sent) and ``novel_edges`` (relations' ids).
+_SENT_ROLES: dict[bytes, int] = {}
+_SENT_EDGES: set[bytes] = set()
 _FIRST = itemgetter(0)
 _NATIVE_ID = struct.Struct("=q").pack
 
@@ -493,7 +503,41 @@ def prepare_rows(
         packed,
         defines,
         others,
+        *_novel(nodes, edges, node_ids, roles, edge_ids),
     )
+
+
+def _novel(
+    nodes: Sequence[Sequence[Any]],
+    edges: Sequence[Sequence[Any]],
+    node_ids: list[bytes],
+    roles: bytes,
+    edge_ids: list[bytes],
+) -> tuple[dict[int, Sequence[Any]], dict[int, Sequence[Any]]]:
+    """``Prepared.novel_nodes`` and ``novel_edges``. The rows ``write_files`` reads
+    are those of entities that rank first and of relations new to the store; for
+    files a process prepares in path order these are, but for files of the other
+    processes, the rows it had not prepared before. So a parse worker sends those
+    few with a file's packed rows, and the writer decodes the rest only when a row
+    it needs is not among them (cold 1,000-file benchmark: ~8 node and ~10 relation
+    rows of a file's ~310)."""
+    roles_sent, edges_sent = _SENT_ROLES, _SENT_EDGES
+    if len(roles_sent) > _KNOWN_MAX:
+        roles_sent.clear()
+    if len(edges_sent) > _KNOWN_MAX:
+        edges_sent.clear()
+    novel_nodes: dict[int, Sequence[Any]] = {}
+    for k, sent in enumerate(map(roles_sent.get, node_ids)):
+        if sent is None or roles[k] < sent:
+            roles_sent[node_ids[k]] = roles[k]
+            novel_nodes[k] = nodes[k]
+    novel_edges: dict[int, Sequence[Any]] = {}
+    if not edges_sent.issuperset(edge_ids):
+        for k, i in enumerate(edge_ids):
+            if i not in edges_sent:
+                edges_sent.add(i)
+                novel_edges[k] = edges[k]
+    return novel_nodes, novel_edges
 
 
 _NODE_TEXT = itemgetter(3, 4)  # kind, name: what a file's record keeps as text
@@ -604,6 +648,15 @@ class _Group:
             self.store._end_group(failed)
 
 
+def _row(novel: dict[int, Sequence[Any]], batch: FileBatch, k: int, *, edges: bool) -> Any:
+    """Row ``k`` of a prepared file's node (or edge) rows: from those its parse
+    worker sent (``Prepared.novel_nodes``), else from all its rows."""
+    row = novel.get(k)
+    if row is None:
+        row = (batch.edges if edges else batch.nodes)[k]
+    return row
+
+
 def _node_entries(
     ids: Iterable[int], rows: Iterable[Sequence[Any]]
 ) -> Iterator[tuple[int, _NodeEntry]]:
@@ -625,15 +678,15 @@ class _Staged:
 
     def __init__(self) -> None:
         self._nodes: dict[int, _NodeEntry] = {}
-        self._lazy: tuple[array[int], Sequence[Any]] | None = None
+        self._lazy: tuple[array[int], FileBatch] | None = None
         self._edges: dict[int, None] = {}  # ids, in order: the file's new record
         self.record: tuple[bytes, bytes, bytes] | None = None  # see Prepared
         self.edge_blob: bytes | None = None
 
     @classmethod
-    def prepared(cls, ids: array[int], rows: Sequence[Any], prep: Prepared) -> _Staged:
+    def prepared(cls, ids: array[int], batch: FileBatch, prep: Prepared) -> _Staged:
         part = cls()
-        part._lazy = (ids, rows)
+        part._lazy = (ids, batch)  # (its rows are read only if ``nodes`` is asked for)
         part.record = (prep.record, prep.defines, prep.others)
         return part
 
@@ -641,9 +694,9 @@ class _Staged:
     def nodes(self) -> dict[int, _NodeEntry]:
         self.record = None
         if self._lazy is not None:
-            ids, rows = self._lazy
+            ids, batch = self._lazy
             self._lazy = None
-            self._nodes.update(_node_entries(ids, rows))
+            self._nodes.update(_node_entries(ids, batch.nodes))
         return self._nodes
 
     @property
@@ -921,10 +974,10 @@ class SqliteGraphStore:
             else:
                 held = part.nodes if part is not None else _NO_IDS
                 counted += [i for i in ids if i not in old and i not in held]
-            roles, rows = prep.roles, f.nodes
+            roles = prep.roles
             for k, b in enumerate(map(best.get, ids)):
                 if b is None or (roles[k], path) <= b:
-                    n = rows[k]
+                    n = _row(prep.novel_nodes, f, k, edges=False)
                     ranked.append((ids[k], n[0], n[1], n[2], n[5], n[3], path))
         # Of the rows ranking for one entity, only the first in (role, path) can end up
         # shown (the upsert keeps the lowest): one write per entity, in id order (the
@@ -949,7 +1002,7 @@ class SqliteGraphStore:
         for f, prep, ids, (path, mine, whole) in zip(files, preps, node_ids, kept, strict=True):
             part = staged.get(path)
             if part is None:
-                part = staged[path] = _Staged.prepared(ids, f.nodes, prep)
+                part = staged[path] = _Staged.prepared(ids, f, prep)
                 part._edges = dict.fromkeys(mine)
                 part.edge_blob = prep.edge_ids if whole else None
                 continue
@@ -995,11 +1048,10 @@ class SqliteGraphStore:
                 continue
             counted += [i for i in new if i not in unknown]
             made |= unknown
-            rows = f.edges
             src, dst = ends or (_decode_ids(prep.src_ids), _decode_ids(prep.dst_ids))
             for k, i in enumerate(ids):
                 if i in unknown and (whole or (src[k] in present and dst[k] in present)):
-                    e = rows[k]
+                    e = _row(prep.novel_edges, f, k, edges=True)
                     fresh.append((i, e[0], e[1], e[2], e[3], e[4], src[k], dst[k]))
         fresh.sort()  # (ids are unique: one insert per relation, in id order)
         return counted, fresh, kept

@@ -169,3 +169,70 @@ def test_a_refused_whole_write_leaves_nothing_behind() -> None:
         for f in files:
             fresh.finish_file(f.path, f.gen, [], [])
     assert _state(store) == _state(fresh)
+
+
+@dataclass
+class SealedBatch:
+    """A ``FileBatch`` whose rows count how often they are read (a worker's file: its
+    rows are decoded only when read)."""
+
+    inner: Batch
+    reads: list[str]
+
+    @property
+    def path(self) -> str:
+        return self.inner.path
+
+    @property
+    def gen(self) -> str:
+        return self.inner.gen
+
+    @property
+    def nodes(self) -> list[list[Any]]:
+        self.reads.append("nodes")
+        return self.inner.nodes
+
+    @property
+    def edges(self) -> list[list[Any]]:
+        self.reads.append("edges")
+        return self.inner.edges
+
+    @property
+    def prep(self) -> Any:
+        return self.inner.prep
+
+
+def test_write_files_reads_a_file_s_rows_only_for_rows_its_worker_did_not_send(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A process's first file sends every row it needs with its preparation; a file
+    with the same keys sends none. Written in path order the second needs no row; a
+    file that ranks first and sent nothing has its rows read, and the store is the
+    row writes' either way."""
+    from headrace.sinks import graph_sqlite
+
+    monkeypatch.setattr(graph_sqlite, "_SENT_ROLES", {})
+    monkeypatch.setattr(graph_sqlite, "_SENT_EDGES", set())
+    nodes = [[f"{KEY}{k}", "table", f"t{k}", 0, k, f'{{"v":{k}}}'] for k in range(3)]
+    edges = [[f"{KEY}0|R|{KEY}1", "R", f"{KEY}0", f"{KEY}1", "{}"]]
+    first = _batch("b.sql", "1", nodes, edges)
+    assert isinstance(first.prep, Prepared)
+    assert sorted(first.prep.novel_nodes) == [0, 1, 2]
+    assert sorted(first.prep.novel_edges) == [0]
+    later, earlier = _batch("c.sql", "1", nodes, edges), _batch("a.sql", "1", nodes, edges)
+    assert later.prep.novel_nodes == earlier.prep.novel_nodes == {}
+    assert later.prep.novel_edges == earlier.prep.novel_edges == {}
+    whole = SqliteGraphStore(apsw.Connection(":memory:"))
+    rows = SqliteGraphStore(apsw.Connection(":memory:"))
+    reads: dict[str, list[str]] = {}
+    for batch in (first, later, earlier):
+        sealed = SealedBatch(batch, reads.setdefault(batch.path, []))
+        for store in (whole, rows):
+            with store.group():
+                if store is whole:
+                    store.write_files([sealed])
+                else:
+                    _by_rows(store, [batch])
+                store.finish_file(batch.path, batch.gen, [], [])
+        assert _state(whole) == _state(rows)
+    assert reads == {"b.sql": [], "c.sql": [], "a.sql": ["nodes", "nodes", "nodes"]}
