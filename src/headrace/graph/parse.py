@@ -239,6 +239,8 @@ def parse_file(ctx: ParseContext, ref: FileRef) -> Parsed | Unreadable:
         f"sql-graph@{PARSER_VERSION}.{BUILDER_VERSION}.{FRAGMENT_FORMAT}:{dialect}:{database}"
     )
     cache = ctx.cache
+    if cache is not None:
+        cache.listed(frag_parser)  # (a file's entry is looked up once a run)
     hit = cache.get(frag_parser, full) if cache is not None else None
     counts: dict[str, int] = {}
     counts_line = packed = b""

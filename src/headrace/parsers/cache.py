@@ -96,6 +96,9 @@ class ParseCache:
         self._put_bytes = 0
         self._touched: dict[tuple[str, bytes], float] = {}
         self._counts = dict.fromkeys(_COUNTERS, 0)
+        # parser -> the keys it had stored when ``listed`` was first asked, and this
+        # instance's puts since: a key outside is a miss without a lookup
+        self._listed: dict[str, set[bytes]] = {}
         self._conn: apsw.Connection | None = self._open()
 
     def _open(self) -> apsw.Connection | None:
@@ -117,15 +120,33 @@ class ParseCache:
         """The cached value, or ``None`` (miss, expired, or no cache)."""
         return self.get_many(parser, [digest]).get(digest)
 
+    def listed(self, parser: str) -> None:
+        """From now on, look up only keys of ``parser`` that were stored at this call
+        or put through this instance since; any other reads as a miss without a
+        query. For an entry kind looked up once per key in a run (a whole file's),
+        where one stored meanwhile by another process is only a missed saving: a
+        cold run's whole-file lookups all miss, and each is a B-tree descent through
+        a file the ingest process commits to meanwhile."""
+        if self._conn is None or parser in self._listed:
+            return
+        try:
+            rows = self._conn.execute("SELECT digest FROM entries WHERE parser = ?", (parser,))
+            self._listed[parser] = {bytes(r[0]) for r in rows}
+        except apsw.Error as exc:
+            self._disable(exc)
+
     def get_many(self, parser: str, digests: Sequence[bytes]) -> dict[bytes, bytes]:
         """The cached values of those ``digests`` that have one."""
         found: dict[bytes, bytes] = {}
         now = self._clock()
         expired: list[bytes] = []
+        listed = self._listed.get(parser)
         for digest in digests:
             key = (parser, digest)
             if key in self._puts:
                 found[digest] = self._puts[key]
+                continue
+            if listed is not None and digest not in listed:
                 continue
             row = self._row(parser, digest)
             if row is None:
@@ -165,6 +186,9 @@ class ParseCache:
             return
         self._puts[(parser, digest)] = value
         self._put_bytes += len(value)
+        listed = self._listed.get(parser)
+        if listed is not None:
+            listed.add(digest)
         # Whole-file entries are tens of KB: bound the buffer's bytes too (RSS).
         if len(self._puts) >= self.flush_every or self._put_bytes >= FLUSH_BYTES:
             self.flush()
@@ -283,6 +307,7 @@ class ParseCache:
     def clear(self) -> int:
         """Delete every entry and reset the counters; returns the entries removed."""
         self._puts.clear()
+        self._listed.clear()
         self._put_bytes = 0
         self._touched.clear()
         if self._conn is None:

@@ -39,6 +39,31 @@ def test_entries_and_counters_persist_across_instances(tmp_path: Path) -> None:
         assert cache.stats()["hits"] == 1
 
 
+def test_a_listed_parser_looks_up_only_keys_stored_before_or_put_here(tmp_path: Path) -> None:
+    """``listed``: keys stored when it was called and this instance's puts are found
+    (flushed or not); a key another instance stored meanwhile reads as a miss, of
+    ``listed`` parsers only, and again after ``clear``."""
+    with ParseCache(tmp_path / "c.sqlite") as other:
+        other.put("p", b"old", b"v-old")
+        other.flush()
+        with ParseCache(tmp_path / "c.sqlite") as cache:
+            cache.listed("p")
+            other.put("p", b"new", b"v-new")
+            other.put("q", b"new", b"q-new")
+            other.flush()
+            assert cache.get("p", b"old") == b"v-old"
+            assert cache.get("p", b"new") is None  # stored after the listing
+            assert cache.get("q", b"new") == b"q-new"  # not listed: looked up
+            cache.put("p", b"mine", b"v-mine")
+            assert cache.get("p", b"mine") == b"v-mine"
+            cache.flush()
+            assert cache.get("p", b"mine") == b"v-mine"
+            cache.clear()
+            other.put("p", b"new", b"v-new")
+            other.flush()
+            assert cache.get("p", b"new") == b"v-new"  # the listing went with the clear
+
+
 def test_lru_eviction_drops_the_least_recently_used(tmp_path: Path) -> None:
     clock = Clock()
     with ParseCache(tmp_path / "c.sqlite", max_entries=3, clock=clock, touch_after_s=0) as cache:
