@@ -13,6 +13,7 @@ from typing import Any
 
 import apsw
 import pytest
+import zstandard
 from tests.integration.sql_graph_support import CHINOOK, SAKILA, contributions, copy_sql, snapshot
 
 from headrace.graph import ingest as graph_ingest
@@ -108,7 +109,14 @@ def test_a_worker_that_dies_fails_the_run_instead_of_hanging_it(
     assert snapshot(tmp_path / "g.sqlite") == snapshot(tmp_path / "serial.sqlite")
 
 
-@pytest.mark.parametrize("damage", [b"{not an entry", b'{"statements": 9}\nnot zstd data'])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        b"{not an entry",
+        b'{"statements": 9}\nnot zstd data',
+        b'{"statements": 9}\n' + zstandard.ZstdCompressor().compress(b'{"not": "rows"}'),
+    ],
+)
 def test_a_damaged_fragment_entry_is_a_cache_miss(tmp_path: Path, damage: bytes) -> None:
     root = copy_sql(SAKILA, tmp_path / "sakila", ["sqlite-sakila-schema.sql"])
     _run(tmp_path / "g.sqlite", root, tmp_path / "c.sqlite", 0)

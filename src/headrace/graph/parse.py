@@ -251,6 +251,8 @@ def parse_file(ctx: ParseContext, ref: FileRef) -> Parsed | Unreadable:
             counts = orjson.loads(memoryview(hit)[:cut])
             packed = hit[cut + 1 :]
             lists = orjson.loads(zstd_codec()[1].decompress(packed))
+            if not (isinstance(lists, list) and len(lists) == 4):
+                raise ValueError("not a fragment's rows")
         except (ValueError, TypeError, zstandard.ZstdError):  # damaged (orjson: ValueError)
             hit = None  # is a miss: the cache only saves time
     if hit is not None:
@@ -491,9 +493,10 @@ def _claim(
     chunks: dict[Future[Any], list[FileRef]],
 ) -> None:
     """Up to ``HERE_BLOCK`` refs from the back of ``todo`` into ``mine``, in list
-    order; fewer as ``todo`` runs short (a quarter of it at most, at least one). The
-    workers take chunks from the back of ``mine`` once ``todo`` is used up.
-    With ``todo`` used up, the newest chunk no worker has started is taken back."""
+    order; fewer as ``todo`` runs short (a quarter of it at most, at least one).
+    With ``todo`` used up, the newest chunk no worker has started is taken back
+    first. (The workers take chunks from the back of ``mine`` once ``todo`` is used
+    up: ``_next_chunk``.)"""
     if not todo:
         _take_back(pending, chunks, todo)
     n = min(HERE_BLOCK, max(1, len(todo) // 4), len(todo))

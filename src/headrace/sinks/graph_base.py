@@ -123,8 +123,9 @@ class GraphStore(Protocol):
 class FileBatch(Protocol):
     """One file's rows as the graph ingest holds them: ``nodes`` ``[key, kind, name,
     role, line, props]`` and ``edges`` ``[key, type, src, dst, props]`` (props as
-    ``props_json`` text), and ``prep``, what the store's ``prepare_rows`` made of
-    them in the parse worker (None: it could not)."""
+    ``props_json`` text; a worker's file decodes them at the first read), and
+    ``prep``, what the store's ``prepare_rows`` made of them in the parse worker
+    (None: it could not)."""
 
     @property
     def path(self) -> str: ...
@@ -145,9 +146,12 @@ class FileBatch(Protocol):
 @runtime_checkable
 class FileWrites(Protocol):
     """A store that also takes a whole group of files in one call (the embedded
-    store). ``prepare_rows(nodes, edges, packed)`` is pure (it runs in the parse
-    workers; ``packed``: zstd of the JSON of ``[nodes, edges, ...]``, as the parse
-    cache holds a fragment) and returns None for rows it cannot prepare;
+    store). ``prepare_rows(nodes, edges, packed)`` runs in the parse workers and
+    touches no store (``packed``: zstd of the JSON of ``[nodes, edges, ...]``, as the
+    parse cache holds a fragment); it returns None for rows it cannot prepare, and
+    may pass some rows along with its result (what the process has not prepared
+    before) so that the writer reads a file's ``nodes`` and ``edges`` only for rows
+    it needs and was not given;
     ``write_files(files)`` does what ``write_nodes`` of every file's node rows and
     then ``write_edges`` of every edge row would, in one savepoint, or raises
     ``StoreError`` having written nothing (the ingest then writes the rows in

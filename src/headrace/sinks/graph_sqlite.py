@@ -409,7 +409,7 @@ def _decode_ids(data: bytes) -> array[int]:
 
 class Prepared(NamedTuple):
     """A file's rows made ready for ``write_files`` where the file was parsed (a
-    parse worker: ``prepare_rows`` is pure). Ids as ``array('q')`` bytes, aligned
+    parse worker: ``prepare_rows`` touches no store). Ids as ``array('q')`` bytes, aligned
     with the rows; ``roles`` one byte per node row; ``record`` the file's
     ``graph_files.nodes`` (its rows as zstd-compressed JSON, the bytes the parse
     cache holds: nothing to encode), ``defines`` and ``others`` its
