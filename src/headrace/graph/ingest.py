@@ -306,6 +306,9 @@ class GraphIndex:
             self.ledger.forget(path)
 
     def _process(self, refs: Sequence[FileRef], stats: GraphRunStats) -> None:
+        # A parser's whole-file entries are listed when there are at most 4 a file to
+        # parse: cheaper to read than the lookups that miss, at that ratio (parse.py)
+        self._ctx.list_at_most = 4 * len(refs)
         pool = None
         if self.workers > 0 and len(refs) >= POOL_MIN_FILES:
             pool = ParsePool(self._ctx, self.workers)

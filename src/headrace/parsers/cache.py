@@ -99,6 +99,7 @@ class ParseCache:
         # parser -> the keys it had stored when ``listed`` was first asked, and this
         # instance's puts since: a key outside is a miss without a lookup
         self._listed: dict[str, set[bytes]] = {}
+        self._unlisted: set[str] = set()  # parsers with too many entries to list
         self._conn: apsw.Connection | None = self._open()
 
     def _open(self) -> apsw.Connection | None:
@@ -120,20 +121,28 @@ class ParseCache:
         """The cached value, or ``None`` (miss, expired, or no cache)."""
         return self.get_many(parser, [digest]).get(digest)
 
-    def listed(self, parser: str) -> None:
+    def listed(self, parser: str, *, at_most: int) -> None:
         """From now on, look up only keys of ``parser`` that were stored at this call
         or put through this instance since; any other reads as a miss without a
         query. For an entry kind looked up once per key in a run (a whole file's),
         where one stored meanwhile by another process is only a missed saving: a
         cold run's whole-file lookups all miss, and each is a B-tree descent through
-        a file the ingest process commits to meanwhile."""
-        if self._conn is None or parser in self._listed:
+        a file the ingest process commits to meanwhile. Only if ``parser`` has at
+        most ``at_most`` entries (a listing reads each of them; asked again later,
+        it is not tried again)."""
+        if self._conn is None or parser in self._listed or parser in self._unlisted:
             return
         try:
-            rows = self._conn.execute("SELECT digest FROM entries WHERE parser = ?", (parser,))
-            self._listed[parser] = {bytes(r[0]) for r in rows}
+            rows = self._conn.execute(
+                "SELECT digest FROM entries WHERE parser = ? LIMIT ?", (parser, at_most + 1)
+            ).fetchall()
         except apsw.Error as exc:
             self._disable(exc)
+            return
+        if len(rows) > at_most:
+            self._unlisted.add(parser)
+        else:
+            self._listed[parser] = {r[0] for r in rows if isinstance(r[0], bytes)}
 
     def get_many(self, parser: str, digests: Sequence[bytes]) -> dict[bytes, bytes]:
         """The cached values of those ``digests`` that have one."""
@@ -308,6 +317,7 @@ class ParseCache:
         """Delete every entry and reset the counters; returns the entries removed."""
         self._puts.clear()
         self._listed.clear()
+        self._unlisted.clear()
         self._put_bytes = 0
         self._touched.clear()
         if self._conn is None:

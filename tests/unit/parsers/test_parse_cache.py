@@ -47,7 +47,7 @@ def test_a_listed_parser_looks_up_only_keys_stored_before_or_put_here(tmp_path: 
         other.put("p", b"old", b"v-old")
         other.flush()
         with ParseCache(tmp_path / "c.sqlite") as cache:
-            cache.listed("p")
+            cache.listed("p", at_most=5)
             other.put("p", b"new", b"v-new")
             other.put("q", b"new", b"q-new")
             other.flush()
@@ -62,6 +62,19 @@ def test_a_listed_parser_looks_up_only_keys_stored_before_or_put_here(tmp_path: 
             other.put("p", b"new", b"v-new")
             other.flush()
             assert cache.get("p", b"new") == b"v-new"  # the listing went with the clear
+
+
+def test_a_parser_with_more_entries_than_asked_is_not_listed(tmp_path: Path) -> None:
+    with ParseCache(tmp_path / "c.sqlite") as other:
+        for k in range(3):
+            other.put("p", bytes([k]), b"v")
+        other.flush()
+        with ParseCache(tmp_path / "c.sqlite") as cache:
+            cache.listed("p", at_most=2)  # three entries: not listed, looked up
+            other.put("p", b"new", b"v-new")
+            other.flush()
+            cache.listed("p", at_most=10)  # (not tried again)
+            assert cache.get("p", b"new") == b"v-new"
 
 
 def test_lru_eviction_drops_the_least_recently_used(tmp_path: Path) -> None:
