@@ -490,9 +490,14 @@ def _next_chunk(todo: deque[FileRef], mine: deque[FileRef], size: int) -> list[F
     process claimed and has not parsed yet (in list order)."""
     if todo:
         return [todo.popleft() for _ in range(min(size, len(todo)))]
-    chunk = [mine.pop() for _ in range(min(size, len(mine)))]
-    chunk.reverse()
-    return chunk
+    return _from_back(mine, size)
+
+
+def _from_back(refs: deque[FileRef], n: int) -> list[FileRef]:
+    """The last ``n`` refs (fewer if there are not as many), taken out, in list order."""
+    block = [refs.pop() for _ in range(min(n, len(refs)))]
+    block.reverse()
+    return block
 
 
 def _claim(
@@ -508,10 +513,7 @@ def _claim(
     up: ``_next_chunk``.)"""
     if not todo:
         _take_back(pending, chunks, todo)
-    n = min(HERE_BLOCK, max(1, len(todo) // 4), len(todo))
-    block = [todo.pop() for _ in range(n)]
-    block.reverse()
-    mine.extend(block)
+    mine.extend(_from_back(todo, min(HERE_BLOCK, max(1, len(todo) // 4))))
 
 
 def _take_back(

@@ -1201,9 +1201,8 @@ class SqliteGraphStore:
         self._counts.clear()  # applied or logged before the commit, or rolled back
         self._node_counts.clear()
         self._due.clear()
-        if failed:
-            self._log_rows = -1  # (the log is as it was: count it again when needed)
         if failed:  # the whole group rolled back: nothing staged, no new ids
+            self._log_rows = -1  # (the log is as it was: count it again when needed)
             self._staged.clear()
             self._file_ids.clear()
             self._best.clear()
