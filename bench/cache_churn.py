@@ -53,7 +53,7 @@ from corpus import OUT
 
 from headrace import Index, Settings
 from headrace.ledger.db import connect
-from headrace.ledger.migrations import LATEST, migrate
+from headrace.ledger.migrations import LATEST, migrate, scalar
 from headrace.sinks.sqlite_gc import CachePruner, cache_size
 from headrace.testing.embedders import HashEmbedder
 
@@ -164,7 +164,7 @@ def _watch_row(r: int, path: Path) -> str:
     try:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         size = cache_size(conn)
-        free = int(conn.execute("PRAGMA freelist_count").fetchone()[0]) * 4096
+        free = int(scalar(conn, "PRAGMA freelist_count")) * 4096
     finally:
         conn.close()
     return (
@@ -291,14 +291,14 @@ def cold_one(version: int, files: int) -> None:
     root = real_text_corpus(files, name=f"real-{files}")
     if version == 6:
         migrate_v6 = migrations.migrate
-        db.migrate = lambda conn, target=6: migrate_v6(conn, target=6)  # type: ignore[misc]
+        db.migrate = lambda conn, target=6: migrate_v6(conn, target=6)  # type: ignore[attr-defined]
         Index._prune_cache = lambda self, **kw: PruneReport()  # type: ignore[method-assign]
     path = _fresh(OUT / f"cache-cold-v{version}.sqlite")
     idx = Index(path, settings=Settings(), embedder=HashEmbedder())
     started = time.perf_counter()
     stats = idx.ingest([str(root)])
     wall = time.perf_counter() - started
-    got = idx.conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+    got = scalar(idx.conn, "SELECT max(version) FROM schema_migrations")
     idx.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     print(
         f"schema v{got}: {wall:.2f} s wall, write stage {stats.write_seconds:.2f} s,"

@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -80,7 +81,7 @@ print(json.dumps(snap))
 """
 
 
-def run_child(index: Path, root: Path, embedder: str) -> dict[str, object]:
+def run_child(index: Path, root: Path, embedder: str) -> dict[str, Any]:
     """Ingest in a fresh process; returns its run statistics plus peak RSS.
 
     Also: the child's CPU seconds (user + system), and the peak RSS in the first
@@ -130,7 +131,7 @@ def cmd_throughput(args: argparse.Namespace, work: Path) -> None:
             ceilings(log)
         load = os.getloadavg()[0]
         r = run_child(work / f"tp{mb}.sqlite", root, "none")
-        wall, cpu = float(r["wall_s"]), float(r["cpu_s"])  # type: ignore[arg-type]
+        wall, cpu = float(r["wall_s"]), float(r["cpu_s"])
         on_disk = sum(p.stat().st_size for p in work.glob(f"tp{mb}.sqlite*"))
         print(
             f"throughput --embedder none: {size / 1e6:.0f} MB JSONL, {r['chunks_written']} chunks,"
@@ -230,18 +231,17 @@ def cmd_fts5(args: argparse.Namespace, work: Path) -> None:
     import apsw
 
     from headrace.chunking.chars import CharChunker
+    from headrace.ledger.migrations import scalar
     from headrace.parsers.jsonl import JsonlParser
     from headrace.readers.lines import LineReader
-    from headrace.records import Chunk
+    from headrace.records import Chunk, ParseIssue
 
     log = work / "fts.jsonl"
     generate(log, args.mb)
     path, size = str(log), log.stat().st_size
-    texts = [
-        (c.text,)
-        for c in CharChunker().stream(path, JsonlParser().parse(LineReader(path), path))
-        if isinstance(c, Chunk)
-    ]
+    parsed = JsonlParser().parse(LineReader(path), path)
+    sections = (item for item in parsed if not isinstance(item, ParseIssue))  # (as the pipeline)
+    texts = [(c.text,) for c in CharChunker().stream(path, sections) if isinstance(c, Chunk)]
     print(
         f"fts5: {size / 1e6:.0f} MB JSONL, {len(texts)} chunk texts, load {os.getloadavg()[0]:.1f}"
     )
@@ -262,7 +262,7 @@ def cmd_fts5(args: argparse.Namespace, work: Path) -> None:
                     "INSERT INTO f(text, heading) VALUES (?, '')", texts[start : start + per_txn]
                 )
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        segments = conn.execute("SELECT count(*) FROM f_data").fetchone()[0]
+        segments = scalar(conn, "SELECT count(*) FROM f_data")
         conn.close()
         on_disk = sum(p.stat().st_size for p in work.glob("fts.sqlite*"))
         print(
@@ -295,7 +295,7 @@ def cmd_append(args: argparse.Namespace, work: Path) -> None:
         count.write_text(str(records))
         print(
             f"append base: {log.stat().st_size / 1e6:.0f} MB indexed in"
-            f" {float(base['wall_s']):.1f} s"  # type: ignore[arg-type]
+            f" {float(base['wall_s']):.1f} s"
             f" ({base['chunks_written']} chunks, {base['embeddings_computed']} embeddings,"
             f" peak RSS {base['peak_rss_mb']} MB)"
         )
@@ -306,11 +306,11 @@ def cmd_append(args: argparse.Namespace, work: Path) -> None:
         r = run_child(index, root, args.embedder)
         print(
             f"append {args.append_mb} MB ({added} records) to the"
-            f" {log.stat().st_size / 1e6:.0f} MB log: ingest {float(r['wall_s']):.2f} s"  # type: ignore[arg-type]
-            f" wall, {float(r['ingest_cpu_s']):.2f} s CPU"  # type: ignore[arg-type]
+            f" {log.stat().st_size / 1e6:.0f} MB log: ingest {float(r['wall_s']):.2f} s"
+            f" wall, {float(r['ingest_cpu_s']):.2f} s CPU"
             f" (process incl. start-up {float(r['process_s']):.2f} s; write stage"
-            f" {float(r['write_seconds']):.2f} s),"  # type: ignore[arg-type]
-            f" bytes re-read {log.stat().st_size - int(r['bytes_resumed'])},"  # type: ignore[call-overload]
+            f" {float(r['write_seconds']):.2f} s),"
+            f" bytes re-read {log.stat().st_size - int(r['bytes_resumed'])},"
             f" embeddings computed {r['embeddings_computed']}, embedder {args.embedder}"
         )
     if keep is None:

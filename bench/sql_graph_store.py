@@ -47,7 +47,7 @@ from headrace.graph.build import build_fragment
 from headrace.graph.model import Fragment
 from headrace.parsers.sql.dialect import detect_dialect
 from headrace.parsers.sql.script import ScriptParser
-from headrace.sinks.graph_base import EdgeRow, NodeRow
+from headrace.sinks.graph_base import EdgeRow, NodeRow, props_json
 
 BATCH = 500
 GROUP_ROWS = 5000
@@ -99,6 +99,7 @@ def rows_of(group: list[Fragment]) -> tuple[list[NodeRow], list[EdgeRow]]:
 
 class Store:
     name = ""
+    file: Path  # the store's file or folder (its size is reported)
 
     def group(self) -> Any: ...
     def write_nodes(self, rows: Sequence[NodeRow]) -> None: ...
@@ -172,7 +173,7 @@ class KuzuStore(Store):
                 "kind": r.kind,
                 "name": r.name,
                 "role": r.role,
-                "props": json.dumps(r.props, sort_keys=True),
+                "props": props_json(r.props),
             }
             for r in rows
         ]
@@ -192,7 +193,7 @@ class KuzuStore(Store):
                 "dst": r.dst,
                 "file": r.file,
                 "gen": r.gen,
-                "props": json.dumps(r.props, sort_keys=True),
+                "props": props_json(r.props),
             }
             for r in rows
         ]
@@ -220,7 +221,9 @@ class KuzuStore(Store):
             {"s": src, "d": dst},
         )
         while result.has_next():  # type: ignore[union-attr]
-            return list(result.get_next()[0])  # type: ignore[union-attr]
+            row = result.get_next()  # type: ignore[union-attr]
+            assert isinstance(row, list)  # (a dict only for get_as_dict)
+            return list(row[0])
         return None
 
     def close(self) -> None:
@@ -298,7 +301,7 @@ def falkordb_rows(first: list[Fragment], second: list[Fragment], out: Path) -> N
                             "kind": r.kind,
                             "name": r.name,
                             "role": r.role,
-                            "props": json.dumps(r.props, sort_keys=True),
+                            "props": props_json(r.props),
                         }
                         for r in nodes
                     ],
@@ -310,7 +313,7 @@ def falkordb_rows(first: list[Fragment], second: list[Fragment], out: Path) -> N
                             "dst": r.dst,
                             "file": r.file,
                             "gen": r.gen,
-                            "props": json.dumps(r.props, sort_keys=True),
+                            "props": props_json(r.props),
                         }
                         for r in edges
                     ],

@@ -43,6 +43,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 OUT = Path(os.environ.get("HEADRACE_BENCH_DIR", "/tmp/headrace-bench")) / "sql"
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sql"
@@ -72,7 +73,7 @@ def generate(data: Path, files: int, roots: int) -> list[Path]:
 
 def run_phase(
     phase: str, roots: list[Path], graph: Path, cache: Path, workers: int | None
-) -> dict[str, object]:
+) -> dict[str, Any]:
     from headrace.graph.ingest import GraphIndex
     from headrace.parsers.cache import ParseCache
 
@@ -138,7 +139,7 @@ def seed_schedule_calls(poison: int, n: int = 100) -> int:
     return calls
 
 
-def poison_costs() -> dict[str, object]:
+def poison_costs() -> dict[str, Any]:
     from collections.abc import Sequence
 
     from headrace.errors import StoreError
@@ -177,7 +178,7 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps(result))
 
 
-def phase(name: str, workers: int | None) -> dict[str, object]:
+def phase(name: str, workers: int | None) -> dict[str, Any]:
     extra = [] if workers is None else ["--workers", str(workers)]
     proc = subprocess.run(
         [sys.executable, __file__, "--phase", name, *extra],
@@ -185,7 +186,7 @@ def phase(name: str, workers: int | None) -> dict[str, object]:
         text=True,
         check=True,
     )
-    result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     print(json.dumps(result), flush=True)
     return result
 
