@@ -11,7 +11,7 @@ from typing import Any
 
 import apsw
 import pytest
-from tests.unit.sinks.graph_store_support import store_at_version
+from tests.unit.sinks.graph_store_support import random_versions, store_at_version
 
 from headrace.sinks import graph_sqlite
 from headrace.sinks.graph_base import DEFINES, MENTIONS, EdgeRow, NodeRow
@@ -197,28 +197,17 @@ def _random_history(seed: int) -> None:
             store.finish_file(path, None, [], [])
             final.pop(path, None)
             continue
-        versions: dict[str, tuple[list[NodeRow], list[EdgeRow], str] | None] = {}
-        for path in rnd.sample(paths, rnd.randint(1, 3)):
-            if rnd.random() < 0.15:
-                versions[path] = None
-                continue
-            mine = rnd.sample(keys, rnd.randint(0, 4))
-            nodes = [
-                NodeRow(
-                    path,
-                    gen,
-                    k,
-                    "table",
-                    k[-2:],
-                    rnd.choice([0, 0, 1]),
-                    1,
-                    {"v": rnd.randint(0, 3)},
-                )
-                for k in mine
-            ]
-            pairs = {tuple(rnd.sample(mine, 2)) for _ in range(3)} if len(mine) > 1 else set()
-            edges = [EdgeRow(path, gen, f"{a}|R|{b}", "R", a, b) for a, b in sorted(pairs)]
-            versions[path] = (nodes, edges, gen)
+        drawn = random_versions(rnd, paths, keys, most_files=3, most_nodes=4, deleted=0.15)
+        versions: dict[str, tuple[list[NodeRow], list[EdgeRow], str] | None] = {
+            path: None
+            if v is None
+            else (
+                [NodeRow(path, gen, *n) for n in v[0]],
+                [EdgeRow(path, gen, *e) for e in v[1]],
+                gen,
+            )
+            for path, v in drawn.items()
+        }
         nodes = [r for v in versions.values() if v for r in v[0]]
         edges = [r for v in versions.values() if v for r in v[1]]
         cut, fail = rnd.randint(0, len(nodes)), rnd.random() < 0.15

@@ -13,11 +13,12 @@ from typing import Any
 import apsw
 import orjson
 import pytest
+from tests.unit.sinks.graph_store_support import random_versions
 from tests.unit.sinks.test_graph_node_counts import KEY, _state
 
 from headrace.compression import zstd_codec
 from headrace.errors import StoreError
-from headrace.sinks.graph_base import EdgeRow, FileWrites, NodeRow
+from headrace.sinks.graph_base import EdgeRow, FileWrites, NodeRow, props_json
 from headrace.sinks.graph_sqlite import Prepared, SqliteGraphStore, prepare_rows
 
 
@@ -47,31 +48,24 @@ def _by_rows(store: SqliteGraphStore, files: list[Batch]) -> None:
 
 
 def _random_files(rnd: random.Random, paths: list[str], gen: str) -> dict[str, Batch | None]:
-    """Some files' new versions (None: deleted). Their relations may end at an entity
-    another file contributes, or at one nobody does (such an edge is not written)."""
+    """Some files' new versions (None: deleted), as whole-file batches. Their relations
+    may end at an entity another file contributes, or at one nobody does (such an edge
+    is not written)."""
     keys = [f"{KEY}{k}" for k in range(7)]
-    out: dict[str, Batch | None] = {}
-    for path in rnd.sample(paths, rnd.randint(1, 4)):
-        if rnd.random() < 0.12:
-            out[path] = None
-            continue
-        mine = rnd.sample(keys, rnd.randint(0, 5))
-        nodes = [
-            [
-                k,
-                "table",
-                k[-2:],
-                rnd.choice([0, 0, 1]),
-                rnd.randint(1, 3),
-                f'{{"v":{rnd.randint(0, 3)}}}',
-            ]
-            for k in mine
-        ]
-        ends = mine + rnd.sample(keys, 2)
-        pairs = {tuple(rnd.sample(ends, 2)) for _ in range(4)} if mine else set()
-        edges = [[f"{a}|R|{b}", "R", a, b, "{}"] for a, b in sorted(pairs)]
-        out[path] = _batch(path, gen, nodes, edges)
-    return out
+    versions = random_versions(
+        rnd, paths, keys, most_files=4, most_nodes=5, deleted=0.12, lines=3, outside=2
+    )
+    return {
+        path: None
+        if v is None
+        else _batch(
+            path,
+            gen,
+            [[*n[:5], props_json(n[5])] for n in v[0]],
+            [[*e, "{}"] for e in v[1]],
+        )
+        for path, v in versions.items()
+    }
 
 
 def _history(seed: int) -> None:
