@@ -39,8 +39,11 @@ MENTIONS = 1
 _NO_PROPS: Mapping[str, Any] = MappingProxyType({})
 
 
-def props_json(props: Mapping[str, Any]) -> str:
-    """Properties as the stores keep them: compact JSON text, keys sorted, UTF-8."""
+def props_json(props: Mapping[str, Any] | str) -> str:
+    """Properties as the stores keep them: compact JSON text, keys sorted, UTF-8. A
+    row's properties may be that text already (the graph ingest's rows): kept as is."""
+    if isinstance(props, str):
+        return props
     if not props:  # most relations carry no properties
         return "{}"
     # orjson: ~10x json.dumps on these small objects (one per row).

@@ -326,11 +326,6 @@ def _translate(exc: apsw.Error, what: str) -> Exception:
     return StoreError(f"graph store rejected {what}: {exc}")
 
 
-def _dumps(props: Any) -> str:
-    """A row's properties as JSON text (the ingest's rows carry the text already)."""
-    return props if isinstance(props, str) else props_json(props)
-
-
 _unpack_id = struct.Struct(">q").unpack
 
 
@@ -813,7 +808,7 @@ class SqliteGraphStore:
                     held = part.nodes if part is not None else _NO_IDS
                     mine = seen.setdefault(path, set())
                 i = get(key) or ids(key)
-                text = props if isinstance(props, str) else props_json(props)
+                text = props_json(props)
                 entries.append((i, kind, name, role, line, text))
                 if i not in old and i not in held and i not in mine:
                     mine.add(i)
@@ -912,7 +907,7 @@ class SqliteGraphStore:
             if i in known:
                 counted.append(i)
             else:
-                fresh.append((i, key, type_, src, dst, _dumps(props), s, d))
+                fresh.append((i, key, type_, src, dst, props_json(props), s, d))
         return counted, fresh, kept
 
     prepare_rows = staticmethod(prepare_rows)
