@@ -103,6 +103,7 @@ def run_phase(
         "node_rows": stats.nodes_written,
         "edge_rows": stats.edges_written,
         "write_calls": stats.write_calls,
+        "checkpoints": stats.checkpoints,  # run by the background thread
         "workers": used_workers,
         "seconds": round(wall, 2),
         "files_per_s": round(stats.files_done / wall, 1),

@@ -19,6 +19,8 @@ from tests.integration.sql_graph_support import CHINOOK, SAKILA, contributions, 
 from headrace.graph import ingest as graph_ingest
 from headrace.graph import parse
 from headrace.graph.ingest import GraphIndex, GraphRunStats
+from headrace.ledger import checkpoints
+from headrace.ledger.db import AUTOCHECKPOINT_PAGES
 from headrace.parsers.cache import ParseCache
 from headrace.records import FileRef
 
@@ -74,6 +76,41 @@ def test_a_pool_of_parse_workers_builds_the_same_graph(
     assert snapshot(tmp_path / "pooled.sqlite") == snapshot(tmp_path / "serial.sqlite")
     with ParseCache(tmp_path / "c2.sqlite") as c2:
         assert c2.stats()["hits"] >= 13
+
+
+def test_the_wal_is_checkpointed_by_a_thread_while_workers_parse_and_rows_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small groups and a small checkpoint size: the background thread checkpoints
+    between the group commits, after the pool has forked, and the graph is the one
+    a serial run without it builds."""
+    monkeypatch.setattr(graph_ingest, "POOL_MIN_FILES", 1)
+    monkeypatch.setattr(checkpoints, "CHECKPOINT_PAGES", 8)
+    root = _corpus(tmp_path)
+    graph = tmp_path / "pooled.sqlite"
+    with (
+        ParseCache(tmp_path / "c.sqlite") as parse_cache,
+        GraphIndex(graph, cache=parse_cache, workers=2, group_rows=200) as index,
+    ):
+        stats = index.ingest([str(root)])
+        assert index.conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (
+            AUTOCHECKPOINT_PAGES,
+        )  # (the writer's own again)
+    assert stats.groups > 5
+    assert stats.checkpoints > 0
+    monkeypatch.setattr(checkpoints, "CHECKPOINT_PAGES", 10**9)
+    serial, _ = _run(tmp_path / "serial.sqlite", root, tmp_path / "c1.sqlite", 0)
+    assert serial.checkpoints == 0
+    assert snapshot(graph) == snapshot(tmp_path / "serial.sqlite")
+    assert contributions(graph) == contributions(tmp_path / "serial.sqlite")
+
+
+def test_a_parse_pool_has_forked_its_workers_once_it_is_made(tmp_path: Path) -> None:
+    before = set(multiprocessing.active_children())
+    ctx = parse.ParseContext(None, None, "t")
+    with parse.ParsePool(ctx, 2) as pool:
+        children = set(multiprocessing.active_children()) - before
+        assert len(children) == pool.workers == 2
 
 
 def _die_on_film(ctx: parse.ParseContext, ref: FileRef) -> Any:

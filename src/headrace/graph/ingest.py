@@ -54,6 +54,7 @@ from headrace.graph.parse import (
 )
 from headrace.graph.render import remove_page, write_page
 from headrace.graph.writer import BatchWriter, RetryPolicy, WriteFailure
+from headrace.ledger.checkpoints import BackgroundCheckpoints
 from headrace.ledger.db import connect, transaction
 from headrace.ledger.ledger import DeadLetter, Ledger
 from headrace.parsers.cache import ParseCache
@@ -113,6 +114,7 @@ class GraphRunStats:
     splits: int = 0
     rows_failed: int = 0
     dead_letters: int = 0
+    checkpoints: int = 0  # WAL checkpoints run by the background thread
     stopped: bool = False  # a stop was requested: the rest waits for the next run
     elapsed_s: float = 0.0
     latencies_s: list[float] = field(default_factory=list)
@@ -316,9 +318,15 @@ class GraphIndex:
         else:
             results = (parse_file(self._ctx, ref) for ref in refs if not self._stop)
         collecting = gc.isenabled()
+        # The WAL is checkpointed by a thread of its own while this process writes
+        # (after the pool's fork: the workers exist once ParsePool returns).
+        checkpoints = BackgroundCheckpoints(self.conn, self.path)
+        checkpoints.start()
         try:
             self._write_all(results, stats, pooled=pool is not None)
         finally:
+            checkpoints.stop()
+            stats.checkpoints += checkpoints.checkpoints
             if pool is not None:
                 pool.close()
             if collecting:

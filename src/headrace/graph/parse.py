@@ -385,6 +385,9 @@ class ParsePool:
             initargs=(worker_ctx, cache_path),
         )
         _widen_result_pipe(self._pool)
+        # The first task forks every worker (a fork pool launches them all at once and
+        # never again): once this returns, threads may start (``BackgroundCheckpoints``).
+        self._pool.submit(os.getpid)
         self.workers = workers
         self.chunk = chunk
         self.cache = ctx.cache

@@ -26,6 +26,11 @@ from headrace.errors import StoreError, TransientError
 from headrace.ledger.migrations import migrate, scalar
 
 BUSY_TIMEOUT_MS = 30_000
+# Checkpoint at 32 MB of WAL, not SQLite's 4 MB: a page rewritten by many commits
+# (index and FTS pages) is copied into the file once per checkpoint. Measured on a
+# 210 MB keyword-only ingest: child CPU 44.8 -> 37.9 s, system time 14.6 -> 11.9 s
+# (bench/large_files.py; docs/design.md).
+AUTOCHECKPOINT_PAGES = 8000
 
 
 @functools.cache
@@ -66,11 +71,7 @@ def connect(path: Path, *, readonly: bool = False) -> apsw.Connection:
         # read-only lookups do with 2 MB. Bounded either way, whatever the index size.
         conn.execute(f"PRAGMA cache_size=-{2000 if readonly else 16000}")
         if not readonly:
-            # Checkpoint at 32 MB of WAL, not SQLite's 4 MB: a page rewritten by many
-            # commits (index and FTS pages) is copied into the file once per checkpoint.
-            # Measured on a 210 MB keyword-only ingest: child CPU 44.8 -> 37.9 s,
-            # system time 14.6 -> 11.9 s (bench/large_files.py; docs/design.md).
-            conn.execute("PRAGMA wal_autocheckpoint=8000")
+            conn.wal_autocheckpoint(AUTOCHECKPOINT_PAGES)
         if not readonly:
             migrate(conn)
     except apsw.BusyError as exc:
@@ -95,4 +96,4 @@ def transaction(conn: apsw.Connection) -> Iterator[apsw.Connection]:
     conn.execute("COMMIT")
 
 
-__all__ = ["connect", "scalar", "transaction"]
+__all__ = ["AUTOCHECKPOINT_PAGES", "connect", "scalar", "transaction"]
