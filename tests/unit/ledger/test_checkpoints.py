@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import apsw
@@ -31,9 +32,10 @@ def _commits(conn: apsw.Connection, n: int, rows: int = 10) -> None:
             conn.executemany("INSERT INTO t VALUES (?)", [(ROW,)] * rows)
 
 
-def _wait(cond: object, seconds: float = 10.0) -> None:
+def _wait(cond: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Until ``cond()`` (the thread runs when it gets the CPU), at most ``seconds``."""
     deadline = time.monotonic() + seconds
-    while not cond() and time.monotonic() < deadline:  # type: ignore[operator]
+    while not cond() and time.monotonic() < deadline:
         time.sleep(0.01)
 
 
