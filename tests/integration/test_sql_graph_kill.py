@@ -12,10 +12,13 @@ from tests.integration.sql_graph_support import SAKILA, contributions, copy_sql,
 
 from headrace.graph.ingest import GraphIndex
 
-# Runs one ingest whose store kills the process at write call N.
+# Runs one ingest whose store kills the process at write call N. The WAL is
+# checkpointed by the background thread from 4 frames on, so the kill may land in one.
 CHILD = """
 import sys
 from headrace.graph.ingest import GraphIndex
+from headrace.ledger import checkpoints
+checkpoints.CHECKPOINT_PAGES = 4
 from headrace.sinks.graph_sqlite import SqliteGraphStore
 from headrace.testing.graph import FaultyGraphStore
 graph, root, n, whole = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
