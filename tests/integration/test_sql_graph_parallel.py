@@ -386,3 +386,36 @@ def test_the_ingest_process_takes_back_chunks_no_worker_has_started(
     assert sorted(r.ref.path for r in results) == sorted(r.path for r in refs)
     assert len(here) >= 4  # at least the newest chunk, parsed here
     assert len(here) % 4 == 0  # whole chunks
+
+
+def test_search_pages_from_the_workers_equal_a_serial_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The search mirror's pages are rendered in the parse workers and written a
+    group at a time: the same pages as a serial run, none left half-written."""
+    monkeypatch.setattr(graph_ingest, "POOL_MIN_FILES", 1)
+
+    def not_here(_frag: Any) -> str:
+        raise AssertionError("a page rendered by the writer")
+
+    monkeypatch.setattr(graph_ingest, "render", not_here)  # (the writer's fallback)
+    root = _corpus(tmp_path)
+    mirrors = {}
+    for name, workers in (("serial", 0), ("pooled", 2)):
+        mirror = tmp_path / f"{name}.search"
+        with (
+            ParseCache(tmp_path / f"{name}.cache") as parse_cache,
+            GraphIndex(
+                tmp_path / f"{name}.sqlite",
+                cache=parse_cache,
+                workers=workers,
+                group_rows=300,
+                search_mirror=mirror,
+            ) as index,
+        ):
+            index.ingest([str(root)])
+        mirrors[name] = {p.name: p.read_text() for p in mirror.iterdir()}
+        assert not list(tmp_path.glob(f"{name}.search.tmp-*"))
+    assert len(mirrors["pooled"]) == 13
+    assert mirrors["pooled"] == mirrors["serial"]
+    assert sum("## table film" in text for text in mirrors["pooled"].values()) >= 3

@@ -32,6 +32,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +53,7 @@ from headrace.graph.parse import (
     default_workers,
     parse_file,
 )
-from headrace.graph.render import remove_page, write_page
+from headrace.graph.render import remove_page, render, write_pages
 from headrace.graph.writer import BatchWriter, RetryPolicy, WriteFailure
 from headrace.ledger.checkpoints import BackgroundCheckpoints
 from headrace.ledger.db import connect, transaction
@@ -194,6 +195,7 @@ class GraphIndex:
         self.workers = default_workers() if workers is None else workers
         self._signature_tag = blake3(self.signature().encode()).hexdigest(length=4)
         self._ctx = ParseContext(self.dialect, database, self._signature_tag, cache)
+        self._ctx.pages = self.search_mirror is not None  # rendered where files are parsed
         # A store that takes whole files (FileWrites) gets its rows prepared where
         # they are parsed: the parse workers, not this process (the single writer).
         self._file_writes = store if isinstance(store, FileWrites) else None
@@ -400,15 +402,25 @@ class GraphIndex:
             self._set_pending([p.ref.path for p in group])  # durable before the first write
         failures: dict[str, list[DeadLetter]] = {}
         parts = [p.parts for p in group]
-        with self.store.group():
-            if not self._write_whole(parts):
-                now = time.time()
-                for fail in self._write_rows(parts):
-                    row = fail.row
-                    failures.setdefault(row.file, []).append(_write_letter(row, fail, now))
-            letters = [self._finish(item, failures.get(item.ref.path, [])) for item in group]
-            if self._atomic:
-                self._record(group, letters)
+        with ThreadPoolExecutor(1) as io:
+            # The group's search pages are written (and fsynced) by a thread while the
+            # store takes its rows, and are on disk before the ledger records them.
+            pages = (
+                io.submit(write_pages, self.search_mirror, [(p.path, _page(p)) for p in parts])
+                if self.search_mirror is not None
+                else None
+            )
+            with self.store.group():
+                if not self._write_whole(parts):
+                    now = time.time()
+                    for fail in self._write_rows(parts):
+                        row = fail.row
+                        failures.setdefault(row.file, []).append(_write_letter(row, fail, now))
+                letters = [self._finish(item, failures.get(item.ref.path, [])) for item in group]
+                if pages is not None:
+                    pages.result()
+                if self._atomic:
+                    self._record(group, letters)
         if not self._atomic:
             # Every file of the group is in the store: record them all, and clear
             # the pending mark, in one ledger transaction.
@@ -476,8 +488,6 @@ class GraphIndex:
             )
             for issue in frag.issues
         ]
-        if self.search_mirror is not None:
-            write_page(self.search_mirror, frag.fragment())
         return letters
 
     def _record_failure(self, ref: FileRef, bad: Unreadable) -> None:
@@ -533,6 +543,11 @@ class GraphIndex:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _page(parts: FileParts) -> str:
+    """A written file's search page: rendered where it was parsed, else here."""
+    return parts.page if parts.page is not None else render(parts.fragment())
 
 
 class _Keys(Sequence[str]):

@@ -44,6 +44,7 @@ from headrace.compression import zstd_codec
 from headrace.errors import InputError, UnreadableFileError
 from headrace.graph.build import BUILDER_VERSION, PROPS_TEXT, build_fragment
 from headrace.graph.model import Edge, Fragment, Node
+from headrace.graph.render import render
 from headrace.parsers.cache import CacheLog, ParseCache
 from headrace.parsers.sql.dialect import detect_dialect
 from headrace.parsers.sql.script import PARSER_VERSION, ScriptParser
@@ -134,6 +135,7 @@ class Parsed:
     issues: list[ParseIssue]
     rows: list[Any] | None = None  # [nodes, edges, issues, stats] as lists, if at hand
     prep: Any = None  # the store's FileWrites.prepare_rows of the rows, if it has one
+    page: str | None = None  # the file's search page (``ParseContext.pages``)
 
     @property
     def cache_value(self) -> bytes:
@@ -144,7 +146,14 @@ class Parsed:
     def parts(self, gen: str) -> FileParts:
         """What the writer takes of the fragment (its rows decoded when asked for)."""
         return FileParts(
-            self.ref.path, gen, self.issues, self.shape, self.packed, rows=self.rows, prep=self.prep
+            self.ref.path,
+            gen,
+            self.issues,
+            self.shape,
+            self.packed,
+            rows=self.rows,
+            prep=self.prep,
+            page=self.page,
         )
 
 
@@ -154,7 +163,7 @@ class FileParts:
     ``props`` as ``props_json`` text, decoded from the packed rows at the first ask
     (a store that takes whole files asks for a few rows of most files)."""
 
-    __slots__ = ("_packed", "_rows", "gen", "issues", "path", "prep", "shape")
+    __slots__ = ("_packed", "_rows", "gen", "issues", "page", "path", "prep", "shape")
 
     def __init__(
         self,
@@ -166,9 +175,10 @@ class FileParts:
         *,
         rows: list[Any] | None = None,
         prep: Any = None,
+        page: str | None = None,
     ) -> None:
         self.path, self.gen, self.issues, self.shape = path, gen, issues, shape
-        self._packed, self._rows, self.prep = packed, rows, prep
+        self._packed, self._rows, self.prep, self.page = packed, rows, prep, page
 
     def _lists(self) -> list[Any]:
         rows = self._rows
@@ -185,14 +195,26 @@ class FileParts:
         return self._lists()[1]  # type: ignore[no-any-return]
 
     def fragment(self) -> Fragment:
-        """As a ``Fragment`` (for the search mirror's page)."""
-        return Fragment(
-            self.path,
-            self.gen,
-            {n[0]: Node(n[0], n[1], n[2], n[3], n[4], orjson.loads(n[5])) for n in self.nodes},
-            {e[0]: Edge(e[0], e[1], e[2], e[3], orjson.loads(e[4])) for e in self.edges},
-            self.issues,
-        )
+        """As a ``Fragment``."""
+        return rows_fragment(self.path, self.gen, self.nodes, self.edges, self.issues)
+
+
+def rows_fragment(
+    path: str,
+    gen: str,
+    nodes: Sequence[Sequence[Any]],
+    edges: Sequence[Sequence[Any]],
+    issues: list[ParseIssue] | None = None,
+) -> Fragment:
+    """A fragment's rows (``fragment_rows``) as a ``Fragment`` again: what the search
+    mirror's page is rendered from, the same wherever the rows came from."""
+    return Fragment(
+        path,
+        gen,
+        {n[0]: Node(n[0], n[1], n[2], n[3], n[4], orjson.loads(n[5])) for n in nodes},
+        {e[0]: Edge(e[0], e[1], e[2], e[3], orjson.loads(e[4])) for e in edges},
+        issues if issues is not None else [],
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +243,9 @@ class ParseContext:
     # whole-file entries are listed (``ParseCache.listed``) where a parser has at most
     # this many: a listing reads ~5 us an entry, a lookup that misses ~40 us (0: never)
     list_at_most: int = 0
+    # render each file's search page here (the graph's search mirror): in a parse
+    # worker, not in the single writer (``Parsed.page``)
+    pages: bool = False
 
 
 def parse_file(ctx: ParseContext, ref: FileRef) -> Parsed | Unreadable:
@@ -244,21 +269,12 @@ def parse_file(ctx: ParseContext, ref: FileRef) -> Parsed | Unreadable:
     cache = ctx.cache
     if cache is not None and ctx.list_at_most:
         cache.listed(frag_parser, at_most=ctx.list_at_most)  # (looked up once a run)
-    hit = cache.get(frag_parser, full) if cache is not None else None
-    counts: dict[str, int] = {}
-    counts_line = packed = b""
-    lists: list[Any] = []
+    entry = cache.get(frag_parser, full) if cache is not None else None
+    hit = _decode_entry(entry) if entry is not None else None
+    counts_line = b""
+    fragment: Fragment | None = None
     if hit is not None:
-        try:
-            cut = hit.index(b"\n")
-            counts = orjson.loads(memoryview(hit)[:cut])
-            packed = hit[cut + 1 :]
-            lists = orjson.loads(zstd_codec()[1].decompress(packed))
-            if not (isinstance(lists, list) and len(lists) == 4):
-                raise ValueError("not a fragment's rows")
-        except (ValueError, TypeError, zstandard.ZstdError):  # damaged (orjson: ValueError)
-            hit = None  # is a miss: the cache only saves time
-    if hit is not None:
+        counts, packed, lists = hit
         reused = counts.get("parsed", 0) + counts.get("cached", 0)
         row = (1, reused, 0)
     else:
@@ -282,6 +298,11 @@ def parse_file(ctx: ParseContext, ref: FileRef) -> Parsed | Unreadable:
     # worker, not in the single writer; its record is the compressed rows.
     nodes, edges, issues = lists[0], lists[1], lists[2]
     prep = ctx.prepare(nodes, edges, packed) if ctx.prepare is not None else None
+    page = None
+    if ctx.pages:  # from the built fragment, else from its rows (a hit): the same page
+        page = render(
+            fragment if fragment is not None else rows_fragment(ref.path, gen, nodes, edges)
+        )
     return Parsed(
         ref,
         digest,
@@ -297,7 +318,23 @@ def parse_file(ctx: ParseContext, ref: FileRef) -> Parsed | Unreadable:
         [ParseIssue(*i) for i in issues],
         lists,
         prep,
+        page,
     )
+
+
+def _decode_entry(entry: bytes) -> tuple[dict[str, int], bytes, list[Any]] | None:
+    """A whole-file cache entry's counts, packed rows and rows; None if it is damaged
+    (a miss: the cache only saves time)."""
+    try:
+        cut = entry.index(b"\n")
+        counts = orjson.loads(memoryview(entry)[:cut])
+        packed = entry[cut + 1 :]
+        lists = orjson.loads(zstd_codec()[1].decompress(packed))
+    except (ValueError, TypeError, zstandard.ZstdError):  # (orjson: ValueError)
+        return None
+    if not (isinstance(counts, dict) and isinstance(lists, list) and len(lists) == 4):
+        return None
+    return counts, packed, lists
 
 
 def read_file(path: str) -> bytes:
@@ -377,6 +414,7 @@ class ParsePool:
             ctx.signature_tag,
             prepare=ctx.prepare,
             list_at_most=ctx.list_at_most,
+            pages=ctx.pages,
         )
         self._pool = ProcessPoolExecutor(
             workers,

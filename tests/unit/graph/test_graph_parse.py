@@ -13,6 +13,7 @@ import zstandard
 from headrace.graph import parse
 from headrace.graph.build import build_fragment
 from headrace.graph.parse import ParseContext, Parsed, parse_file
+from headrace.graph.render import render
 from headrace.parsers.cache import ParseCache
 from headrace.parsers.sql.script import ScriptParser
 from headrace.records import FileRef
@@ -76,3 +77,28 @@ def test_rows_are_the_fragments_with_props_as_store_text_from_any_path(
     for other in (first, hit, worker):
         got = other.parts("g")
         assert (got.nodes, got.edges, got.issues) == (parts.nodes, parts.edges, parts.issues)
+
+
+def test_a_search_page_is_rendered_where_the_file_is_parsed_the_same_from_any_path(
+    tmp_path: Path,
+) -> None:
+    """``ParseContext.pages``: the page comes with the result (parsed, or a whole-file
+    cache hit), equal to the page of the fragment built from the file; without it,
+    no page is rendered."""
+    ref = _ref(tmp_path)
+    result, _ = ScriptParser("postgres").parse(Path(ref.path).read_bytes())
+    expected = render(build_fragment(ref.path, "g", "sakila", result))
+    assert "## table film" in expected
+    plain = parse_file(ParseContext("postgres", None, "t"), ref)
+    assert isinstance(plain, Parsed)
+    assert plain.page is None
+    with ParseCache(tmp_path / "c.sqlite") as cache:
+        ctx = ParseContext("postgres", None, "t", cache, pages=True)
+        first = parse_file(ctx, ref)
+        assert isinstance(first, Parsed)
+        cache.put(first.frag_parser, first.full, first.cache_value)
+        hit = parse_file(ctx, ref)
+        assert isinstance(hit, Parsed)
+        assert hit.hit
+    assert first.page == hit.page == expected
+    assert first.parts("g").page == expected
