@@ -215,13 +215,13 @@ class KuzuStore(Store):
         )
 
     def path(self, src: str, dst: str) -> list[str] | None:
-        result = self.conn.execute(
+        result: Any = self.conn.execute(  # (kuzu is installed for this benchmark only)
             "MATCH p = (a:Entity {key: $s})-[:LINK* SHORTEST 1..6 (r, n | WHERE r.type ="
             " 'REFERENCES')]-(b:Entity {key: $d}) RETURN properties(nodes(p), 'key') AS keys",
             {"s": src, "d": dst},
         )
-        while result.has_next():  # type: ignore[union-attr]
-            row = result.get_next()  # type: ignore[union-attr]
+        while result.has_next():
+            row = result.get_next()
             assert isinstance(row, list)  # (a dict only for get_as_dict)
             return list(row[0])
         return None
