@@ -133,11 +133,6 @@ def _section(
     return [*lines, ""]
 
 
-def write_page(mirror: Path, frag: Fragment) -> None:
-    """Write ``frag``'s page (``write_pages``)."""
-    write_pages(mirror, [(frag.path, render(frag))])
-
-
 def write_pages(mirror: Path, pages: Sequence[tuple[str, str]]) -> None:
     """Write pages (source path, text) atomically: each to a temp file, all of them
     fsynced, then each renamed into place, then the folder fsynced once. The fsyncs
