@@ -205,6 +205,7 @@ class GraphIndex:
         # store, wrapped or not): the ledger rows can join it (see ``_flush``).
         self._atomic = getattr(store, "conn", None) is self.conn
         self.writer = BatchWriter(batch_size, retry)
+        self._pages_io: ThreadPoolExecutor | None = None  # while _process runs
         self._stop = False
 
     def request_stop(self) -> None:
@@ -324,9 +325,15 @@ class GraphIndex:
         # (after the pool's fork: the workers exist once ParsePool returns).
         checkpoints = BackgroundCheckpoints(self.conn, self.path)
         checkpoints.start()
+        # A group's search pages are written by a thread while the store takes the
+        # group's rows (``_flush``); started after the fork too.
+        self._pages_io = ThreadPoolExecutor(1) if self.search_mirror is not None else None
         try:
             self._write_all(results, stats, pooled=pool is not None)
         finally:
+            if self._pages_io is not None:
+                self._pages_io.shutdown()
+                self._pages_io = None
             checkpoints.stop()
             stats.checkpoints += checkpoints.checkpoints
             if pool is not None:
@@ -402,25 +409,21 @@ class GraphIndex:
             self._set_pending([p.ref.path for p in group])  # durable before the first write
         failures: dict[str, list[DeadLetter]] = {}
         parts = [p.parts for p in group]
-        with ThreadPoolExecutor(1) as io:
-            # The group's search pages are written (and fsynced) by a thread while the
-            # store takes its rows, and are on disk before the ledger records them.
-            pages = (
-                io.submit(write_pages, self.search_mirror, [(p.path, _page(p)) for p in parts])
-                if self.search_mirror is not None
-                else None
-            )
-            with self.store.group():
-                if not self._write_whole(parts):
-                    now = time.time()
-                    for fail in self._write_rows(parts):
-                        row = fail.row
-                        failures.setdefault(row.file, []).append(_write_letter(row, fail, now))
-                letters = [self._finish(item, failures.get(item.ref.path, [])) for item in group]
-                if pages is not None:
-                    pages.result()
-                if self._atomic:
-                    self._record(group, letters)
+        pages = None
+        if self._pages_io is not None and self.search_mirror is not None:
+            page_list = [(p.path, _page(p)) for p in parts]
+            pages = self._pages_io.submit(write_pages, self.search_mirror, page_list)
+        with self.store.group():
+            if not self._write_whole(parts):
+                now = time.time()
+                for fail in self._write_rows(parts):
+                    row = fail.row
+                    failures.setdefault(row.file, []).append(_write_letter(row, fail, now))
+            letters = [self._finish(item, failures.get(item.ref.path, [])) for item in group]
+            if pages is not None:
+                pages.result()  # the pages are on disk before the ledger records them
+            if self._atomic:
+                self._record(group, letters)
         if not self._atomic:
             # Every file of the group is in the store: record them all, and clear
             # the pending mark, in one ledger transaction.

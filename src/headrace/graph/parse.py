@@ -33,7 +33,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -408,14 +408,8 @@ class ParsePool:
         cache_path = str(ctx.cache.path) if ctx.cache is not None else None
         if ctx.cache is not None:
             ctx.cache.flush()  # what this process buffered becomes visible to workers
-        worker_ctx = ParseContext(
-            ctx.dialect,
-            ctx.database,
-            ctx.signature_tag,
-            prepare=ctx.prepare,
-            list_at_most=ctx.list_at_most,
-            pages=ctx.pages,
-        )
+        # everything but this process's cache connection and parsers (_init_worker)
+        worker_ctx = replace(ctx, cache=None, parsers={})
         self._pool = ProcessPoolExecutor(
             workers,
             mp_context=multiprocessing.get_context("fork"),

@@ -154,11 +154,8 @@ def write_pages(mirror: Path, pages: Sequence[tuple[str, str]]) -> None:
             fh.write(text)
             fh.flush()
             moves.append((tmp, target))
-        if len(files) == 1:
-            os.fsync(files[0].fileno())
-        else:
-            with ThreadPoolExecutor(min(FSYNC_THREADS, len(files))) as pool:
-                list(pool.map(os.fsync, [fh.fileno() for fh in files]))
+        with ThreadPoolExecutor(min(FSYNC_THREADS, len(files))) as pool:
+            list(pool.map(os.fsync, [fh.fileno() for fh in files]))
     finally:
         for fh in files:
             fh.close()

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from pathlib import Path
 from types import TracebackType
 
 import apsw
 
-from headrace.ledger.db import AUTOCHECKPOINT_PAGES
+from headrace.ledger.db import AUTOCHECKPOINT_PAGES, BUSY_TIMEOUT_MS
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,6 @@ log = logging.getLogger(__name__)
 # won 9 of 10 (median ratio 1.115; in another 10 rounds 7 of 10, 1.052), 1,000 and
 # 500 8 of 10 (1.086), 4,000 7 of 10 (1.011), 8,000 3 of 10 (0.974).
 CHECKPOINT_PAGES = 2000
-BUSY_TIMEOUT_MS = 5_000
 
 
 class BackgroundCheckpoints:
@@ -61,7 +59,6 @@ class BackgroundCheckpoints:
         self.conn, self.path, self.restore_pages = conn, str(path), restore_pages
         self.pages = CHECKPOINT_PAGES if pages is None else pages
         self.checkpoints = 0  # checkpoints the thread ran
-        self.seconds = 0.0  # their wall time, in all
         self.error: BaseException | None = None
         self._wake = threading.Event()
         self._stopping = False
@@ -118,9 +115,7 @@ class BackgroundCheckpoints:
                 self._wake.clear()
                 if self._stopping:
                     return
-                started = time.perf_counter()
                 conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
-                self.seconds += time.perf_counter() - started
                 self.checkpoints += 1
         except apsw.Error as exc:  # the writer's own checkpoints take over at stop
             self.error = exc
